@@ -1,0 +1,37 @@
+# Customer-service workbench. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SYNTH  := data/processed/synthetic/customers.parquet
+
+.DEFAULT_GOAL := help
+.PHONY: help install data report test lab clean-reports
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv (if missing) and install the project with its test tools
+
+$(SYNTH): src/helpers/synth.py | $(STAMP)
+	$(BIN)/workbench data synth
+
+data: $(SYNTH) ## Generate the synthetic data set if missing (data/processed/synthetic/)
+
+report: $(STAMP) $(SYNTH) ## Run every notebook on the synthetic data; HTML under reports/, index at reports/index.html
+	$(BIN)/workbench run --all
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/python -m pytest
+
+lab: $(STAMP) $(SYNTH) ## Start JupyterLab with the project's kernel registered as "Python (cs-workbench)"
+	$(BIN)/python -m ipykernel install --user --name cs-workbench --display-name "Python (cs-workbench)"
+	$(BIN)/jupyter lab notebooks/
+
+clean-reports: ## Delete every run under reports/ (keeps reports/.gitkeep)
+	find reports -mindepth 1 -not -name .gitkeep -delete

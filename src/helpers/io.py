@@ -1,0 +1,128 @@
+"""Load a data set by name or path, validate it once, and fingerprint it.
+
+A data set is a folder holding one file per contract table, ``<table>.parquet`` or
+``<table>.csv`` (``customers`` required), plus an optional ``truth.json`` written by the
+synthetic generator. Names resolve to folders:
+
+``"synthetic"``
+    ``data/processed/synthetic/``, written by ``workbench data synth`` (``make report`` writes
+    it when missing).
+
+Any other value is taken as a path to such a folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import config
+from . import schema as S
+from .validate import validate
+
+NAMED = {"synthetic": config.SYNTHETIC}
+_READERS = {".parquet": pd.read_parquet, ".csv": pd.read_csv}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated tables of one data set, with where they came from.
+
+    ``tables`` maps contract table names to typed frames; ``fingerprint`` is a short hash of
+    the files' bytes (same files, same fingerprint); ``truth`` holds the generator's planted
+    effects for synthetic data, else None.
+    """
+
+    name: str
+    source: Path
+    tables: dict[str, pd.DataFrame]
+    fingerprint: str
+    truth: dict | None = field(default=None, repr=False)
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        if table not in self.tables:
+            raise KeyError(f"data set {self.name!r} has no {table} table (it has {', '.join(self.tables)})")
+        return self.tables[table]
+
+    def has(self, table: str, *columns: str) -> bool:
+        """True when the table is present and holds every named column with some non-missing value."""
+        df = self.tables.get(table)
+        return df is not None and all(c in df and df[c].notna().any() for c in columns)
+
+    @property
+    def customers(self) -> pd.DataFrame:
+        return self.tables[S.CUSTOMERS]
+
+
+def resolve(dataset: str | Path) -> Path:
+    """The folder a data set name or path points to; a clear error when there is none."""
+    key = str(dataset)
+    folder = NAMED.get(key, Path(key).expanduser())
+    if key == "synthetic" and not (folder / f"{S.CUSTOMERS}.parquet").exists():
+        raise FileNotFoundError(
+            f"the synthetic data set is not generated yet ({folder}): run `workbench data synth` "
+            "(or `make data`) first")
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"data set {key!r} not found: give 'synthetic' or the path of a folder holding "
+            f"customers.parquet or customers.csv (looked for {folder.resolve()})")
+    return folder
+
+
+def table_files(folder: Path) -> dict[str, Path]:
+    """Contract table name -> file in the folder (parquet preferred over CSV)."""
+    found: dict[str, Path] = {}
+    for suffix in (".csv", ".parquet"):
+        for name in S.TABLES:
+            path = folder / f"{name}{suffix}"
+            if path.exists():
+                found[name] = path
+    return found
+
+
+def fingerprint(paths) -> str:
+    """Short sha256 over the names and bytes of the given files, independent of their order."""
+    h = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        h.update(path.name.encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
+    """Read, validate and fingerprint a data set.
+
+    Parameters
+    ----------
+    dataset : str or Path
+        ``"synthetic"`` or the path of a folder with one file per table.
+
+    Returns
+    -------
+    Dataset
+        Validated, typed tables (see `helpers.validate.validate`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the name or folder does not exist, or the folder holds no customers table.
+    helpers.validate.DataError
+        When the tables break the data contract; the message lists every problem.
+
+    Example
+    -------
+    >>> ds = load_dataset("synthetic")                                   # doctest: +SKIP
+    >>> ds.customers["churned"].mean()                                   # doctest: +SKIP
+    """
+    folder = resolve(dataset)
+    files = table_files(folder)
+    if S.CUSTOMERS not in files:
+        raise FileNotFoundError(f"data set {str(dataset)!r}: no customers.parquet or customers.csv in {folder}")
+    raw = {name: _READERS[path.suffix](path) for name, path in files.items()}
+    tables = validate(raw, source=f"data set {str(dataset)!r}")
+    truth_path = folder / "truth.json"
+    truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
+    return Dataset(str(dataset), folder, tables, fingerprint(files.values()), truth)

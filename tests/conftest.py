@@ -1,0 +1,28 @@
+"""Shared fixtures: fixed seeds, a non-interactive plotting backend, figures closed after each test."""
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def customers() -> pd.DataFrame:
+    """A small valid customers table with dates (tenure derived by the validator)."""
+    return pd.DataFrame({
+        "customer_id": ["C1", "C2", "C3", "C4"],
+        "signup_date": ["2023-01-01", "2023-02-15", "2023-03-01", "2023-03-10"],
+        "end_date": ["2023-07-01", "2024-01-01", "2023-03-20", "2024-01-01"],
+        "churned": [True, False, True, False],
+        "contract": ["month-to-month", "one-year", "month-to-month", "two-year"],
+        "monthly_value": [30.0, 55.5, 12.0, 80.0],
+        "end_reason": ["price", None, None, None],
+    })

@@ -1,0 +1,47 @@
+import pandas as pd
+import pytest
+
+from helpers import io
+from helpers.validate import DataError
+
+
+def test_a_folder_of_csv_and_parquet_tables_loads_validated(tmp_path, customers):
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    pd.DataFrame({"customer_id": ["C1"], "month": [pd.Timestamp("2023-02-01")], "revenue": [30.0]}) \
+        .to_parquet(tmp_path / "revenue.parquet")
+    (tmp_path / "notes.txt").write_text("ignored")
+    ds = io.load_dataset(tmp_path)
+    assert set(ds.tables) == {"customers", "revenue"}
+    assert ds.customers["signup_date"].dtype == "datetime64[ns]"
+    assert ds.has("revenue", "revenue") and not ds.has("contacts")
+    assert ds.truth is None and len(ds.fingerprint) == 16
+
+
+def test_fingerprint_follows_the_bytes(tmp_path, customers):
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    first = io.load_dataset(tmp_path).fingerprint
+    assert io.load_dataset(tmp_path).fingerprint == first
+    customers.assign(monthly_value=1.0).to_csv(tmp_path / "customers.csv", index=False)
+    assert io.load_dataset(tmp_path).fingerprint != first
+
+
+def test_missing_data_sets_say_what_to_do(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match=r"data set 'nowhere' not found: give 'synthetic' or the path"):
+        io.load_dataset("nowhere")
+    with pytest.raises(FileNotFoundError, match=r"no customers.parquet or customers.csv in"):
+        io.load_dataset(tmp_path)
+    monkeypatch.setitem(io.NAMED, "synthetic", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match=r"not generated yet .* run `workbench data synth`"):
+        io.load_dataset("synthetic")
+
+
+def test_invalid_files_name_the_data_set(tmp_path, customers):
+    customers.drop(columns="churned").to_csv(tmp_path / "customers.csv", index=False)
+    with pytest.raises(DataError, match=rf"data set '{tmp_path}' does not meet the data contract"):
+        io.load_dataset(tmp_path)
+
+
+def test_missing_table_is_a_clear_key_error(tmp_path, customers):
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    with pytest.raises(KeyError, match="has no contacts table"):
+        io.load_dataset(tmp_path)["contacts"]
