@@ -1,0 +1,45 @@
+import math
+
+import nbformat
+import pytest
+
+from helpers.findings import FINDING_MIME, Finding, make_finding, read_findings, record
+
+
+def test_record_outside_a_kernel_returns_the_finding():
+    f = record("churn_rate", 0.25, (0.2, 0.3), unit="share", label="Churn")
+    assert f == Finding("churn_rate", 0.25, 0.2, 0.3, "share", "Churn")
+    assert f.text() == "Churn: 0.25 [0.2, 0.3] share"
+
+
+def test_verdicts_are_strings_without_interval():
+    assert make_finding("ph_check", "violated").text() == "ph_check: violated"
+    with pytest.raises(ValueError, match="a verdict .* takes no interval"):
+        make_finding("ph_check", "violated", (0, 1))
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (("Bad Name", 1.0), ValueError, "use lower-case letters"),
+    (("x", math.nan), ValueError, "the value is nan; record only finite numbers"),
+    (("x", "1", None), None, None),
+    (("x", [1]), TypeError, "the value must be a number"),
+    (("x", 5.0, (1.0, 2.0)), ValueError, r"value 5 lies outside its interval \[1, 2\]"),
+    (("x", 1.0, (0.0, math.inf)), ValueError, "the interval is inf"),
+])
+def test_bad_findings_are_refused(args, error, message):
+    if error is None:
+        make_finding(*args)
+        return
+    with pytest.raises(error, match=message):
+        make_finding(*args)
+
+
+def test_read_findings_from_cell_outputs_keeps_the_last_value():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    out = lambda v: nbformat.v4.new_output("display_data", data={  # noqa: E731
+        "text/plain": "x", FINDING_MIME: {"name": "a", "value": v, "ci_low": None, "ci_high": None,
+                                          "unit": "", "label": ""}})
+    cell.outputs = [out(1.0), nbformat.v4.new_output("stream", text="hi"), out(2.0)]
+    nb.cells = [cell]
+    assert [f["value"] for f in read_findings(nb)] == [2.0]

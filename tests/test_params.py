@@ -1,0 +1,88 @@
+"""Parameters are declared once in the notebook and refused before any kernel starts when wrong."""
+import nbformat
+import pytest
+
+from helpers.report import ParameterError, declared_parameters, find_notebook, resolve_parameters
+from helpers.report.params import split_assignments
+
+
+@pytest.fixture
+def notebook(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(
+        'DATASET = "synthetic"  # data set name or folder\n'
+        'SEGMENT_BY = "contract"  # column that splits the curves [choices: contract, quadrant]\n'
+        'HORIZON_MONTHS = 24  # restricted-mean horizon\n'
+        'CONFIDENCE = 0.95  # confidence level\n'
+        'SHOW_CODE = False  # include code\n'
+        'COVARIATES = ["satisfaction", "monthly_value"]  # Cox covariates\n'
+        'LEVEL = 2  # an int with choices [choices: 1, 2, 3]\n')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    return declared_parameters(path)
+
+
+def test_declared_parameters_read_type_default_help_and_choices(notebook):
+    p = notebook["SEGMENT_BY"]
+    assert (p.default, p.help, p.choices, p.type_name) == ("contract", "column that splits the curves",
+                                                           ("contract", "quadrant"), "str")
+    assert notebook["HORIZON_MONTHS"].type_name == "int" and notebook["LEVEL"].choices == (1, 2, 3)
+    assert list(notebook) == ["DATASET", "SEGMENT_BY", "HORIZON_MONTHS", "CONFIDENCE", "SHOW_CODE", "COVARIATES",
+                              "LEVEL"]
+
+
+def test_cli_strings_become_typed_values_and_names_match_any_case(notebook):
+    out = resolve_parameters(notebook, {"horizon_months": "12", "confidence": "0.9", "show_code": "true",
+                                        "covariates": "[satisfaction]", "segment_by": "quadrant", "level": "3",
+                                        "dataset": "123"}, strings=True)
+    assert out == {"HORIZON_MONTHS": 12, "CONFIDENCE": 0.9, "SHOW_CODE": True, "COVARIATES": ["satisfaction"],
+                   "SEGMENT_BY": "quadrant", "LEVEL": 3, "DATASET": "123"}
+
+
+def test_an_int_is_accepted_for_a_float():
+    assert resolve_parameters({"C": _p("C", 0.95)}, {"C": 1}) == {"C": 1.0}
+
+
+def _p(name, default, choices=None):
+    from helpers.report import Parameter
+    return Parameter(name, default, "", choices)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"horizon": "12"}, r"nb has no parameter 'horizon' \(its parameters: dataset, segment_by, horizon_months"),
+    ({"horizon_months": "twelve"}, r"parameter HORIZON_MONTHS must be of type int \(default 24\), got 'twelve' \(str\)"),
+    ({"horizon_months": "12.5"}, r"HORIZON_MONTHS must be of type int .* got 12\.5 \(float\)"),
+    ({"show_code": "1"}, r"SHOW_CODE must be of type bool \(default False\), got 1 \(int\)"),
+    ({"confidence": "high"}, r"CONFIDENCE must be of type float"),
+    ({"segment_by": "region"}, r"parameter SEGMENT_BY = 'region' is not one of its choices: contract, quadrant"),
+    ({"level": "7"}, r"parameter LEVEL = 7 is not one of its choices: 1, 2, 3"),
+    ({"covariates": "satisfaction"}, r"COVARIATES must be of type list"),
+])
+def test_refusals(notebook, overrides, message):
+    with pytest.raises(ParameterError, match=message):
+        resolve_parameters(notebook, overrides, notebook="nb", strings=True)
+
+
+def test_a_parameters_cell_with_code_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("import os\nX = 1")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nbformat.write(nb, str(tmp_path / "bad.ipynb"))
+    with pytest.raises(ParameterError, match=r"bad.ipynb: the parameters cell may hold only `NAME = literal` lines"):
+        declared_parameters(tmp_path / "bad.ipynb")
+
+
+def test_split_assignments():
+    assert split_assignments(["a=1", "b = x=y"]) == {"a": "1", "b": " x=y"}
+    with pytest.raises(ParameterError, match="-p takes NAME=VALUE, got 'oops'"):
+        split_assignments(["oops"])
+
+
+def test_every_shipped_notebook_declares_documented_parameters():
+    for name in ["00_data_overview"]:
+        params = declared_parameters(find_notebook(name))
+        assert "DATASET" in params
+        assert all(p.help for p in params.values()), "every parameter needs a help comment"
