@@ -1,7 +1,7 @@
 """Shared fixtures: fixed seeds, a non-interactive plotting backend, figures closed after each test."""
 import os
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")  # the runner overrides it for kernels
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -11,8 +11,8 @@ import seaborn as sns
 from . import schema as S
 
 
-def _ax(ax):
-    return ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
+def _ax(ax, height: float = 4):
+    return ax if ax is not None else plt.subplots(figsize=(7, height))[1]
 
 
 def tenure_histogram(customers: pd.DataFrame, *, ax=None, duration: str = S.TENURE, event: str = S.CHURNED):
@@ -27,7 +27,7 @@ def tenure_histogram(customers: pd.DataFrame, *, ax=None, duration: str = S.TENU
 
 def churn_rate_bars(rates: pd.DataFrame, by: str, *, ax=None):
     """Churn share per group with its interval (the output of `overview.churn_rate(by=...)`)."""
-    ax = _ax(ax)
+    ax = _ax(ax, height=1.2 + 0.45 * len(rates))
     y = range(len(rates))
     ax.errorbar(rates["rate"], list(y), xerr=[rates["rate"] - rates["lower"], rates["upper"] - rates["rate"]],
                 fmt="o", capsize=4)

@@ -57,7 +57,8 @@ def render_report(executed, entry: dict, run: dict) -> str:
     nb = copy.deepcopy(executed)
     nb.cells = [c for c in nb.cells
                 if not {"parameters", "injected-parameters"} & set(c.get("metadata", {}).get("tags", []))]
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(header_html(entry, run)))
+    titled = bool(nb.cells) and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    nb.cells.insert(1 if titled else 0, nbformat.v4.new_markdown_cell(header_html(entry, run)))
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     title = next((line.lstrip("# ").strip() for c in nb.cells if c.cell_type == "markdown"

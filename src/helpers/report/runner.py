@@ -15,9 +15,11 @@ previous reports untouched.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -36,6 +38,8 @@ from .params import ParameterError, declared_parameters, resolve_parameters
 PACKAGES = ("cs-workbench", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow")
 DATASET_PARAM = "DATASET"
+# figures must be inline outputs whatever backend the caller's environment sets (e.g. Agg)
+KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
 class RunRefused(ValueError):
@@ -121,14 +125,30 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False) 
     return jobs
 
 
+@contextmanager
+def _kernel_env():
+    """Set `KERNEL_ENV` for the kernel papermill starts (it inherits this process's environment)."""
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _execute(job: dict, folder: Path, progress: bool) -> dict:
     stem = job["path"].stem
     partial = folder / f".{stem}.partial.ipynb"
     entry = {"notebook": stem, "parameters": job["parameters"], "data": job["data"], "status": "running"}
     started = time.perf_counter()
     try:
-        pm.execute_notebook(str(job["path"]), str(partial), parameters=job["given"], cwd=str(config.NOTEBOOKS),
-                            progress_bar={"desc": stem} if progress else False, report_mode=True)
+        with _kernel_env():
+            pm.execute_notebook(str(job["path"]), str(partial), parameters=job["given"], cwd=str(config.NOTEBOOKS),
+                                progress_bar={"desc": stem} if progress else False)
         entry["status"] = "succeeded"
     except pm.PapermillExecutionError as e:
         entry["status"], entry["error"] = "failed", f"{e.ename}: {e.evalue}"[:2000]

@@ -1,0 +1,136 @@
+"""The report runner end to end, through the `workbench` command, on small synthetic data."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import config, synth
+from helpers.io import load_dataset
+
+pytestmark = pytest.mark.slow
+N = 1500
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("synthetic")
+    tables, truth = synth.generate(N, 24, seed=11)
+    return synth.write(tables, truth, folder)
+
+
+def workbench(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "helpers.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+def manifest(reports: Path) -> dict:
+    (path,) = reports.glob("*/manifest.json")
+    return json.loads(path.read_text())
+
+
+def test_overview_run_writes_report_manifest_and_index(dataset, tmp_path):
+    reports = tmp_path / "reports"
+    done = workbench("run", "00_data_overview", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    m = manifest(reports)
+    (entry,) = m["notebooks"]
+    assert m["status"] == entry["status"] == "succeeded" and m["finished_at"] >= m["started_at"]
+    assert entry["parameters"]["DATASET"] == str(dataset) and entry["parameters"]["CONFIDENCE"] == 0.95
+    ds = load_dataset(dataset)
+    assert entry["data"] == {"dataset": str(dataset), "fingerprint": ds.fingerprint}
+    assert m["code"]["git_commit"] and m["packages"]["lifelines"] and m["packages"]["pandas"].startswith("2.")
+    assert entry["duration_s"] > 0
+
+    findings = {f["name"]: f for f in entry["findings"]}
+    assert findings["customers"]["value"] == N
+    churn = findings["churn_rate"]
+    assert churn["value"] == pytest.approx(ds.customers["churned"].mean(), abs=1e-12)
+    assert churn["ci_low"] < churn["value"] < churn["ci_high"] and churn["ci_high"] - churn["ci_low"] < 0.06
+    share = findings["revenue_top_share"]
+    assert 0.65 < share["value"] < 0.9 and share["ci_low"] < share["value"] < share["ci_high"]
+    complaints = (ds["contacts"]["kind"] == "complaint").mean()
+    assert findings["complaint_share_of_contacts"]["value"] == pytest.approx(complaints)
+
+    run_dir = reports / m["run_id"]
+    html = (run_dir / entry["html"]).read_text()
+    assert ds.fingerprint in html and m["run_id"] in html and "Parameters used" in html
+    assert html.count("data:image/png;base64") >= 3  # figures embedded
+    assert "load_dataset(" not in html and "injected-parameters" not in html  # code hidden
+    executed = nbformat.read(str(run_dir / entry["ipynb"]), as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    index = (reports / "index.html").read_text()
+    assert f'href="{m["run_id"]}/00_data_overview.html"' in index and "Share of customers who churned" in index
+    assert not list(run_dir.glob(".*"))  # no temporary files left
+
+
+@pytest.fixture
+def project_with_failing_notebook(tmp_path) -> Path:
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(config.NOTEBOOKS / "00_data_overview.ipynb", root / "notebooks")
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('DATASET = "synthetic"  # data set')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")')]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(root / "notebooks" / "99_fails.ipynb"))
+    return root
+
+
+def test_a_failed_notebook_is_listed_and_never_replaces_the_last_good_report(dataset, tmp_path,
+                                                                               project_with_failing_notebook):
+    env = {"WORKBENCH_ROOT": str(project_with_failing_notebook)}
+    reports = tmp_path / "reports"
+    good = workbench("run", "00", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress", env=env)
+    assert good.returncode == 0, good.stderr
+    good_id = manifest(reports)["run_id"]
+    bad = workbench("run", "--all", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress", env=env)
+    assert bad.returncode == 1
+    assert "99_fails: failed" in bad.stdout and "RuntimeError: planted failure" in bad.stdout
+    (bad_dir,) = [p for p in reports.iterdir() if p.is_dir() and p.name != good_id]
+    m = json.loads((bad_dir / "manifest.json").read_text())
+    entries = {e["notebook"]: e for e in m["notebooks"]}
+    assert m["status"] == "failed" and entries["00_data_overview"]["status"] == "succeeded"
+    assert entries["99_fails"]["error"] == "RuntimeError: planted failure"
+    assert (bad_dir / "99_fails.failed.ipynb").exists() and not (bad_dir / "99_fails.html").exists()
+    index = (reports / "index.html").read_text()
+    assert "planted failure" in index
+    assert f'href="{good_id}/00_data_overview.html"' in index  # the earlier good run is still listed
+    assert index.index(m["run_id"]) < index.index(f'<td>{good_id}</td>')  # newest first
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "horizon=3"], "refused: 00_data_overview has no parameter 'horizon'"),
+    (["-p", "confidence=high"], "refused: parameter CONFIDENCE must be of type float"),
+    (["-p", "dataset=/no/such/folder"], "refused: 00_data_overview: data set '/no/such/folder' not found"),
+])
+def test_refused_runs_write_nothing(tmp_path, args, message):
+    reports = tmp_path / "reports"
+    done = workbench("run", "00_data_overview", *args, "--reports", reports, "--no-progress")
+    assert done.returncode == 2 and message in done.stderr
+    assert not reports.exists()
+
+
+def test_invalid_data_is_refused_with_the_contract_message(tmp_path, dataset):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    customers = load_dataset(dataset).customers.head(50).copy()
+    customers.loc[[3, 7], "monthly_value"] = -1.0
+    customers.to_csv(broken / "customers.csv", index=False)
+    reports = tmp_path / "reports"
+    done = workbench("run", "00", "-p", f"dataset={broken}", "--reports", reports)
+    assert done.returncode == 2
+    assert "customers.monthly_value: 2 rows below 0 (rows 3, 7): monthly_value must be >= 0" in done.stderr
+    assert not reports.exists()
+
+
+def test_params_command_lists_every_parameter():
+    done = workbench("params", "00_data_overview")
+    assert done.returncode == 0
+    assert "dataset" in done.stdout and "default 'synthetic'" in done.stdout and "confidence             float" in done.stdout
+    assert workbench("params", "nope").returncode == 2
