@@ -9,7 +9,9 @@ from helpers.findings import FINDING_MIME, Finding, make_finding, read_findings,
 def test_record_outside_a_kernel_returns_the_finding():
     f = record("churn_rate", 0.25, (0.2, 0.3), unit="share", label="Churn")
     assert f == Finding("churn_rate", 0.25, 0.2, 0.3, "share", "Churn")
-    assert f.text() == "Churn: 0.25 [0.2, 0.3] share"
+    assert f.text() == "Churn: 25% [20%, 30%]"
+    assert make_finding("n", 20000.0, unit="customers").text() == "n: 20,000 customers"
+    assert make_finding("hr", 0.61234, (0.5, 0.7), label="HR").text() == "HR: 0.6123 [0.5, 0.7]"
 
 
 def test_verdicts_are_strings_without_interval():

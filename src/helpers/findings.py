@@ -27,11 +27,20 @@ class Finding:
     label: str = ""
 
     def text(self) -> str:
-        """``label: value [low, high] unit``, numbers to 4 significant digits."""
-        value = self.value if isinstance(self.value, str) else f"{self.value:.4g}"
-        ci = f" [{self.ci_low:.4g}, {self.ci_high:.4g}]" if self.ci_low is not None else ""
-        unit = f" {self.unit}" if self.unit else ""
+        """``label: value [low, high] unit``; shares as percentages, whole numbers with separators."""
+        share = self.unit == "share"
+        value = self.value if isinstance(self.value, str) else _fmt(self.value, share)
+        ci = f" [{_fmt(self.ci_low, share)}, {_fmt(self.ci_high, share)}]" if self.ci_low is not None else ""
+        unit = f" {self.unit}" if self.unit and not share else ""
         return f"{self.label or self.name}: {value}{ci}{unit}"
+
+
+def _fmt(x: float, share: bool = False) -> str:
+    if share:
+        return f"{100 * x:.3g}%"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:.4g}"
 
 
 def _number(x, what: str, name: str) -> float:
@@ -84,7 +93,7 @@ def record(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Fin
     Example
     -------
     >>> record("churn_rate", 0.265, (0.255, 0.276), unit="share", label="Churn rate").text()
-    'Churn rate: 0.265 [0.255, 0.276] share'
+    'Churn rate: 26.5% [25.5%, 27.6%]'
     """
     finding = make_finding(name, value, ci, unit=unit, label=label)
     try:

@@ -46,8 +46,8 @@ def churn_rate(customers: pd.DataFrame, *, by: str | None = None, event: str = S
     Example
     -------
     >>> df = pd.DataFrame({"churned": [True, False, False, True]})
-    >>> churn_rate(df)[["customers", "churned", "rate"]].iloc[0].tolist()
-    [4, 2, 0.5]
+    >>> churn_rate(df)["rate"].item()
+    0.5
     """
     groups = customers.groupby(by, observed=True)[event] if by else [("all", customers[event])]
     rows = []
@@ -99,7 +99,7 @@ def top_share_ci(values, top: float = 0.2, *, confidence: float = 0.95, reps: in
     -------
     >>> r = top_share_ci(np.arange(1, 101), top=0.2, reps=50)
     >>> round(r["estimate"], 3)
-    0.356
+    0.358
     """
     v = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)
