@@ -7,6 +7,8 @@ synthetic generator. Names resolve to folders:
 ``"synthetic"``
     ``data/processed/synthetic/``, written by ``workbench data synth`` (``make report`` writes
     it when missing).
+``"telco"``
+    IBM Telco Customer Churn from ``data/external/`` (see `helpers.external.telco_tables`).
 
 Any other value is taken as a path to such a folder.
 """
@@ -21,6 +23,7 @@ import pandas as pd
 
 from . import config
 from . import schema as S
+from .external import READERS
 from .validate import validate
 
 NAMED = {"synthetic": config.SYNTHETIC}
@@ -67,7 +70,7 @@ def resolve(dataset: str | Path) -> Path:
             "(or `make data`) first")
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"data set {key!r} not found: give 'synthetic' or the path of a folder holding "
+            f"data set {key!r} not found: give {', '.join(map(repr, [*NAMED, *READERS]))} or the path of a folder holding "
             f"customers.parquet or customers.csv (looked for {folder.resolve()})")
     return folder
 
@@ -98,7 +101,7 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
     Parameters
     ----------
     dataset : str or Path
-        ``"synthetic"`` or the path of a folder with one file per table.
+        ``"synthetic"``, ``"telco"`` or the path of a folder with one file per table.
 
     Returns
     -------
@@ -117,12 +120,17 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
     >>> ds = load_dataset("synthetic")                                   # doctest: +SKIP
     >>> ds.customers["churned"].mean()                                   # doctest: +SKIP
     """
-    folder = resolve(dataset)
-    files = table_files(folder)
-    if S.CUSTOMERS not in files:
-        raise FileNotFoundError(f"data set {str(dataset)!r}: no customers.parquet or customers.csv in {folder}")
-    raw = {name: _READERS[path.suffix](path) for name, path in files.items()}
+    if str(dataset) in READERS:
+        raw, paths = READERS[str(dataset)]()
+        folder, truth = paths[0].parent, None
+    else:
+        folder = resolve(dataset)
+        files = table_files(folder)
+        if S.CUSTOMERS not in files:
+            raise FileNotFoundError(f"data set {str(dataset)!r}: no customers.parquet or customers.csv in {folder}")
+        raw = {name: _READERS[path.suffix](path) for name, path in files.items()}
+        paths = list(files.values())
+        truth_path = folder / "truth.json"
+        truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
     tables = validate(raw, source=f"data set {str(dataset)!r}")
-    truth_path = folder / "truth.json"
-    truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
-    return Dataset(str(dataset), folder, tables, fingerprint(files.values()), truth)
+    return Dataset(str(dataset), folder, tables, fingerprint(paths), truth)

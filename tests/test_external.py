@@ -1,0 +1,41 @@
+"""The real IBM Telco data: unchanged file, mapped onto the contract, published facts reproduced."""
+import hashlib
+
+import pytest
+
+from helpers import external, overview
+from helpers.io import load_dataset
+
+
+@pytest.fixture(scope="module")
+def telco():
+    return load_dataset("telco")
+
+
+def test_file_is_the_published_one():
+    # sha256 from data/external/ibm_telco_churn/PROVENANCE.md
+    digest = hashlib.sha256(external.TELCO_FILE.read_bytes()).hexdigest()
+    assert digest == "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
+
+
+def test_churn_rate_and_churn_by_contract_match_the_published_facts(telco):
+    # shared data README: 1,869 / 7,043 = 26.54%; month-to-month 42.71% (3,875),
+    # one year 11.27% (1,473), two year 2.83% (1,695)
+    overall = overview.churn_rate(telco.customers).iloc[0]
+    assert (overall["customers"], overall["churned"]) == (7043, 1869)
+    assert round(100 * overall["rate"], 2) == 26.54
+    by = overview.churn_rate(telco.customers, by="contract").set_index("contract")
+    assert by["customers"].to_dict() == {"month-to-month": 3875, "one-year": 1473, "two-year": 1695}
+    assert (100 * by["rate"]).round(2).to_dict() == {"month-to-month": 42.71, "one-year": 11.27, "two-year": 2.83}
+
+
+def test_blank_total_charges_are_the_tenure_zero_customers_set_to_zero(telco):
+    c = telco.customers
+    zero = c["tenure_months"] == 0
+    assert zero.sum() == 11 and not c.loc[zero, "churned"].any()
+    assert (c.loc[zero, "total_charges"] == 0).all() and c["total_charges"].notna().all()
+
+
+def test_only_the_customers_table_is_present(telco):
+    assert list(telco.tables) == ["customers"] and telco.truth is None
+    assert not telco.has("customers", "satisfaction")
