@@ -1,11 +1,16 @@
 """Shared fixtures: fixed seeds, a non-interactive plotting backend, figures closed after each test."""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # the runner overrides it for kernels
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+
+from helpers import synth  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +31,16 @@ def customers() -> pd.DataFrame:
         "monthly_value": [30.0, 55.5, 12.0, 80.0],
         "end_reason": ["price", None, None, None],
     })
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory) -> Path:
+    """A small synthetic data set on disk: 1,500 customers over 24 months, seed 11."""
+    folder = tmp_path_factory.mktemp("synthetic")
+    return synth.write(*synth.generate(1500, 24, seed=11), folder)
+
+
+def workbench(*args, env=None) -> subprocess.CompletedProcess:
+    """Run the `workbench` command in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "helpers.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=900)

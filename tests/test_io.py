@@ -26,7 +26,7 @@ def test_fingerprint_follows_the_bytes(tmp_path, customers):
 
 
 def test_missing_data_sets_say_what_to_do(tmp_path, monkeypatch):
-    with pytest.raises(FileNotFoundError, match=r"data set 'nowhere' not found: give 'synthetic' or the path"):
+    with pytest.raises(FileNotFoundError, match=r"data set 'nowhere' not found: give 'synthetic', 'telco' or the path"):
         io.load_dataset("nowhere")
     with pytest.raises(FileNotFoundError, match=r"no customers.parquet or customers.csv in"):
         io.load_dataset(tmp_path)

@@ -1,31 +1,18 @@
 """The report runner end to end, through the `workbench` command, on small synthetic data."""
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from helpers import config, synth
+from helpers import config
 from helpers.io import load_dataset
 
+from .conftest import workbench
+
 pytestmark = pytest.mark.slow
-N = 1500
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("synthetic")
-    tables, truth = synth.generate(N, 24, seed=11)
-    return synth.write(tables, truth, folder)
-
-
-def workbench(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "helpers.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
+N = 1500  # customers in the `dataset` fixture (conftest.py)
 
 
 def manifest(reports: Path) -> dict:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 
-from helpers import schema, synth
+from helpers import schema, segments, synth
 
 N_BIG = 20000
 
@@ -325,7 +325,7 @@ def test_truth_is_plain_json_and_complete(truth):
 
 
 def test_quadrants_order_churn_as_planted(customers, truth):
-    q = synth.value_satisfaction_quadrant(customers[schema.MONTHLY_VALUE], customers[schema.SATISFACTION])
+    q = segments.value_satisfaction_quadrant(customers[schema.MONTHLY_VALUE], customers[schema.SATISFACTION])
     rates = customers[schema.CHURNED].groupby(q, observed=True).mean()
     assert list(rates.sort_values().index) == truth["quadrant_order_by_risk"]
 
@@ -337,25 +337,12 @@ def test_service_reason_more_common_among_unhappy_churners(customers):
     assert service[unhappy].mean() > service[~unhappy].mean() + 0.05
 
 
-# ---- the quadrant helper ------------------------------------------------------------------------
-
-
-def test_value_satisfaction_quadrant_labels():
-    values = pd.Series([10.0, 50.0, 50.0, 10.0, 30.0], index=list("abcde"))
-    sat = pd.Series([8.0, 8.0, 3.0, 6.9, np.nan], index=list("abcde"))
-    q = synth.value_satisfaction_quadrant(values, sat, value_threshold=20)
-    assert list(q.astype(object).fillna("-")) == ["maintain", "consolidate", "win_back", "let_go", "-"]
-    assert list(q.index) == list("abcde") and list(q.cat.categories) == list(synth.QUADRANTS)
-    by_median = synth.value_satisfaction_quadrant([1.0, 2.0, 3.0], [7.0, 7.0, 7.0])  # median 2 is not high
-    assert list(by_median) == ["maintain", "maintain", "consolidate"]
-
-
 # ---- recovery of the planted hazard ratios -------------------------------------------------------
 
 
 def _static_covariates(c: pd.DataFrame) -> pd.DataFrame:
     """The fixed covariates as an analyst builds them from the customers table."""
-    q = synth.value_satisfaction_quadrant(c[schema.MONTHLY_VALUE], c[schema.SATISFACTION])
+    q = segments.value_satisfaction_quadrant(c[schema.MONTHLY_VALUE], c[schema.SATISFACTION])
     rsl = c[schema.RELATIVE_SERVICE]
     out = pd.DataFrame({
         "contract": c[schema.CONTRACT].astype(str),

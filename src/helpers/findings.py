@@ -53,6 +53,13 @@ def _number(x, what: str, name: str) -> float:
     return x
 
 
+def slug(text) -> str:
+    """A finding-name piece from any label: ``"month-to-month"`` -> ``"month-to-month"``,
+    ``"customer_type[group]"`` -> ``"customer_type.group"``, ``"At par, high value"`` -> ``"at_par_high_value"``."""
+    text = re.sub(r"\[(.*?)\]", r".\1", str(text).strip().lower())
+    return re.sub(r"[^a-z0-9_.\-]+", "_", text).strip("_.") or "x"
+
+
 def make_finding(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Finding:
     """Check and build a `Finding` (see `record` for the arguments)."""
     if not _NAME.match(name):

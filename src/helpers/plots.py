@@ -5,6 +5,7 @@ No function here shows or saves a figure; the report layer embeds them.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from mpl_toolkits.axes_grid1 import make_axes_locatable
 import pandas as pd
 import seaborn as sns
 
@@ -56,4 +57,103 @@ def contact_mix_bars(mix: pd.DataFrame, *, ax=None):
     hue = S.CHANNEL if S.CHANNEL in mix else None
     sns.barplot(data=mix, y=S.KIND, x="contacts", hue=hue, ax=ax, orient="h")
     ax.set(xlabel="contacts", ylabel="", title="Service contacts by kind" + (" and channel" if hue else ""))
+    return ax
+
+
+def _at_risk(table: pd.DataFrame, t: float) -> int:
+    later = table.loc[table["time"] >= t, "at_risk"]
+    return int(later.iloc[0]) if len(later) else 0
+
+
+def km_curves(table: pd.DataFrame, *, group: str | None = None, ax=None, ci: bool = True, at_risk: bool = True,
+              ticks=None, title: str = "Share of customers still active"):
+    """Kaplan-Meier curves from `survival.km_table`, with confidence bands and a number-at-risk table.
+
+    The at-risk table is a second axes under the plot (``ax.at_risk_ax``), one row per curve:
+    the customers still observed at each tick. Its texts carry the gid ``"at-risk"``.
+    """
+    groups = list(table.groupby(group, observed=True, sort=False)) if group else [("all customers", table)]
+    if ax is None:
+        ax = plt.subplots(figsize=(8, 4 + (0.25 * len(groups) + 0.8 if at_risk else 0)))[1]
+    colors = sns.color_palette(n_colors=len(groups))
+    for (name, t), color in zip(groups, colors):
+        ax.step(t["time"], t["survival"], where="post", color=color, label=str(name))
+        if ci:
+            ax.fill_between(t["time"], t["lower"], t["upper"], step="post", color=color, alpha=0.15, lw=0)
+    ax.set(xlabel="tenure (months)", ylabel="still a customer", ylim=(0, 1.02), title=title)
+    ax.set_xlim(left=0)
+    if len(groups) > 1:
+        ax.legend(title=group, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    if at_risk:
+        ax.at_risk_ax = _at_risk_table(ax, groups, colors, ticks)
+    return ax
+
+
+def _at_risk_table(ax, groups, colors, ticks):
+    ticks = [x for x in (ax.get_xticks() if ticks is None else ticks) if ax.get_xlim()[0] <= x <= ax.get_xlim()[1]]
+    ax.set_xticks(ticks)
+    table = make_axes_locatable(ax).append_axes("bottom", size=0.22 * len(groups) + 0.1, pad=0.55, sharex=ax)
+    rows = range(len(groups))[::-1]
+    for row, (name, t) in zip(rows, groups):
+        for x in ticks:
+            table.text(x, row, f"{_at_risk(t, x):,}", ha="center", va="center", fontsize="small", gid="at-risk")
+    table.set_yticks(list(rows), [str(name) for name, _ in groups], fontsize="small")
+    for label, color in zip(table.get_yticklabels(), colors):
+        label.set_color(color)
+    table.set_ylim(-0.5, len(groups) - 0.5)
+    table.tick_params(axis="both", length=0, labelbottom=False)
+    table.tick_params(axis="y", pad=16)  # clear of the counts at tenure 0
+    table.set_title("number at risk", fontsize="small", loc="left")
+    for spine in table.spines.values():
+        spine.set_visible(False)
+    return table
+
+
+def forest(hrs: pd.DataFrame, *, ax=None, title: str = "Hazard ratios of churn (95% interval)"):
+    """Hazard ratios with intervals on a log axis (the output of `survival.hazard_ratios`)."""
+    ax = _ax(ax, height=1.2 + 0.4 * len(hrs))
+    y = list(range(len(hrs)))[::-1]
+    ax.errorbar(hrs["hr"], y, xerr=[hrs["hr"] - hrs["lower"], hrs["upper"] - hrs["hr"]], fmt="s", capsize=3)
+    ax.axvline(1, color="grey", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, hrs["term"].astype(str).tolist())
+    ax.set(xlabel="hazard ratio (< 1: churn less, > 1: churn more)", title=title)
+    return ax
+
+
+def cumulative_incidence(cif: pd.DataFrame, *, ax=None):
+    """Cumulative incidence of churn per end reason (the output of `survival.cumulative_incidence`)."""
+    ax = _ax(ax)
+    for (cause, t), color in zip(cif.groupby("cause", sort=False), sns.color_palette()):
+        ax.step(t["time"], t["cif"], where="post", label=str(cause), color=color)
+        ax.fill_between(t["time"], t["lower"], t["upper"], step="post", color=color, alpha=0.15, lw=0)
+    ax.set(xlabel="tenure (months)", ylabel="share who left for this reason", title="Why customers leave",
+           ylim=(0, None))
+    ax.set_xlim(left=0)
+    ax.legend(title="end reason", fontsize="small")
+    return ax
+
+
+def calibration(table: pd.DataFrame, *, t: float, ax=None):
+    """Observed (Kaplan-Meier, with interval) against predicted survival at tenure ``t``, per bin."""
+    ax = _ax(ax, height=5)
+    ax.errorbar(table["predicted"], table["observed"],
+                yerr=[table["observed"] - table["lower"], table["upper"] - table["observed"]], fmt="o", capsize=3)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
+    ax.set(xlabel=f"predicted survival at {t:g} months", ylabel="observed (Kaplan-Meier)",
+           title="Calibration on held-out customers", xlim=(0, 1.02), ylim=(0, 1.02))
+    ax.legend(loc="upper left")
+    return ax
+
+
+def revenue_at_risk_bars(table: pd.DataFrame, *, ax=None, top: int = 12):
+    """Expected revenue lost per segment with its interval (`churn.rank_revenue_at_risk`), largest first."""
+    rows = table.head(top)
+    ax = _ax(ax, height=1.2 + 0.4 * len(rows))
+    labels = (rows["segmentation"] + ": " if "segmentation" in rows else "") + rows["segment"].astype(str)
+    y = list(range(len(rows)))[::-1]
+    ax.barh(y, rows["revenue_lost"], xerr=[rows["revenue_lost"] - rows["revenue_lost_lower"],
+                                           rows["revenue_lost_upper"] - rows["revenue_lost"]], capsize=3)
+    ax.set_yticks(y, labels.tolist())
+    ax.set(xlabel="expected revenue lost to churn over the horizon", title="Where the revenue at risk sits")
     return ax

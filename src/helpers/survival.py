@@ -11,6 +11,7 @@ Time is tenure in months (``S.TENURE``), the event is churn (``S.CHURNED``). Fig
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -338,12 +339,17 @@ def _encode(df: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
+def _strata(df: pd.DataFrame, strata: list[str]) -> pd.DataFrame:
+    """Strata as plain strings: lifelines groups by them, and categoricals make pandas warn there."""
+    return df[strata].astype(str)
+
+
 def _design(df: pd.DataFrame, *, covariates: Sequence[str], strata: list[str], duration: str,
             event: str) -> tuple[pd.DataFrame, int]:
     """Complete cases, encoded: duration, event (0/1), covariate terms, raw strata; rows dropped."""
     complete = df.dropna(subset=[duration, event, *covariates, *strata])
     design = pd.concat([complete[duration].astype(float), complete[event].astype(int),
-                        _encode(complete, covariates), complete[strata]], axis=1)
+                        _encode(complete, covariates), _strata(complete, strata)], axis=1)
     return design, len(df) - len(complete)
 
 
@@ -388,6 +394,35 @@ def fit_cox(df: pd.DataFrame, *, covariates: Sequence[str], strata: str | Sequen
                                                strata=strata or None)
     cph.rows_dropped_, cph.design_ = dropped, design
     return cph
+
+
+def predict_survival(cph: CoxPHFitter, df: pd.DataFrame, *, covariates: Sequence[str],
+                     strata: str | Sequence[str] | None = None, times: Sequence[float]) -> pd.DataFrame:
+    """Predicted survival of each customer of ``df`` at ``times`` from a `fit_cox` model.
+
+    ``df`` is encoded as `fit_cox` encodes (levels absent from the fit count as the reference);
+    rows with a missing covariate or stratum get NaN.
+
+    Returns
+    -------
+    DataFrame
+        One row per row of ``df`` (same index), one column per time.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"tenure_months": rng.exponential(10, 200), "churned": True, "x": rng.normal(size=200)})
+    >>> cph = fit_cox(df, covariates=["x"])
+    >>> predict_survival(cph, df.head(3), covariates=["x"], times=[5.0]).shape
+    (3, 1)
+    """
+    strata = _as_list(strata)
+    complete = df.dropna(subset=[*covariates, *strata])
+    design = _encode(complete, covariates).reindex(columns=cph.params_.index, fill_value=0.0)
+    design = pd.concat([design, _strata(complete, strata)], axis=1)
+    pred = cph.predict_survival_function(design, times=list(times)).T  # stratified fits reorder the rows
+    pred.columns = list(times)
+    return pred.reindex(df.index)
 
 
 def hazard_ratios(model: CoxPHFitter | CoxTimeVaryingFitter, confidence: float = 0.95) -> pd.DataFrame:
@@ -791,7 +826,9 @@ def cumulative_incidence(df: pd.DataFrame, *, cause: str = S.END_REASON, causes:
     parts = []
     for label, k in code_of.items():
         if (codes == k).any():
-            ajf = AalenJohansenFitter(alpha=1 - confidence, seed=seed).fit(tenure, codes, event_of_interest=k)
+            with warnings.catch_warnings():  # lifelines warns that it jitters tied times (documented above)
+                warnings.simplefilter("ignore")
+                ajf = AalenJohansenFitter(alpha=1 - confidence, seed=seed).fit(tenure, codes, event_of_interest=k)
             ci = ajf.confidence_interval_
             parts.append(pd.DataFrame({"cause": label, "time": ajf.cumulative_density_.index.to_numpy(),
                                        "cif": ajf.cumulative_density_.iloc[:, 0].to_numpy(),
@@ -891,7 +928,9 @@ def fit_time_varying(episodes: pd.DataFrame, *, covariates: Sequence[str], strat
     """
     strata = _as_list(strata)
     used = episodes.dropna(subset=[*covariates, *strata])
-    data = pd.concat([used[[id_col, START, STOP]], used[event].astype(int), _encode(used, covariates), used[strata]],
-                     axis=1)
-    return CoxTimeVaryingFitter(penalizer=penalizer).fit(data, id_col=id_col, event_col=event, start_col=START,
-                                                         stop_col=STOP, strata=strata or None)
+    data = pd.concat([used[[id_col, START, STOP]], used[event].astype(int), _encode(used, covariates),
+                      _strata(used, strata)], axis=1)
+    with warnings.catch_warnings():  # lifelines' own groupby(observed=...) FutureWarning under pandas 2.x
+        warnings.simplefilter("ignore", FutureWarning)
+        return CoxTimeVaryingFitter(penalizer=penalizer).fit(data, id_col=id_col, event_col=event, start_col=START,
+                                                             stop_col=STOP, strata=strata or None)

@@ -37,9 +37,8 @@ import numpy as np
 import pandas as pd
 
 from . import config, schema
+from .segments import QUADRANTS, value_satisfaction_quadrant
 
-QUADRANTS = ("consolidate", "win_back", "maintain", "let_go")
-QUADRANT = "quadrant"
 REGIONS = ("north", "south", "east", "west")
 DAYS_PER_YEAR = 365.25
 
@@ -204,52 +203,6 @@ class SynthParams:
 
 
 # ---- value x satisfaction quadrant ---------------------------------------------------------
-
-
-def value_satisfaction_quadrant(monthly_value, satisfaction, *, value_threshold: float | None = None,
-                                satisfaction_threshold: float = 7.0) -> pd.Series:
-    """Label each customer with a value x satisfaction quadrant.
-
-    High value is ``monthly_value > value_threshold``; high satisfaction is
-    ``satisfaction >= satisfaction_threshold``. consolidate = high value and high
-    satisfaction, win_back = high value and low satisfaction, maintain = low value and high
-    satisfaction, let_go = low value and low satisfaction.
-
-    Parameters
-    ----------
-    monthly_value, satisfaction : array-like or Series of equal length (a Series' index is
-        kept).
-    value_threshold : float, optional
-        Defaults to the median of ``monthly_value``.
-    satisfaction_threshold : float
-        Lowest score that counts as high satisfaction.
-
-    Returns
-    -------
-    pd.Series
-        Categorical with categories `QUADRANTS`, named ``quadrant``; missing where either
-        input is missing.
-
-    Example
-    -------
-    >>> list(value_satisfaction_quadrant([10, 50], [8, 3], value_threshold=20))
-    ['maintain', 'win_back']
-    """
-    value = _as_float_series(monthly_value)
-    sat = _as_float_series(satisfaction, index=value.index)
-    threshold = value.median() if value_threshold is None else value_threshold
-    high_v = (value > threshold).to_numpy()
-    high_s = (sat >= satisfaction_threshold).to_numpy()
-    code = np.select([high_v & high_s, high_v & ~high_s, ~high_v & high_s], [0, 1, 2], 3)
-    code[(value.isna() | sat.isna()).to_numpy()] = -1
-    return pd.Series(pd.Categorical.from_codes(code, categories=list(QUADRANTS)), index=value.index,
-                     name=QUADRANT)
-
-
-def _as_float_series(x, index=None) -> pd.Series:
-    if isinstance(x, pd.Series):
-        return x.astype("float64")
-    return pd.Series(np.asarray(x, dtype=float), index=index)
 
 
 # ---- calendar -------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""notebooks/01_churn_survival.ipynb through the report runner, on synthetic data and on IBM Telco."""
+import json
+import math
+
+import nbformat
+import pytest
+
+from .conftest import workbench
+
+pytestmark = pytest.mark.slow
+
+
+def run(tmp_path, *params):
+    reports = tmp_path / "reports"
+    args = [a for p in params for a in ("-p", p)]
+    done = workbench("run", "01_churn_survival", *args, "--reports", reports, "--no-progress")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (path,) = reports.glob("*/manifest.json")
+    entry = json.loads(path.read_text())["notebooks"][0]
+    executed = nbformat.read(str(path.parent / entry["ipynb"]), as_version=4)
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
+                     for c in executed.cells for o in c.get("outputs", []))
+    return {f["name"]: f for f in entry["findings"]}, text, (path.parent / entry["html"]).read_text()
+
+
+def test_on_synthetic_data_the_findings_recover_the_planted_effects(tmp_path, dataset):
+    findings, _, html = run(tmp_path, f"dataset={dataset}", "horizon_months=18")
+    truth = json.loads((dataset / "truth.json").read_text())
+    # 1,500 customers: wide intervals, but they must contain the planted hazard ratios
+    for term in ("satisfaction", "customer_type.group", "wallet_share"):
+        key = {"customer_type.group": "customer_type[group]"}.get(term, term)
+        f = findings[f"hr.{term}"]
+        assert f["ci_low"] <= math.exp(truth["cox_log_hr"][key]) <= f["ci_high"], term
+    rmst = [findings[f"rmst.{c}"]["value"] for c in ("month-to-month", "one-year", "two-year")]
+    assert rmst == sorted(rmst) and all(0 < r <= 18 for r in rmst)
+    assert findings["ph_check"]["value"] in {"holds", "violated: contract"}
+    assert findings["quadrant_order"]["value"].split(" < ")[0] in {"let_go", "win_back"}
+    assert findings["best_parametric"]["value"].endswith("AFT")
+    assert 0.6 < findings["concordance"]["value"] < 0.95
+    assert findings["hr.manager_departure"]["ci_low"] < findings["hr.manager_departure"]["ci_high"]
+    assert findings["revenue_at_risk.top"]["value"] > 0
+    assert html.count("data:image/png;base64") >= 10 and "at risk" in html
+
+
+def test_on_telco_the_sections_without_data_say_so(tmp_path):
+    findings, text, _ = run(tmp_path, "dataset=telco")
+    assert findings["customers"]["value"] == 7043
+    rmst = [findings[f"rmst.{c}"]["value"] for c in ("month-to-month", "one-year", "two-year")]
+    assert rmst == sorted(rmst)
+    assert findings["ph_check"]["value"].startswith("violated: contract")
+    assert {"quadrant_order", "hr.manager_departure"}.isdisjoint(findings)
+    for note in ("Left out of the model: customer_type (not in the data)",
+                 "No satisfaction or monthly value in this data set",
+                 "No account managers or departures in this data set",
+                 "No signup dates in this data set", "No end reasons in this data set"):
+        assert note in text, note
