@@ -40,6 +40,8 @@ def _fmt(x: float, share: bool = False) -> str:
         return f"{100 * x:.3g}%"
     if float(x).is_integer() and abs(x) < 1e15:
         return f"{int(x):,}"
+    if abs(x) >= 1e4:
+        return f"{x:,.0f}"
     return f"{x:.4g}"
 
 
