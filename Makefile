@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv (if missing) and install the project with its test tools
 
-$(SYNTH): src/helpers/synth.py | $(STAMP)
+$(SYNTH): src/helpers/synth.py src/helpers/segments.py src/helpers/schema.py | $(STAMP)
 	$(BIN)/workbench data synth
 
 data: $(SYNTH) ## Generate the synthetic data set if missing (data/processed/synthetic/)

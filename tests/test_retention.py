@@ -1,0 +1,84 @@
+"""Campaign frames built from the contract tables, checked against the generator and by hand."""
+import pandas as pd
+import pytest
+
+from helpers import retention as R
+from helpers import synth
+from helpers.io import Dataset
+from helpers.validate import validate
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    tables, truth = synth.generate(8000, 36, seed=5)
+    return Dataset("synthetic", None, tables, "test", truth)
+
+
+@pytest.mark.parametrize("campaign", ["RCT-2024-07", "OUTREACH-2025-01"])
+@pytest.mark.parametrize("months", [6, 12])
+def test_observed_differences_match_the_generators_own_count(synthetic, campaign, months):
+    # the generator records the observed treated-minus-control difference of its own outcomes;
+    # the frame rebuilds them from the tables alone (revenue is stored to the cent)
+    frame = R.campaign_frame(synthetic, campaign, window_months=months)
+    means = frame.groupby("arm", observed=True)[[R.REVENUE_WINDOW, R.CHURNED_WINDOW]].mean()
+    diff = means.loc["treatment"] - means.loc["control"]
+    naive = synthetic.truth["campaigns"][campaign]["naive_difference"]
+    assert diff[R.CHURNED_WINDOW] == pytest.approx(naive[f"churn_{months}m"], abs=1e-9)
+    assert diff[R.REVENUE_WINDOW] == pytest.approx(naive[f"revenue_{months}m"], abs=0.05)
+    assert len(frame) == synthetic.truth["campaigns"][campaign]["enrolled"]
+
+
+def test_frame_by_hand():
+    customers = pd.DataFrame({"customer_id": ["a", "b"], "signup_date": ["2023-01-10", "2023-03-01"],
+                              "end_date": ["2023-08-15", "2024-01-01"], "churned": [True, False],
+                              "monthly_value": [10.0, 20.0]})
+    months = pd.date_range("2023-01-01", "2023-12-01", freq="MS")
+    revenue = pd.concat([
+        pd.DataFrame({"customer_id": "a", "month": months[:8], "revenue": 10.0}),
+        pd.DataFrame({"customer_id": "b", "month": months[2:], "revenue": 20.0})])
+    contacts = pd.DataFrame({"contact_id": ["k1", "k2", "k3"], "customer_id": ["a", "b", "b"],
+                             "opened_at": ["2023-04-20", "2023-04-01", "2023-06-01"],
+                             "kind": ["complaint", "complaint", "inquiry"],
+                             "resolved_at": ["2023-05-10", "2023-04-03", "2023-06-01"],
+                             "recovered": [None, False, None]})
+    campaigns = pd.DataFrame({"campaign_id": "X", "customer_id": ["a", "b"], "assigned_at": "2023-05-01",
+                              "arm": ["treatment", "control"], "assignment": "randomized", "cost": [5.0, 0.0]})
+    ds = Dataset("hand", None, validate({"customers": customers, "revenue": revenue, "contacts": contacts,
+                                         "campaigns": campaigns}), "x")
+    f = R.campaign_frame(ds, "X", window_months=3, pre_months=2).set_index("customer_id")
+    assert f[R.PRE_REVENUE].tolist() == [20.0, 40.0]  # March and April
+    assert f[R.REVENUE_WINDOW].tolist() == [30.0, 60.0]  # May to July
+    assert f[R.CHURNED_WINDOW].tolist() == [False, False]  # a leaves 2023-08-15, after 2023-08-01
+    assert f[R.MONTHS_TO_CHURN].tolist() == pytest.approx([92 / (365.25 / 12)] * 2)
+    # a: complaint open on 2023-05-01; b: failed recovery resolved 28 days before
+    assert f[R.RECENT_COMPLAINT].tolist() == [1.0, 1.0]
+    assert f[R.CONTACTS_WINDOW].tolist() == [0.0, 1.0]
+    assert f[R.TENURE_AT_ASSIGNMENT].round(3).tolist() == [round(111 / (365.25 / 12), 3), round(61 / (365.25 / 12), 3)]
+
+
+def test_design_is_checked_against_the_record(synthetic):
+    frame = R.campaign_frame(synthetic, "OUTREACH-2025-01")
+    assert R.campaign_design(frame) == "targeted"
+    with pytest.raises(ValueError, match="DESIGN = 'randomized', but the campaign records assignment 'targeted'"):
+        R.campaign_design(frame, "randomized")
+    with pytest.raises(ValueError, match="the data do not record how customers were assigned"):
+        R.campaign_design(frame.drop(columns="assignment"))
+
+
+def test_unknown_campaign_and_missing_columns_are_named(synthetic):
+    with pytest.raises(ValueError, match=r"campaigns.campaign_id has no campaign 'NOPE': the data set has "
+                                         r"OUTREACH-2025-01, RCT-2024-07"):
+        R.campaign_frame(synthetic, "NOPE")
+    with pytest.raises(ValueError, match=r"experiment.csv has no column 'spend' \(asked for by OUTCOME\); its columns"):
+        R.require_columns(pd.DataFrame({"a": [1]}), ["spend"], table="experiment.csv", parameter="OUTCOME")
+
+
+def test_read_experiment_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="experiment file not found"):
+        R.read_experiment(tmp_path / "none.csv")
+    (tmp_path / "x.xlsx").write_text("")
+    with pytest.raises(ValueError, match=r"x.xlsx: give a .csv, .tsv or .parquet file"):
+        R.read_experiment(tmp_path / "x.xlsx")
+    (tmp_path / "e.csv").write_text("arm,spend\n")
+    with pytest.raises(ValueError, match="e.csv has no rows"):
+        R.read_experiment(tmp_path / "e.csv")
