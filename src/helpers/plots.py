@@ -157,3 +157,55 @@ def revenue_at_risk_bars(table: pd.DataFrame, *, ax=None, top: int = 12):
     ax.set_yticks(y, labels.tolist())
     ax.set(xlabel="expected revenue lost to churn over the horizon", title="Where the revenue at risk sits")
     return ax
+
+
+def propensity_overlap(ps: pd.Series, arm: pd.Series, *, trim=(0.05, 0.95), ax=None):
+    """Histograms of the propensity score by arm, with the trimming bounds marked."""
+    ax = _ax(ax)
+    data = pd.DataFrame({"propensity": ps, "arm": arm.astype(str)}).dropna()
+    sns.histplot(data=data, x="propensity", hue="arm", stat="density", common_norm=False, bins=40,
+                 element="step", ax=ax)
+    for bound in trim or ():
+        ax.axvline(bound, color="grey", ls="--", lw=0.8)
+    ax.set(xlabel="propensity score (probability of being treated)", title="Overlap of the arms", xlim=(0, 1))
+    return ax
+
+
+def balance_plot(table: pd.DataFrame, *, ax=None, threshold: float = 0.1):
+    """Standardised mean differences before and after weighting (a "love plot")."""
+    ax = _ax(ax, height=1.2 + 0.35 * len(table))
+    y = list(range(len(table)))[::-1]
+    ax.scatter(table["smd_unweighted"].abs(), y, marker="o", label="before weighting")
+    if "smd_weighted" in table:
+        ax.scatter(table["smd_weighted"].abs(), y, marker="s", label="after weighting")
+    ax.axvline(threshold, color="grey", ls="--", lw=0.8)
+    ax.set_yticks(y, table["term"].astype(str).tolist())
+    ax.set(xlabel="|standardised mean difference|", title="Covariate balance")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def estimates(table: pd.DataFrame, *, label: str = "method", ax=None, title: str = "Estimated effect", zero=0.0):
+    """Point estimates with intervals, one row per ``label`` (e.g. naive, IPW, AIPW)."""
+    ax = _ax(ax, height=1.2 + 0.45 * len(table))
+    y = list(range(len(table)))[::-1]
+    ax.errorbar(table["estimate"], y, xerr=[table["estimate"] - table["lower"], table["upper"] - table["estimate"]],
+                fmt="o", capsize=4)
+    ax.axvline(zero, color="grey", ls="--", lw=0.8)
+    ax.set_yticks(y, table[label].astype(str).tolist())
+    ax.set(xlabel="effect (treated minus control)", title=title)
+    return ax
+
+
+def claim_sensitivity(grid: pd.DataFrame, *, claim=(25, 85), ax=None):
+    """Profit increase from 5 more points of retention against acquisition cost, one line per margin and discount."""
+    ax = _ax(ax, height=4.5)
+    data = grid.assign(margin=grid["margin"].map(lambda m: f"{m:g}"),
+                       discount_rate=grid["discount_rate"].map(lambda d: f"{d:.0%}"))
+    sns.lineplot(data=data, x="acquisition_cost", y="increase_pct", hue="margin", style="discount_rate",
+                 marker="o", ax=ax)
+    ax.axhspan(*claim, color="grey", alpha=0.15, label="claimed 25-85%")
+    ax.set(xlabel="cost of acquiring a customer", ylabel="profit increase per customer (%)",
+           title="What 5 more points of retention are worth")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    return ax

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
+from . import effects
 from . import schema as S
-from .io import Dataset
+from .io import Dataset, load_dataset
 from .segments import add_segments
 
 # columns of a campaign frame (outcomes and covariates at assignment)
@@ -154,3 +156,139 @@ def require_columns(df: pd.DataFrame, columns, *, table: str, parameter: str = "
         asked = f" (asked for by {parameter})" if parameter else ""
         raise ValueError(f"{table} has no column {', '.join(map(repr, missing))}{asked}; its columns are "
                          f"{', '.join(map(str, df.columns))}")
+
+
+# ---- effects, diagnostics and value: one call per notebook section ----------------------------
+
+def arms_against(frame: pd.DataFrame, arm: str, control) -> list:
+    """The non-control arms, in order; a clear error when the control arm is absent."""
+    levels = [a for a in pd.unique(frame[arm].dropna())]
+    if control not in levels:
+        raise ValueError(f"the arm column {arm!r} has no control value {control!r}; its values are "
+                         f"{', '.join(map(str, levels))}")
+    return sorted((a for a in levels if a != control), key=str)
+
+
+def _row(arm_value, method: str, result: dict) -> dict:
+    keep = ("estimate", "se", "lower", "upper", "p", "n_treated", "n_control")
+    return {"arm": arm_value, "method": method, **{k: result.get(k, np.nan) for k in keep},
+            "variance_reduction": result.get("variance_reduction", np.nan)}
+
+
+def effect_table(frame: pd.DataFrame, *, outcome: str, design: str, arm: str, control, covariates=(),
+                 pre: str | None = None, trim=(0.05, 0.95), confidence: float = 0.95) -> pd.DataFrame:
+    """Effect of each arm against control on one outcome, by every method the design allows.
+
+    Randomized: difference in means, CUPED on the pre-period outcome (``pre``), ANCOVA on the
+    covariates. Targeted: the naive difference (biased: shown so the reader sees the bias),
+    IPW and AIPW (ATE and, for AIPW, ATT) with the propensity fitted on the covariates and the
+    trimming rule applied. p-values are Holm-adjusted across arms within each method.
+    """
+    rows = []
+    for a in arms_against(frame, arm, control):
+        kw = dict(outcome=outcome, arm=arm, treated=a, control=control, confidence=confidence)
+        if design == "randomized":
+            rows.append(_row(a, "difference in means", effects.difference_in_means(frame, **kw)))
+            if pre:
+                rows.append(_row(a, "CUPED (pre-period outcome)", effects.cuped(frame, pre=pre, **kw)))
+            if covariates:
+                rows.append(_row(a, "ANCOVA (covariates)", effects.regression_adjusted(frame, covariates=covariates,
+                                                                                        **kw)))
+        else:
+            rows.append(_row(a, "naive difference (biased)", effects.difference_in_means(frame, **kw)))
+            ps = effects.propensity(frame, covariates=covariates, arm=arm, treated=a, control=control)
+            rows.append(_row(a, "IPW (ATE)", effects.ipw(frame, ps=ps, trim=trim, **kw)))
+            rows.append(_row(a, "AIPW (ATE)", effects.aipw(frame, covariates=covariates, ps=ps, trim=trim, **kw)))
+            rows.append(_row(a, "AIPW (ATT)", effects.aipw(frame, covariates=covariates, ps=ps, trim=trim,
+                                                           estimand="ATT", **kw)))
+    out = pd.DataFrame(rows)
+    out["p_adjusted"] = out.groupby("method")["p"].transform(lambda p: multipletests(p, method="holm")[1])
+    return out
+
+
+def headline(table: pd.DataFrame, design: str) -> pd.DataFrame:
+    """The rows to report: the most precise unbiased method of the design, per arm."""
+    order = (["CUPED (pre-period outcome)", "ANCOVA (covariates)", "difference in means"] if design == "randomized"
+             else ["AIPW (ATE)"])
+    for method in order:
+        rows = table.loc[table["method"] == method]
+        if len(rows):
+            return rows
+    return table.iloc[0:0]
+
+
+def targeted_diagnostics(frame: pd.DataFrame, *, arm: str, treated, control, covariates, trim=(0.05, 0.95)) -> dict:
+    """Propensity scores, their overlap and the covariate balance before and after weighting."""
+    ps = effects.propensity(frame, covariates=covariates, arm=arm, treated=treated, control=control)
+    in_arms = frame[arm].isin([treated, control]) & ps.notna()
+    is_treated = frame.loc[in_arms, arm] == treated
+    weights = effects.ipw_weights(ps[in_arms], is_treated, "ATE")
+    kept = ps[in_arms].between(*trim) if trim else pd.Series(True, index=weights.index)
+    table = effects.balance(frame.loc[in_arms & kept.reindex(frame.index, fill_value=False)], covariates=covariates,
+                            arm=arm, treated=treated, control=control, weights=weights[kept])
+    return {"ps": ps, "overlap": effects.overlap_summary(ps[in_arms], is_treated, trim=trim), "balance": table}
+
+
+def segment_table(frame: pd.DataFrame, *, outcome: str, segments, design: str, arm: str, treated, control,
+                  covariates=(), min_per_arm: int = 30, trim=(0.05, 0.95), confidence: float = 0.95) -> pd.DataFrame:
+    """Effects within segments, Holm-adjusted within each segmentation, with a verdict per segment.
+
+    Randomized: difference in means per segment. Targeted: AIPW per segment (segments too small
+    for a propensity model are "too small to tell").
+    """
+    parts = []
+    for by in [s for s in segments if s in frame and frame[s].notna().any()]:
+        kw = {} if design == "randomized" else dict(estimator=effects.aipw, trim=trim,
+                                                    covariates=[c for c in covariates if c != by])
+        t = effects.segment_effects(frame, outcome=outcome, by=by, arm=arm, treated=treated, control=control,
+                                    min_per_arm=min_per_arm, confidence=confidence, **kw)
+        parts.append(t.rename(columns={by: "segment"}).assign(segmentation=by))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    return out[["segmentation", "segment", *[c for c in out if c not in ("segmentation", "segment")]]]
+
+
+def value_from_effect(effect: pd.Series | dict, *, margin_rate: float, cost_per_action: float) -> dict:
+    """Incremental value, ROI and break-even cost from a revenue effect over the window (delta method).
+
+    Incremental value = margin_rate x revenue effect per treated customer; it is linear in the
+    effect, so its interval is the effect's interval times the margin rate, and the ROI's is
+    that interval minus the cost, over the cost.
+    """
+    value = {k: margin_rate * float(effect[k]) for k in ("estimate", "lower", "upper")}
+    out = {"incremental_value": value["estimate"], "incremental_value_lower": value["lower"],
+           "incremental_value_upper": value["upper"], "cost_per_action": cost_per_action,
+           "break_even_cost": value["estimate"], "net_value": value["estimate"] - cost_per_action}
+    if cost_per_action > 0:
+        for name, v in (("roi", value["estimate"]), ("roi_lower", value["lower"]), ("roi_upper", value["upper"])):
+            out[name] = (v - cost_per_action) / cost_per_action
+    return out
+
+
+def load_experiment(*, dataset: str, campaign: str, experiment_file: str = "", design: str = "auto",
+                    window_months: int = 12, pre_months: int = 6, satisfaction_threshold: float = 7.0):
+    """The experiment to analyse: a campaign of a data set, or a one-table experiment file.
+
+    Returns ``(frame, design, ds, source)``: one row per customer, the checked design, the data
+    set (None for a one-table experiment) and a sentence saying where the rows came from.
+    """
+    if experiment_file:
+        frame = read_experiment(experiment_file)
+        source = f"one-table experiment {Path(experiment_file).name}: {len(frame):,} rows"
+        return frame, campaign_design(frame, design), None, source
+    ds = load_dataset(dataset)
+    frame = campaign_frame(ds, campaign, window_months=window_months, pre_months=pre_months,
+                           satisfaction_threshold=satisfaction_threshold)
+    design = campaign_design(frame, design)
+    source = (f"campaign {campaign} of data set {ds.name!r}: {len(frame):,} customers assigned on "
+              f"{frame[S.ASSIGNED_AT].min():%Y-%m-%d}, outcomes over the {window_months} months after")
+    return frame, design, ds, source
+
+
+def arm_counts(frame: pd.DataFrame, *, arm: str, cost: str = S.COST) -> pd.DataFrame:
+    """Customers per arm, and the mean cost per customer where the data record it."""
+    out = frame.groupby(arm, observed=True).size().rename("customers").to_frame()
+    if cost in frame:
+        out["mean_cost"] = frame.groupby(arm, observed=True)[cost].mean()
+    return out.reset_index()

@@ -31,13 +31,14 @@ import papermill as pm
 from .. import config
 from ..files import atomic_write
 from ..findings import read_findings
-from ..io import load_dataset
+from ..io import fingerprint, load_dataset
 from .html import render_index, render_report
 from .params import ParameterError, declared_parameters, resolve_parameters
 
 PACKAGES = ("cs-workbench", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow")
 DATASET_PARAM = "DATASET"
+EXPERIMENT_PARAM = "EXPERIMENT_FILE"  # a one-table experiment file replaces the data set when given
 # figures must be inline outputs whatever backend the caller's environment sets (e.g. Agg)
 KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
@@ -90,6 +91,25 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
+    """Load (and so validate) the data a notebook's parameters name, once per name; its fingerprint."""
+    experiment = str(effective.get(EXPERIMENT_PARAM) or "")
+    if experiment:
+        path = Path(experiment).expanduser()
+        if not path.is_file():
+            raise RunRefused(f"{notebook}: experiment file not found: {path}")
+        return {"dataset": experiment, "fingerprint": fingerprint([path])}
+    if DATASET_PARAM not in effective:
+        return None
+    name = str(effective[DATASET_PARAM])
+    if name not in cache:
+        try:
+            cache[name] = load_dataset(name).fingerprint
+        except (FileNotFoundError, ValueError) as e:
+            raise RunRefused(f"{notebook}: {e}") from None
+    return {"dataset": name, "fingerprint": cache[name]}
+
+
 def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False) -> list[dict]:
     """Resolve notebooks and parameters, and load each data set once; refuse before any kernel starts.
 
@@ -112,15 +132,7 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False) 
         except ParameterError as e:
             raise RunRefused(str(e)) from None
         effective = {name: p.default for name, p in params.items()} | given
-        data = None
-        if DATASET_PARAM in effective:
-            name = str(effective[DATASET_PARAM])
-            if name not in datasets:
-                try:
-                    datasets[name] = load_dataset(name).fingerprint
-                except (FileNotFoundError, ValueError) as e:
-                    raise RunRefused(f"{path.stem}: {e}") from None
-            data = {"dataset": name, "fingerprint": datasets[name]}
+        data = _data_of(effective, datasets, path.stem)
         jobs.append({"path": path, "parameters": effective, "given": given, "data": data})
     return jobs
 
