@@ -200,10 +200,10 @@ def estimates(table: pd.DataFrame, *, label: str = "method", ax=None, title: str
 def claim_sensitivity(grid: pd.DataFrame, *, claim=(25, 85), ax=None):
     """Profit increase from 5 more points of retention against acquisition cost, one line per margin and discount."""
     ax = _ax(ax, height=4.5)
-    data = grid.assign(margin=grid["margin"].map(lambda m: f"{m:g}"),
+    data = grid.assign(margin=grid["margin"].map(lambda m: f"{m:,.2f} per month"),
                        discount_rate=grid["discount_rate"].map(lambda d: f"{d:.0%}"))
-    sns.lineplot(data=data, x="acquisition_cost", y="increase_pct", hue="margin", style="discount_rate",
-                 marker="o", ax=ax)
+    sns.lineplot(data=data.rename(columns={"margin": "margin", "discount_rate": "discount rate"}),
+                 x="acquisition_cost", y="increase_pct", hue="margin", style="discount rate", marker="o", ax=ax)
     ax.axhspan(*claim, color="grey", alpha=0.15, label="claimed 25-85%")
     ax.set(xlabel="cost of acquiring a customer", ylabel="profit increase per customer (%)",
            title="What 5 more points of retention are worth")
