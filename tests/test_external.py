@@ -39,3 +39,15 @@ def test_blank_total_charges_are_the_tenure_zero_customers_set_to_zero(telco):
 def test_only_the_customers_table_is_present(telco):
     assert list(telco.tables) == ["customers"] and telco.truth is None
     assert not telco.has("customers", "satisfaction")
+
+
+def test_cfpb_file_is_the_published_one_and_reads_as_a_recovery_study():
+    # sha256 and counts from data/external/cfpb_complaints_2013_2017/PROVENANCE.md
+    digest = hashlib.sha256(external.CFPB_FILE.read_bytes()).hexdigest()
+    assert digest == "781f446fa86a7bea6aadda6fd1c642acefbf11ff61fc1f4b78122520cca7fe33"
+    c = external.cfpb_complaints()
+    assert len(c) == 3186
+    disputed = c["disputed"]
+    assert (int(disputed.sum()), int((~disputed).sum()), int(disputed.isna().sum())) == (595, 2534, 57)
+    assert c["response"].value_counts()["Closed with monetary relief"] == 216
+    assert c["received"].dt.year.between(2013, 2017).all()
