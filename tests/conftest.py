@@ -40,6 +40,12 @@ def dataset(tmp_path_factory) -> Path:
     return synth.write(*synth.generate(1500, 24, seed=11), folder)
 
 
+@pytest.fixture(scope="session")
+def medium(tmp_path_factory) -> Path:
+    """6,000 customers over 36 months, seed 3: enough for campaigns' 12-month windows and matched cohorts."""
+    return synth.write(*synth.generate(6000, 36, seed=3), tmp_path_factory.mktemp("medium"))
+
+
 def workbench(*args, env=None) -> subprocess.CompletedProcess:
     """Run the `workbench` command in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "helpers.cli", *map(str, args)], capture_output=True, text=True,

@@ -45,3 +45,17 @@ def test_missing_table_is_a_clear_key_error(tmp_path, customers):
     customers.to_csv(tmp_path / "customers.csv", index=False)
     with pytest.raises(KeyError, match="has no contacts table"):
         io.load_dataset(tmp_path)["contacts"]
+
+
+def test_read_table_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"table not found: .*none.csv \(give 'cfpb' or the path"):
+        io.read_table(tmp_path / "none.csv")
+    (tmp_path / "x.xlsx").write_text("")
+    with pytest.raises(ValueError, match=r"x.xlsx: give a .csv, .tsv or .parquet file"):
+        io.read_table(tmp_path / "x.xlsx")
+    (tmp_path / "e.csv").write_text("arm,spend\n")
+    with pytest.raises(ValueError, match="e.csv has no rows"):
+        io.read_table(tmp_path / "e.csv")
+    (tmp_path / "ok.tsv").write_text("arm\tspend\na\t1.5\n")
+    assert io.read_table(tmp_path / "ok.tsv").to_dict("list") == {"arm": ["a"], "spend": [1.5]}
+    assert len(io.read_table("cfpb")) == 3186

@@ -73,17 +73,6 @@ def test_unknown_campaign_and_missing_columns_are_named(synthetic):
         R.require_columns(pd.DataFrame({"a": [1]}), ["spend"], table="experiment.csv", parameter="OUTCOME")
 
 
-def test_read_experiment_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="experiment file not found"):
-        R.read_experiment(tmp_path / "none.csv")
-    (tmp_path / "x.xlsx").write_text("")
-    with pytest.raises(ValueError, match=r"x.xlsx: give a .csv, .tsv or .parquet file"):
-        R.read_experiment(tmp_path / "x.xlsx")
-    (tmp_path / "e.csv").write_text("arm,spend\n")
-    with pytest.raises(ValueError, match="e.csv has no rows"):
-        R.read_experiment(tmp_path / "e.csv")
-
-
 COVARIATES = ["contract", "customer_type", "log2_monthly_value", "tenure_at_assignment", "recent_complaint"]
 
 

@@ -7,19 +7,12 @@ import pandas as pd
 import pytest
 
 from helpers import retention as R
-from helpers import synth
 from helpers.io import load_dataset
 
 from .conftest import workbench
 
 pytestmark = pytest.mark.slow
 COVARIATES = ["contract", "customer_type", "log2_monthly_value", "tenure_at_assignment", "recent_complaint"]
-
-
-@pytest.fixture(scope="module")
-def medium(tmp_path_factory):
-    """6,000 customers over 36 months: both campaigns have a full 12-month window."""
-    return synth.write(*synth.generate(6000, 36, seed=3), tmp_path_factory.mktemp("medium"))
 
 
 def run(tmp_path, *params):

@@ -113,4 +113,5 @@ def cfpb_complaints(path: Path = CFPB_FILE) -> pd.DataFrame:
     return out
 
 
-READERS = {"telco": telco_tables}
+READERS = {"telco": telco_tables}  # data sets of the contract
+TABLE_READERS = {"cfpb": (cfpb_complaints, CFPB_FILE)}  # single tables outside the contract: reader, file

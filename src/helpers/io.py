@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import config
 from . import schema as S
-from .external import READERS
+from .external import READERS, TABLE_READERS
 from .validate import validate
 
 NAMED = {"synthetic": config.SYNTHETIC}
@@ -134,3 +134,32 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
         truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
     tables = validate(raw, source=f"data set {str(dataset)!r}")
     return Dataset(str(dataset), folder, tables, fingerprint(paths), truth)
+
+
+def table_path(source: str | Path) -> Path:
+    """The file behind a one-table source (a built-in name or a path); a clear error when it is missing."""
+    if str(source) in TABLE_READERS:
+        return TABLE_READERS[str(source)][1]
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"table not found: {path} (give {', '.join(map(repr, TABLE_READERS))} or the path "
+                                "of a .csv, .tsv or .parquet file)")
+    return path
+
+
+def read_table(source: str | Path) -> pd.DataFrame:
+    """One table outside the data contract: a one-table experiment or complaint log.
+
+    ``source`` is a built-in name (``"cfpb"``: `helpers.external.cfpb_complaints`) or the path of
+    a CSV, TSV or parquet file. A clear error when it is missing, of another type, or empty.
+    """
+    if str(source) in TABLE_READERS:
+        return TABLE_READERS[str(source)][0]()
+    path = table_path(source)
+    readers = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".parquet": pd.read_parquet}
+    if path.suffix.lower() not in readers:
+        raise ValueError(f"{path.name}: give a .csv, .tsv or .parquet file")
+    df = readers[path.suffix.lower()](path)
+    if df.empty:
+        raise ValueError(f"{path.name} has no rows")
+    return df

@@ -66,7 +66,8 @@ def _at_risk(table: pd.DataFrame, t: float) -> int:
 
 
 def km_curves(table: pd.DataFrame, *, group: str | None = None, ax=None, ci: bool = True, at_risk: bool = True,
-              ticks=None, title: str = "Share of customers still active"):
+              ticks=None, title: str = "Share of customers still active", xlabel: str = "tenure (months)",
+              ylabel: str = "still a customer"):
     """Kaplan-Meier curves from `survival.km_table`, with confidence bands and a number-at-risk table.
 
     The at-risk table is a second axes under the plot (``ax.at_risk_ax``), one row per curve:
@@ -80,7 +81,7 @@ def km_curves(table: pd.DataFrame, *, group: str | None = None, ax=None, ci: boo
         ax.step(t["time"], t["survival"], where="post", color=color, label=str(name))
         if ci:
             ax.fill_between(t["time"], t["lower"], t["upper"], step="post", color=color, alpha=0.15, lw=0)
-    ax.set(xlabel="tenure (months)", ylabel="still a customer", ylim=(0, 1.02), title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.02), title=title)
     ax.set_xlim(left=0)
     if len(groups) > 1:
         ax.legend(title=group, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
@@ -209,3 +210,40 @@ def claim_sensitivity(grid: pd.DataFrame, *, claim=(25, 85), ax=None):
            title="What 5 more points of retention are worth")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
+
+
+def trend(table: pd.DataFrame, *, ax=None, title: str = "", ylabel: str = "", x: str = "month"):
+    """A monthly indicator with its interval band (the KPI tables of `complaints`)."""
+    ax = _ax(ax, height=3.2)
+    t = table.assign(**{x: table[x].astype(str) if not pd.api.types.is_datetime64_any_dtype(table[x]) else table[x]})
+    t = t.assign(**{x: pd.PeriodIndex(t[x], freq="M").to_timestamp()}) if t[x].dtype == object else t
+    ax.plot(t[x], t["value"], marker=".")
+    ax.fill_between(t[x], t["lower"], t["upper"], alpha=0.2, lw=0)
+    ax.set(title=title, ylabel=ylabel, xlabel="")
+    ax.set_ylim(bottom=0)
+    return ax
+
+
+def event_study(table: pd.DataFrame, *, ax=None, ylabel: str = "revenue, complainers minus matched controls"):
+    """Difference in differences by month relative to the complaint (k = 0), with intervals."""
+    ax = _ax(ax)
+    ax.errorbar(table["k"], table["did"], yerr=[table["did"] - table["lower"], table["upper"] - table["did"]],
+                fmt="o-", capsize=3)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(-0.5, color="grey", ls="--", lw=0.8)
+    ax.set(xlabel="months from the complaint (0 = the month it was opened)", ylabel=ylabel,
+           title="Revenue around a complaint")
+    return ax
+
+
+def kpi_grid(trends: dict, *, ncols: int = 2):
+    """Small multiples of monthly indicators: ``{title: table}`` with month, value, lower, upper. Returns the Axes."""
+    nrows = -(-len(trends) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(11, 2.8 * nrows), sharex=True, squeeze=False)
+    for ax, (title, table) in zip(axes.flat, trends.items()):
+        trend(table, ax=ax, title=title)
+    for ax in list(axes.flat)[len(trends):]:
+        ax.set_visible(False)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return axes

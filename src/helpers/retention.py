@@ -2,8 +2,8 @@
 
 `campaign_frame` turns the data contract's tables into one row per customer assigned to a
 campaign: arm, covariates at assignment, pre-period revenue, and outcomes over a window after
-assignment (revenue, churn, time to churn, contacts). `read_experiment` reads the simpler
-case, a one-table experiment. Estimation lives in `effects` and `economics`.
+assignment (revenue, churn, time to churn, contacts). The simpler case, a one-table
+experiment, is read by `io.read_table`. Estimation lives in `effects` and `economics`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from statsmodels.stats.multitest import multipletests
 
 from . import effects
 from . import schema as S
-from .io import Dataset, load_dataset
+from .io import Dataset, load_dataset, read_table
 from .segments import add_segments
 
 # columns of a campaign frame (outcomes and covariates at assignment)
@@ -133,20 +133,6 @@ def campaign_design(frame: pd.DataFrame, design: str = "auto") -> str:
         raise ValueError(f"DESIGN = {design!r}, but the campaign records assignment {recorded[0]!r}: a "
                          f"{recorded[0]} campaign analysed as {design} gives a wrong answer; use DESIGN = 'auto'")
     return design
-
-
-def read_experiment(path: str | Path) -> pd.DataFrame:
-    """A one-table experiment (one row per customer): CSV, TSV or parquet, with a clear error when unreadable."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"experiment file not found: {path}")
-    readers = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".parquet": pd.read_parquet}
-    if path.suffix.lower() not in readers:
-        raise ValueError(f"{path.name}: give a .csv, .tsv or .parquet file")
-    df = readers[path.suffix.lower()](path)
-    if df.empty:
-        raise ValueError(f"{path.name} has no rows")
-    return df
 
 
 def require_columns(df: pd.DataFrame, columns, *, table: str, parameter: str = "") -> None:
@@ -274,7 +260,7 @@ def load_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
     set (None for a one-table experiment) and a sentence saying where the rows came from.
     """
     if experiment_file:
-        frame = read_experiment(experiment_file)
+        frame = read_table(experiment_file)
         source = f"one-table experiment {Path(experiment_file).name}: {len(frame):,} rows"
         return frame, campaign_design(frame, design), None, source
     ds = load_dataset(dataset)

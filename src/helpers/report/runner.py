@@ -31,14 +31,14 @@ import papermill as pm
 from .. import config
 from ..files import atomic_write
 from ..findings import read_findings
-from ..io import fingerprint, load_dataset
+from ..io import fingerprint, load_dataset, table_path
 from .html import render_index, render_report
 from .params import ParameterError, declared_parameters, resolve_parameters
 
 PACKAGES = ("cs-workbench", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow")
 DATASET_PARAM = "DATASET"
-EXPERIMENT_PARAM = "EXPERIMENT_FILE"  # a one-table experiment file replaces the data set when given
+TABLE_PARAMS = ("EXPERIMENT_FILE", "ONE_TABLE")  # a one-table source replaces the data set when given
 # figures must be inline outputs whatever backend the caller's environment sets (e.g. Agg)
 KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
@@ -92,13 +92,13 @@ def _now() -> str:
 
 
 def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
-    """Load (and so validate) the data a notebook's parameters name, once per name; its fingerprint."""
-    experiment = str(effective.get(EXPERIMENT_PARAM) or "")
-    if experiment:
-        path = Path(experiment).expanduser()
-        if not path.is_file():
-            raise RunRefused(f"{notebook}: experiment file not found: {path}")
-        return {"dataset": experiment, "fingerprint": fingerprint([path])}
+    """Load (and so check) the data a notebook's parameters name, once per name; its fingerprint."""
+    table = next((str(effective[p]) for p in TABLE_PARAMS if effective.get(p)), "")
+    if table:
+        try:
+            return {"dataset": table, "fingerprint": fingerprint([table_path(table)])}
+        except FileNotFoundError as e:
+            raise RunRefused(f"{notebook}: {e}") from None
     if DATASET_PARAM not in effective:
         return None
     name = str(effective[DATASET_PARAM])
