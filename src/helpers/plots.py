@@ -110,6 +110,15 @@ def _at_risk_table(ax, groups, colors, ticks):
     return table
 
 
+def _plain_log_ticks(ax) -> None:
+    """Ticks of a log x axis at round values, labelled as plain numbers (0.5, 1, 2), not powers of ten."""
+    low, high = ax.get_xlim()
+    nice = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 20, 50, 100]
+    ticks = [t for t in nice if low <= t <= high] or [1]
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+
+
 def forest(hrs: pd.DataFrame, *, ax=None, title: str = "Hazard ratios of churn (95% interval)"):
     """Hazard ratios with intervals on a log axis (the output of `survival.hazard_ratios`)."""
     ax = _ax(ax, height=1.2 + 0.4 * len(hrs))
@@ -117,6 +126,7 @@ def forest(hrs: pd.DataFrame, *, ax=None, title: str = "Hazard ratios of churn (
     ax.errorbar(hrs["hr"], y, xerr=[hrs["hr"] - hrs["lower"], hrs["upper"] - hrs["hr"]], fmt="s", capsize=3)
     ax.axvline(1, color="grey", ls="--", lw=0.8)
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     ax.set_yticks(y, hrs["term"].astype(str).tolist())
     ax.set(xlabel="hazard ratio (< 1: churn less, > 1: churn more)", title=title)
     return ax
