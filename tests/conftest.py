@@ -1,4 +1,5 @@
 """Shared fixtures: fixed seeds, a non-interactive plotting backend, figures closed after each test."""
+import json
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 os.environ.setdefault("MPLBACKEND", "Agg")  # the runner overrides it for kernels
 
 import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
@@ -50,3 +52,20 @@ def workbench(*args, env=None) -> subprocess.CompletedProcess:
     """Run the `workbench` command in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "helpers.cli", *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=900)
+
+
+def run_notebook(tmp_path: Path, notebook: str, *params: str) -> tuple[dict, str, str]:
+    """Run one notebook through `workbench run` with ``-p`` params; (findings by name, output text, HTML).
+
+    The output text joins every stream and Markdown output, so tests can look for the notes a
+    notebook prints when it skips a section.
+    """
+    reports = tmp_path / "reports"
+    done = workbench("run", notebook, *[a for p in params for a in ("-p", p)], "--reports", reports, "--no-progress")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (path,) = reports.glob("*/manifest.json")
+    entry = json.loads(path.read_text())["notebooks"][0]
+    executed = nbformat.read(str(path.parent / entry["ipynb"]), as_version=4)
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
+                     for c in executed.cells for o in c.get("outputs", []))
+    return {f["name"]: f for f in entry["findings"]}, text, (path.parent / entry["html"]).read_text()

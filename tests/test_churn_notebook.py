@@ -2,25 +2,15 @@
 import json
 import math
 
-import nbformat
 import pytest
 
-from .conftest import workbench
+from .conftest import run_notebook
 
 pytestmark = pytest.mark.slow
 
 
 def run(tmp_path, *params):
-    reports = tmp_path / "reports"
-    args = [a for p in params for a in ("-p", p)]
-    done = workbench("run", "01_churn_survival", *args, "--reports", reports, "--no-progress")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (path,) = reports.glob("*/manifest.json")
-    entry = json.loads(path.read_text())["notebooks"][0]
-    executed = nbformat.read(str(path.parent / entry["ipynb"]), as_version=4)
-    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
-                     for c in executed.cells for o in c.get("outputs", []))
-    return {f["name"]: f for f in entry["findings"]}, text, (path.parent / entry["html"]).read_text()
+    return run_notebook(tmp_path, "01_churn_survival", *params)
 
 
 def test_on_synthetic_data_the_findings_recover_the_planted_effects(tmp_path, dataset):

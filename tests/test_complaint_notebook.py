@@ -1,7 +1,6 @@
 """notebooks/03_complaint_recovery.ipynb through the report runner: dated data, a one-table export, and CFPB."""
 import json
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,26 +9,17 @@ from helpers import complaints
 from helpers.external import cfpb_complaints
 from helpers.io import load_dataset
 
-from .conftest import workbench
+from .conftest import run_notebook
 
 pytestmark = pytest.mark.slow
 
 
 def run(tmp_path, *params):
-    reports = tmp_path / "reports"
-    done = workbench("run", "03_complaint_recovery", *[a for p in params for a in ("-p", p)],
-                     "--reports", reports, "--no-progress")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (path,) = reports.glob("*/manifest.json")
-    entry = json.loads(path.read_text())["notebooks"][0]
-    executed = nbformat.read(str(path.parent / entry["ipynb"]), as_version=4)
-    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
-                     for c in executed.cells for o in c.get("outputs", []))
-    return {f["name"]: f for f in entry["findings"]}, text
+    return run_notebook(tmp_path, "03_complaint_recovery", *params)
 
 
 def test_dated_complaints(tmp_path, medium):
-    findings, text = run(tmp_path, f"dataset={medium}")
+    findings, text, _ = run(tmp_path, f"dataset={medium}")
     ds = load_dataset(medium)
     assert findings["mode"]["value"] == "dated complaints" and findings["leakage_warnings"]["value"] == 0
     fcr = complaints.fcr_rate(ds["contacts"], freq=None).iloc[0]
@@ -60,7 +50,7 @@ def export(tmp_path):
 
 
 def test_one_table_export_warns_about_leakage_and_skips_dated_sections(tmp_path, export):
-    findings, text = run(tmp_path, f"one_table={export}", "outcome=churned", "flags=[complained, resolved]",
+    findings, text, _ = run(tmp_path, f"one_table={export}", "outcome=churned", "flags=[complained, resolved]",
                          "covariates=[plan]", "duration=tenure")
     assert findings["mode"]["value"] == "one table" and findings["leakage_warnings"]["value"] == 1
     assert "exit_survey_flag agrees with churned for 99" in text
@@ -70,7 +60,7 @@ def test_one_table_export_warns_about_leakage_and_skips_dated_sections(tmp_path,
 
 
 def test_cfpb_dispute_rates_match_a_direct_count(tmp_path):
-    findings, _ = run(tmp_path, "one_table=cfpb", "outcome=disputed", "flags=[response, timely]",
+    findings, _, _ = run(tmp_path, "one_table=cfpb", "outcome=disputed", "flags=[response, timely]",
                       "covariates=[product, channel]")
     known = cfpb_complaints().dropna(subset=["disputed"])
     direct = known.groupby("response", observed=True)["disputed"].mean()

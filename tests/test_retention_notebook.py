@@ -1,7 +1,5 @@
 """notebooks/02_retention_effort_revenue.ipynb through the report runner: both designs and a one-table experiment."""
-import json
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,27 +7,18 @@ import pytest
 from helpers import retention as R
 from helpers.io import load_dataset
 
-from .conftest import workbench
+from .conftest import run_notebook, workbench
 
 pytestmark = pytest.mark.slow
 COVARIATES = ["contract", "customer_type", "log2_monthly_value", "tenure_at_assignment", "recent_complaint"]
 
 
 def run(tmp_path, *params):
-    reports = tmp_path / "reports"
-    done = workbench("run", "02_retention_effort_revenue", *[a for p in params for a in ("-p", p)],
-                     "--reports", reports, "--no-progress")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (path,) = reports.glob("*/manifest.json")
-    entry = json.loads(path.read_text())["notebooks"][0]
-    executed = nbformat.read(str(path.parent / entry["ipynb"]), as_version=4)
-    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
-                     for c in executed.cells for o in c.get("outputs", []))
-    return {f["name"]: f for f in entry["findings"]}, text
+    return run_notebook(tmp_path, "02_retention_effort_revenue", *params)
 
 
 def test_randomized_campaign(tmp_path, medium):
-    findings, text = run(tmp_path, f"dataset={medium}", "campaign=RCT-2024-07")
+    findings, text, _ = run(tmp_path, f"dataset={medium}", "campaign=RCT-2024-07")
     assert findings["design"]["value"] == "randomized"
     # the recorded headline is the CUPED estimate the helpers give on the same frame
     frame = R.campaign_frame(load_dataset(medium), "RCT-2024-07")
@@ -48,7 +37,7 @@ def test_randomized_campaign(tmp_path, medium):
 
 
 def test_targeted_outreach_shows_the_naive_bias(tmp_path, medium):
-    findings, text = run(tmp_path, f"dataset={medium}", "campaign=OUTREACH-2025-01")
+    findings, text, _ = run(tmp_path, f"dataset={medium}", "campaign=OUTREACH-2025-01")
     assert findings["design"]["value"] == "targeted"
     naive, aipw = findings["naive.revenue.treatment"], findings["effect.revenue.treatment"]
     assert naive["ci_high"] < 0 < aipw["value"]  # targeting the low-value customers makes the naive look harmful
@@ -80,7 +69,7 @@ def one_table(tmp_path):
 
 def test_one_table_experiment_with_several_arms(tmp_path, one_table):
     path, planted = one_table
-    findings, text = run(tmp_path, f"experiment_file={path}", "design=randomized", "arm_column=segment",
+    findings, text, _ = run(tmp_path, f"experiment_file={path}", "design=randomized", "arm_column=segment",
                          "control=No E-Mail", "outcome=spend", "pre_outcome=history", "churn_outcome=",
                          "duration=", "contacts_outcome=", "covariates=[recency]", "segments=[channel]",
                          "cost_per_action=0.1")
