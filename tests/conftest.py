@@ -63,7 +63,7 @@ def run_notebook(tmp_path: Path, notebook: str, *params: str) -> tuple[dict, str
     reports = tmp_path / "reports"
     done = workbench("run", notebook, *[a for p in params for a in ("-p", p)], "--reports", reports, "--no-progress")
     assert done.returncode == 0, done.stdout + done.stderr
-    (path,) = reports.glob("*/manifest.json")
+    (path,) = {p.resolve() for p in reports.glob("*/manifest.json")}  # `latest` links to the same run
     entry = json.loads(path.read_text())["notebooks"][0]
     executed = nbformat.read(str(path.parent / entry["ipynb"]), as_version=4)
     text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
