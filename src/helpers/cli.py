@@ -45,6 +45,50 @@ def synth_command(n: int, months: int, seed: int, out: Path | None) -> None:
     click.echo(f"wrote {folder}: {sizes}")
 
 
+@data.command("check")
+@click.argument("source")
+def check_command(source: str) -> None:
+    """Read a data set (mapping .yaml, folder or built-in name), validate it and profile it.
+
+    Exit status 0 when the data meet the contract, 2 when they cannot be used (problems printed).
+    """
+    from .io import load_dataset
+    from .mapping import MappingError, profile
+    from .validate import DataError
+
+    try:
+        ds = load_dataset(source)
+    except (DataError, MappingError, FileNotFoundError) as e:
+        click.echo(f"cannot use {source}:\n{e}", err=True)
+        sys.exit(EXIT_REFUSED)
+    click.echo(f"{source}: meets the data contract (fingerprint {ds.fingerprint})")
+    for line in profile(ds.tables):
+        click.echo(f"  {line}")
+
+
+@data.command("init")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the mapping [default: mapping.yaml next to FILE].")
+@click.option("--force", is_flag=True, help="Overwrite an existing mapping file.")
+def init_command(file: Path, out: Path | None, force: bool) -> None:
+    """Draft a mapping file from a CSV/TSV (or Excel) header, with guesses marked '# GUESS: confirm'."""
+    from .files import atomic_write
+    from .mapping import MappingError, draft_mapping
+
+    out = out or file.parent / "mapping.yaml"
+    if out.exists() and not force:
+        click.echo(f"{out} exists: pass --force to overwrite it, or --out another path", err=True)
+        sys.exit(EXIT_REFUSED)
+    try:
+        text = draft_mapping(file, out=out)
+    except MappingError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_REFUSED)
+    atomic_write(out, text)
+    click.echo(f"wrote {out}: confirm each '# GUESS', then run `workbench data check {out}`")
+
+
 def _overrides(pairs: tuple[str, ...], params_file: Path | None) -> dict:
     from .report.params import split_assignments
 
@@ -67,7 +111,8 @@ def _overrides(pairs: tuple[str, ...], params_file: Path | None) -> dict:
 @click.option("--reports", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Reports folder [default: reports/].")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def run_command(notebooks, run_all, pairs, params_file, reports, no_progress) -> None:
+@click.option("--show-code", is_flag=True, help="Include the code in the HTML reports.")
+def run_command(notebooks, run_all, pairs, params_file, reports, no_progress, show_code) -> None:
     """Execute notebooks and write reports/<run-id>/ (notebook, HTML, manifest) and reports/index.html."""
     from .report import ParameterError, RunRefused, run
 
@@ -75,7 +120,7 @@ def run_command(notebooks, run_all, pairs, params_file, reports, no_progress) ->
         raise click.UsageError("give notebook names or --all, not both")
     try:
         manifest = run(list(notebooks), _overrides(pairs, params_file), strings=True, reports=reports,
-                       progress=not no_progress)
+                       progress=not no_progress, show_code=show_code)
     except (RunRefused, ParameterError) as e:
         click.echo(f"refused: {e}", err=True)
         sys.exit(EXIT_REFUSED)
@@ -112,6 +157,23 @@ def index_command(reports: Path | None) -> None:
     from .report import write_index
 
     click.echo(f"wrote {write_index(Path(reports or config.reports_dir()))}")
+
+
+@main.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--reports", type=click.Path(file_okay=False, path_type=Path), default=None)
+def diff_command(run_a: str, run_b: str, reports: Path | None) -> None:
+    """Compare the findings of two runs (run ids, `latest`, or run folders): A, B, change, beyond intervals."""
+    from .report.history import diff_runs, load_manifest
+
+    folder = Path(reports or config.reports_dir())
+    try:
+        table = diff_runs(load_manifest(run_a, folder), load_manifest(run_b, folder))
+    except FileNotFoundError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_REFUSED)
+    click.echo(table.to_string(index=False) if len(table) else "no findings in either run")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,8 @@ synthetic generator. Names resolve to folders:
 ``"telco"``
     IBM Telco Customer Churn from ``data/external/`` (see `helpers.external.telco_tables`).
 
-Any other value is taken as a path to such a folder.
+A path ending in ``.yaml`` or ``.yml`` is a mapping file that describes your own files
+(`helpers.mapping`). Any other value is taken as a path to such a folder.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import pandas as pd
 from . import config
 from . import schema as S
 from .external import READERS, TABLE_READERS
+from .mapping import load_mapping
 from .validate import validate
 
 NAMED = {"synthetic": config.SYNTHETIC}
@@ -101,7 +103,9 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
     Parameters
     ----------
     dataset : str or Path
-        ``"synthetic"``, ``"telco"`` or the path of a folder with one file per table.
+        ``"synthetic"``, ``"telco"``, the path of a folder with one file per table, or the path
+        of a mapping file (``.yaml``; see `helpers.mapping`); its fingerprint covers the
+        mapping and the files it names.
 
     Returns
     -------
@@ -120,9 +124,14 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
     >>> ds = load_dataset("synthetic")                                   # doctest: +SKIP
     >>> ds.customers["churned"].mean()                                   # doctest: +SKIP
     """
+    source = f"data set {str(dataset)!r}"
     if str(dataset) in READERS:
         raw, paths = READERS[str(dataset)]()
         folder, truth = paths[0].parent, None
+    elif Path(str(dataset)).suffix.lower() in (".yaml", ".yml"):
+        raw, paths = load_mapping(Path(dataset).expanduser())
+        folder, truth = Path(dataset).expanduser().parent, None
+        source += " (row numbers are line numbers in its files)"
     else:
         folder = resolve(dataset)
         files = table_files(folder)
@@ -132,7 +141,7 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
         paths = list(files.values())
         truth_path = folder / "truth.json"
         truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
-    tables = validate(raw, source=f"data set {str(dataset)!r}")
+    tables = validate(raw, source=source)
     return Dataset(str(dataset), folder, tables, fingerprint(paths), truth)
 
 

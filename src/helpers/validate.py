@@ -84,7 +84,8 @@ def _coerce(values: pd.Series, col: S.Column) -> tuple[pd.Series, pd.Series, str
         cast = pd.to_numeric(values, errors="coerce") if values.dtype == object or \
             pd.api.types.is_string_dtype(values) else values.astype("float64")
         return cast.astype("float64"), present & cast.isna(), "not a number", \
-            "use plain numbers with a '.' decimal point and no thousands separators"
+            "use plain numbers with a '.' decimal point and no thousands separators (or give the " \
+            "file's decimal: and thousands: marks in the mapping)"
     if col.kind == "bool":
         cast, bad = _coerce_bool(values)
         return cast, bad, "not true/false", \

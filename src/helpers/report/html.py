@@ -1,19 +1,41 @@
 """HTML for readers: one report per executed notebook, and the index of runs.
 
-Reports hide the code and papermill's injected-parameters cell, embed the figures (they are
-inline PNG outputs already), and open with a header giving the parameters, the data
-fingerprint, the code version and the time of the run.
+Reports hide the code (unless asked) and papermill's injected-parameters cell, embed the
+figures (they are inline PNG outputs already), and open with a header giving the parameters,
+the data fingerprint, the code version and the time of the run, then the key findings and a
+table of contents of the notebook's ``##`` sections.
+
+A report is self-contained: it loads no script, stylesheet, font or image from another host,
+so it reads the same offline, behind a proxy or as an e-mail attachment. nbconvert's ``lab``
+template would pull require.js, MathJax and mermaid from a CDN; `_TEMPLATE` extends it with
+those blocks emptied (the notebooks use no LaTeX or mermaid, and no widgets), and
+`strip_remote` then drops any remote ``<script src>``, ``<link href>``, ``@import`` or
+``<img src>`` a notebook's own markdown or HTML output might carry.
 """
 from __future__ import annotations
 
 import copy
 import html
-from pathlib import Path
+import re
 
 import nbformat
+from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from ..findings import Finding
+from ..findings import Finding, read_findings
+
+# the lab template without its CDN scripts (require.js, MathJax, mermaid, widgets)
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+_REMOTE = r"""(?:https?:)?//"""
+_REMOTE_TAG = re.compile(rf"""<script\b[^>]*\bsrc\s*=\s*["']?{_REMOTE}[^>]*>.*?</script\s*>"""
+                         rf"""|<link\b[^>]*\bhref\s*=\s*["']?{_REMOTE}[^>]*>""", re.I | re.S)
+_REMOTE_IMG = re.compile(rf"""<img\b[^>]*\bsrc\s*=\s*["']?({_REMOTE}[^"'\s>]*)[^>]*>""", re.I)
+_REMOTE_IMPORT = re.compile(rf"""@import\s+(?:url\()?\s*["']?{_REMOTE}[^;]*;?""", re.I)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:70rem;
@@ -52,19 +74,94 @@ def header_html(entry: dict, run: dict) -> str:
     )
 
 
-def render_report(executed, entry: dict, run: dict) -> str:
-    """Shareable HTML of an executed notebook: code hidden, header first, figures embedded."""
+def strip_remote(page: str) -> str:
+    """Drop everything in ``page`` that a browser would fetch from another host.
+
+    Remote ``<script src>`` and ``<link href>`` tags and CSS ``@import`` rules are removed; a
+    remote ``<img>`` becomes a plain link to it. Hyperlinks (``<a href>``) stay: a reader clicks
+    them, the browser does not fetch them.
+
+    Example
+    -------
+    >>> strip_remote('<script src="https://cdn.example/x.js"></script><img src="http://h/a.png"><p>k</p>')
+    '<a href="http://h/a.png">[image not embedded: http://h/a.png]</a><p>k</p>'
+    """
+    page = _REMOTE_TAG.sub("", page)
+    page = _REMOTE_IMPORT.sub("", page)
+    return _REMOTE_IMG.sub(lambda m: f'<a href="{m[1]}">[image not embedded: {m[1]}]</a>', page)
+
+
+def findings_html(findings: list[dict]) -> str:
+    """The "Key findings" block: one line per recorded finding, in the order recorded."""
+    if not findings:
+        return ""
+    items = "".join(f"<li>{_e(_finding_text(f))}</li>" for f in findings)
+    return (f'<div class="wb-findings" id="key-findings" style="border-left:4px solid #1b5e20;padding:.2rem 1rem;'
+            f'margin-bottom:1rem"><h2>Key findings</h2><ul>{items}</ul></div>')
+
+
+def _section_anchors(nb) -> list[tuple[str, str]]:
+    """Give every ``##`` heading of the markdown cells an anchor; return (anchor, heading) pairs."""
+    sections = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("## "):
+                anchor = f"section-{len(sections) + 1}"
+                sections.append((anchor, line[3:].strip()))
+                lines[i] = f'<a id="{anchor}"></a>\n\n{line}'
+        cell.source = "\n".join(lines)
+    return sections
+
+
+def toc_html(sections: list[tuple[str, str]]) -> str:
+    """A table of contents linking to the anchors made by `_section_anchors`."""
+    if not sections:
+        return ""
+    items = "".join(f'<li><a href="#{_e(a)}">{_e(title)}</a></li>' for a, title in sections)
+    return f'<nav class="wb-toc"><h2>Contents</h2><ol>{items}</ol></nav>'
+
+
+def _title(nb, default: str) -> str:
+    return next((line.lstrip("# ").strip() for c in nb.cells if c.cell_type == "markdown"
+                 for line in c.source.splitlines() if line.startswith("# ")), default)
+
+
+def render_report(executed, entry: dict, run: dict, *, show_code: bool = False) -> str:
+    """Shareable, self-contained HTML of an executed notebook.
+
+    Parameters
+    ----------
+    executed : nbformat.NotebookNode
+        The executed notebook.
+    entry : dict
+        Its manifest entry (notebook, parameters, data).
+    run : dict
+        The run's manifest (run_id, started_at, code).
+    show_code : bool
+        Include the code cells; by default readers see only text, tables and figures.
+
+    Returns
+    -------
+    str
+        The page: title, provenance header, key findings, contents, then the sections. The
+        parameters cells (the notebook's defaults and papermill's injected values) are never
+        shown; the values used are in the header.
+    """
     nb = copy.deepcopy(executed)
     nb.cells = [c for c in nb.cells
                 if not {"parameters", "injected-parameters"} & set(c.get("metadata", {}).get("tags", []))]
+    sections = _section_anchors(nb)
     titled = bool(nb.cells) and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
-    nb.cells.insert(1 if titled else 0, nbformat.v4.new_markdown_cell(header_html(entry, run)))
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    title = next((line.lstrip("# ").strip() for c in nb.cells if c.cell_type == "markdown"
-                  for line in c.source.splitlines() if line.startswith("# ")), entry["notebook"])
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    return body
+    top = header_html(entry, run) + findings_html(read_findings(executed)) + toc_html(sections)
+    nb.cells.insert(1 if titled else 0, nbformat.v4.new_markdown_cell(top))
+    exporter = HTMLExporter(extra_loaders=[DictLoader({"wb_share.html.j2": _TEMPLATE})],
+                            template_file="wb_share.html.j2", exclude_input=not show_code,
+                            exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": _title(nb, entry["notebook"])}})
+    return strip_remote(body)
 
 
 def _latest_good(runs: list[dict]) -> dict[str, tuple[dict, dict]]:

@@ -7,16 +7,25 @@ One call of `run` is one run, written to ``reports/<run-id>/``:
 - ``manifest.json``: parameters, data fingerprint, git commit, package versions, durations,
   status and recorded findings of every notebook.
 
-``reports/index.html`` is rebuilt from every manifest after each notebook. Parameters and data
-are checked before any kernel starts; when they fail nothing is written. Every file is written
-through a temporary name and a rename, so a killed run leaves no half-written file and the
-previous reports untouched.
+``reports/index.html`` is rebuilt from every manifest after each notebook, under a file lock
+(``reports/.index.lock``) so that runs started at once do not overwrite each other's index;
+``reports/latest`` is a symbolic link to the newest successful run. Parameters and data are
+checked before any kernel starts; when they fail nothing is written.
+
+Every file is written through a temporary name and a rename, and papermill writes the
+notebook it is executing under ``reports/.tmp/<run-id>/``, so a killed run leaves no
+half-written file among the reports and the previous reports untouched. The manifest records
+the runner's process id: a run left "running" by a killed process is shown as incomplete, and
+its scratch files are removed the next time the index is rebuilt.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+import shutil
+import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -152,9 +161,9 @@ def _kernel_env():
                 os.environ[k] = v
 
 
-def _execute(job: dict, folder: Path, progress: bool) -> dict:
+def _execute(job: dict, folder: Path, scratch: Path, progress: bool) -> dict:
     stem = job["path"].stem
-    partial = folder / f".{stem}.partial.ipynb"
+    partial = scratch / f"{stem}.ipynb"
     entry = {"notebook": stem, "parameters": job["parameters"], "data": job["data"], "status": "running"}
     started = time.perf_counter()
     try:
@@ -178,10 +187,17 @@ def _execute(job: dict, folder: Path, progress: bool) -> dict:
     return entry
 
 
+SCRATCH = ".tmp"  # papermill's notebooks in progress, per run: reports/.tmp/<run-id>/
+LOCK = ".index.lock"
+LATEST = "latest"
+
+
 def read_runs(reports: Path) -> list[dict]:
-    """Every run's manifest under ``reports``, newest first; unreadable ones are skipped."""
+    """Every run's manifest under ``reports``, newest first; unreadable ones (and ``latest``) are skipped."""
     runs = []
     for path in reports.glob("*/manifest.json"):
+        if path.parent.is_symlink():
+            continue
         try:
             runs.append(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError):
@@ -189,9 +205,81 @@ def read_runs(reports: Path) -> list[dict]:
     return sorted(runs, key=lambda r: (r.get("started_at", ""), r.get("run_id", "")), reverse=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def run_state(run: dict) -> str:
+    """A run's status for readers: a "running" manifest whose process is gone is incomplete.
+
+    Returns the manifest's status, except for a "running" manifest: "running" while its process
+    lives, "incomplete (killed)" when it is gone, and "incomplete (killed or still running)" when
+    this machine cannot tell (another host, or a manifest without a pid).
+    """
+    status = run.get("status", "unknown")
+    if status != "running":
+        return status
+    pid, host = run.get("pid"), run.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return "incomplete (killed or still running)"
+    return "running" if _alive(pid) else "incomplete (killed)"
+
+
+def _sweep(reports: Path, runs: list[dict]) -> None:
+    """Remove the scratch files of runs that are over (finished or killed); call under the lock."""
+    for tmp in [*reports.glob(".index.html.*.partial"), *reports.glob(f".{LATEST}.*.partial")]:
+        tmp.unlink(missing_ok=True)  # left by a kill: these are only written under the lock
+    for run in runs:
+        if run_state(run) in ("running", "incomplete (killed or still running)"):
+            continue  # alive, or on another host: its scratch may still be in use
+        shutil.rmtree(reports / SCRATCH / run["run_id"], ignore_errors=True)
+        for tmp in (reports / run["run_id"]).glob(".*.partial"):
+            tmp.unlink(missing_ok=True)
+    if (reports / SCRATCH).is_dir() and not any((reports / SCRATCH).iterdir()):
+        (reports / SCRATCH).rmdir()
+
+
+def _point_latest(reports: Path, runs: list[dict]) -> None:
+    """Point ``reports/latest`` at the newest successful run: a new link renamed over the old one."""
+    good = next((r["run_id"] for r in runs if r.get("status") == "succeeded"), None)
+    link = reports / LATEST
+    if good is None or (link.is_symlink() and os.readlink(link) == good):
+        return
+    tmp = reports / f".{LATEST}.{os.getpid()}.partial"
+    tmp.unlink(missing_ok=True)
+    os.symlink(good, tmp)  # relative: the reports folder can be moved or served as is
+    os.replace(tmp, link)
+
+
+@contextmanager
+def _index_lock(reports: Path):
+    """Hold an exclusive lock on ``reports/.index.lock`` (released when the process dies)."""
+    reports.mkdir(parents=True, exist_ok=True)
+    with open(reports / LOCK, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def write_index(reports: Path) -> Path:
-    """Rebuild ``reports/index.html`` from the manifests."""
-    return atomic_write(reports / "index.html", render_index(read_runs(reports)))
+    """Rebuild ``reports/index.html`` and ``reports/latest`` from the manifests, under the index lock.
+
+    Runs whose process is gone are shown as incomplete and their scratch files are removed.
+    """
+    reports = Path(reports)
+    with _index_lock(reports):
+        runs = read_runs(reports)
+        _sweep(reports, runs)
+        _point_latest(reports, runs)
+        return atomic_write(reports / "index.html", render_index([{**r, "status": run_state(r)} for r in runs]))
 
 
 def _save(manifest: dict, folder: Path, reports: Path) -> None:
@@ -199,8 +287,21 @@ def _save(manifest: dict, folder: Path, reports: Path) -> None:
     write_index(reports)
 
 
+def _new_run_folder(reports: Path) -> tuple[str, Path]:
+    """A fresh ``reports/<YYYYmmdd-HHMMSS-xxxx>/``; never one another run already holds."""
+    for _ in range(10):
+        run_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        folder = reports / run_id
+        try:
+            folder.mkdir(parents=True)
+            return run_id, folder
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder under {reports}")
+
+
 def run(names: list[str] | None = None, overrides: dict[str, Any] | None = None, *, strings: bool = False,
-        reports: Path | None = None, progress: bool = True) -> dict:
+        reports: Path | None = None, progress: bool = True, show_code: bool = False) -> dict:
     """Execute notebooks and write one run folder; return its manifest.
 
     Parameters
@@ -215,6 +316,8 @@ def run(names: list[str] | None = None, overrides: dict[str, Any] | None = None,
         Reports folder; default `config.reports_dir()`.
     progress : bool
         Show a progress bar (notebook name, cell count).
+    show_code : bool
+        Include the code cells in the HTML reports (hidden by default).
 
     Raises
     ------
@@ -223,24 +326,29 @@ def run(names: list[str] | None = None, overrides: dict[str, Any] | None = None,
     """
     jobs = plan(list(names or []), dict(overrides or {}), strings=strings)
     reports = Path(reports or config.reports_dir())
-    started = datetime.now(timezone.utc)
-    run_id = f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    folder = reports / run_id
-    folder.mkdir(parents=True)
-    manifest = {"run_id": run_id, "started_at": _now(), "status": "running", **environment_info(),
-                "notebooks": []}
-    _save(manifest, folder, reports)
-    for i, job in enumerate(jobs, 1):
-        if progress:
-            print(f"[{i}/{len(jobs)}] {job['path'].stem}", flush=True)
-        entry = _execute(job, folder, progress)
-        executed = entry.pop("executed", None)
-        if executed is not None:
-            entry["html"] = f"{job['path'].stem}.html"
-            atomic_write(folder / entry["html"], render_report(executed, entry, manifest))
-        manifest["notebooks"].append(entry)
+    run_id, folder = _new_run_folder(reports)
+    scratch = reports / SCRATCH / run_id
+    scratch.mkdir(parents=True)
+    manifest = {"run_id": run_id, "started_at": _now(), "status": "running", "pid": os.getpid(),
+                "host": socket.gethostname(), **environment_info(), "notebooks": []}
+    try:
         _save(manifest, folder, reports)
-    ok = all(e["status"] == "succeeded" for e in manifest["notebooks"])
-    manifest.update(status="succeeded" if ok else "failed", finished_at=_now())
-    _save(manifest, folder, reports)
+        for i, job in enumerate(jobs, 1):
+            if progress:
+                print(f"[{i}/{len(jobs)}] {job['path'].stem}", flush=True)
+            entry = _execute(job, folder, scratch, progress)
+            executed = entry.pop("executed", None)
+            if executed is not None:
+                entry["html"] = f"{job['path'].stem}.html"
+                atomic_write(folder / entry["html"], render_report(executed, entry, manifest, show_code=show_code))
+            manifest["notebooks"].append(entry)
+            _save(manifest, folder, reports)
+        ok = all(e["status"] == "succeeded" for e in manifest["notebooks"])
+        manifest.update(status="succeeded" if ok else "failed", finished_at=_now())
+    except BaseException as e:  # Ctrl-C, or a bug: record the run as failed rather than "running"
+        manifest.update(status="failed", finished_at=_now(), error=f"run interrupted: {type(e).__name__}: {e}"[:2000])
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        _save(manifest, folder, reports)
     return manifest

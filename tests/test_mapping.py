@@ -1,0 +1,130 @@
+"""Mapping files: the Telco worked example, derivations, drafting, and `workbench data check/init`."""
+import pandas as pd
+import pytest
+
+from helpers import config, external, mapping, overview
+from helpers import schema as S
+from helpers.io import load_dataset
+from helpers.validate import validate
+
+from .conftest import workbench
+
+TELCO_MAPPING = config.EXTERNAL / "ibm_telco_churn" / "mapping.yaml"
+
+# A CRM export as people send it: semicolons, day-first dates, decimal commas, status labels,
+# active customers without an end date, no customer ids.
+EXPORT = """Start;Cancelled;Status;Plan;Fee;Region
+01/01/2023;01/07/2023;Closed;Monthly;12,50;North
+15/02/2023;;Active;Annual;20,00;South
+01/03/2023;20/03/2023;Closed;Monthly;9,99;North
+10/03/2023;;Active;Two-year;30,00;South
+"""
+EXPORT_MAPPING = """description: synthetic CRM export
+customers:
+  file: export.csv
+  delimiter: ";"
+  decimal: ","
+  columns: {signup_date: Start, end_date: Cancelled, contract: Plan, monthly_value: Fee, region: Region}
+  dates: {signup_date: "%d/%m/%Y", end_date: "%d/%m/%Y"}
+  values: {contract: {"Monthly": month-to-month, "Annual": one-year, "Two-year": two-year}}
+  churned: {from: end_date, observed_until: 2024-01-01}
+  keep: {Status: status}
+"""
+
+
+@pytest.fixture(scope="module")
+def telco_by_mapping():
+    return load_dataset(TELCO_MAPPING)
+
+
+def test_telco_mapping_gives_the_builtin_customers_table(telco_by_mapping):
+    builtin = validate(external.telco_tables()[0])["customers"]
+    pd.testing.assert_frame_equal(telco_by_mapping.customers, builtin)
+    # published facts (data/external/ibm_telco_churn/PROVENANCE.md): 1,869 / 7,043 = 26.54%
+    assert round(100 * telco_by_mapping.customers["churned"].mean(), 2) == 26.54
+    counts = telco_by_mapping.customers["contract"].value_counts().to_dict()
+    assert counts == {"month-to-month": 3875, "two-year": 1695, "one-year": 1473}
+
+
+def test_fingerprint_covers_the_mapping_and_its_files(tmp_path):
+    (tmp_path / "export.csv").write_text(EXPORT)
+    (tmp_path / "m.yaml").write_text(EXPORT_MAPPING)
+    first = load_dataset(tmp_path / "m.yaml").fingerprint
+    (tmp_path / "m.yaml").write_text(EXPORT_MAPPING.replace("2024-01-01", "2024-02-01"))
+    second = load_dataset(tmp_path / "m.yaml").fingerprint
+    (tmp_path / "export.csv").write_text(EXPORT.replace("12,50", "13,50"))
+    assert len({first, second, load_dataset(tmp_path / "m.yaml").fingerprint}) == 3
+
+
+def test_an_export_with_dates_decimal_commas_and_no_ids(tmp_path):
+    (tmp_path / "export.csv").write_text(EXPORT)
+    (tmp_path / "m.yaml").write_text(EXPORT_MAPPING)
+    c = load_dataset(tmp_path / "m.yaml").customers
+    assert c["customer_id"].tolist() == ["C1", "C2", "C3", "C4"]
+    assert c["churned"].tolist() == [True, False, True, False]
+    assert c["monthly_value"].tolist() == [12.5, 20.0, 9.99, 30.0]
+    # 2023-01-01 -> 2023-07-01 is 181 days; active customers are censored at observed_until
+    assert c["tenure_months"].iloc[0] == pytest.approx(181 / S.DAYS_PER_MONTH)
+    assert c["end_date"].iloc[1] == pd.Timestamp("2024-01-01")
+    assert c["status"].tolist() == ["Closed", "Active", "Closed", "Active"]
+
+
+def test_tenure_in_days_and_churn_from_a_status_column(tmp_path):
+    (tmp_path / "c.tsv").write_text("id\tdays\tstate\nx\t61\tgone\ny\t0\tactive\nz\t30\t\n")
+    (tmp_path / "m.yml").write_text("customers:\n  file: c.tsv\n  columns: {customer_id: id}\n"
+                                    "  tenure: {column: days, unit: days}\n"
+                                    "  churned: {column: state, values: [gone]}\n")
+    tables, files = mapping.load_mapping(tmp_path / "m.yml")
+    assert [f.name for f in files] == ["m.yml", "c.tsv"]
+    c = tables["customers"]
+    assert c["tenure_months"].tolist() == pytest.approx([61 / S.DAYS_PER_MONTH, 0.0, 30 / S.DAYS_PER_MONTH])
+    assert c["churned"].tolist()[:2] == [True, False] and pd.isna(c["churned"].iloc[2])
+
+
+def test_guesses_for_the_telco_header_and_values():
+    raw = pd.read_csv(external.TELCO_FILE, dtype=str, nrows=200)
+    assert mapping.guess_columns(raw.columns) == {
+        "customer_id": "customerID", "tenure_months": "tenure", "churned": "Churn", "contract": "Contract",
+        "monthly_value": "MonthlyCharges"}
+    assert mapping._guess_values("churned", raw["Churn"]) == {"No": False, "Yes": True}
+    assert mapping._guess_values("contract", raw["Contract"]) == {
+        "Month-to-month": "month-to-month", "One year": "one-year", "Two year": "two-year"}
+
+
+def test_a_drafted_telco_mapping_loads_with_the_published_churn_rate(tmp_path):
+    text = mapping.draft_mapping(external.TELCO_FILE, out=tmp_path / "m.yaml")
+    assert text.count("# GUESS: confirm") == 7
+    (tmp_path / "m.yaml").write_text(text)
+    c = load_dataset(tmp_path / "m.yaml").customers
+    assert round(100 * overview.churn_rate(c)["rate"].item(), 2) == 26.54
+
+
+def test_data_check_and_init_commands(tmp_path):
+    done = workbench("data", "check", TELCO_MAPPING)
+    assert done.returncode == 0, done.stderr
+    for line in ("churned: 1,869 of 7,043 (26.54%)", "tenure: 0.0 to 72.0 months", "churn survival: yes",
+                 "value x satisfaction quadrants: no, no satisfaction column",
+                 "complaint recovery: no, no contacts table", "retention effort: no, no campaigns table"):
+        assert line in done.stdout
+    (tmp_path / "c.csv").write_text("customerID,tenure,Churn\na,3,Yes\nb,-1,No\n")
+    done = workbench("data", "init", tmp_path / "c.csv")
+    assert done.returncode == 0 and (tmp_path / "mapping.yaml").exists(), done.stderr
+    assert workbench("data", "init", tmp_path / "c.csv").returncode == 2  # no overwrite without --force
+    done = workbench("data", "check", tmp_path / "mapping.yaml")
+    assert done.returncode == 2
+    assert "customers.tenure_months: 1 row below 0 (row 3): tenure_months must be >= 0" in done.stderr
+
+
+def test_a_notebook_runs_on_a_mapping_file_and_bad_data_writes_nothing(tmp_path):
+    reports = tmp_path / "reports"
+    done = workbench("run", "00_data_overview", "-p", f"dataset={TELCO_MAPPING}", "--reports", reports, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    (manifest,) = {p.resolve() for p in reports.glob("*/manifest.json")}
+    good = manifest.parent.name
+    (tmp_path / "bad.csv").write_text("customer,tenure,churn\nA1,-3,Yes\nA2,4,No\n")
+    (tmp_path / "bad.yaml").write_text("customers:\n  file: bad.csv\n  columns: {customer_id: customer, "
+                                       "tenure_months: tenure, churned: churn}\n"
+                                       '  values: {churned: {"Yes": true, "No": false}}\n')
+    done = workbench("run", "00_data_overview", "-p", f"dataset={tmp_path / 'bad.yaml'}", "--reports", reports)
+    assert done.returncode == 2 and "customers.tenure_months: 1 row below 0 (row 2)" in done.stderr
+    assert [p.name for p in reports.iterdir() if p.is_dir() and p.name != "latest"] == [good]  # nothing new written
