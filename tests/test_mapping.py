@@ -1,4 +1,6 @@
 """Mapping files: the Telco worked example, derivations, drafting, and `workbench data check/init`."""
+import os
+
 import pandas as pd
 import pytest
 
@@ -128,3 +130,40 @@ def test_a_notebook_runs_on_a_mapping_file_and_bad_data_writes_nothing(tmp_path)
     done = workbench("run", "00_data_overview", "-p", f"dataset={tmp_path / 'bad.yaml'}", "--reports", reports)
     assert done.returncode == 2 and "customers.tenure_months: 1 row below 0 (row 2)" in done.stderr
     assert [p.name for p in reports.iterdir() if p.is_dir() and p.name != "latest"] == [good]  # nothing new written
+
+
+def test_draft_of_a_semicolon_export_with_day_first_dates(tmp_path):
+    # a CRM export as a new user brings it: ';' between columns, day-first dates, blank end for actives
+    (tmp_path / "export.csv").write_text(
+        "Customer No;Start;Cancelled;Status;Plan;Monthly Fee\n"
+        "K1;19/08/2023;19/10/2023;Closed;Annual;93.3\n"
+        "K2;22/03/2023;;Active;Monthly;51.7\n"
+        "K3;02/01/2023;15/03/2024;Closed;Monthly;20\n")
+    text = mapping.draft_mapping(tmp_path / "export.csv")
+    for line in ("delimiter: ;", "customer_id: Customer No", "signup_date: Start", "end_date: Cancelled",
+                 "signup_date: '%d/%m/%Y'", "{Annual: one-year, Monthly: month-to-month}",
+                 "churned: {from: end_date, observed_until: YYYY-MM-DD}   # TODO"):
+        assert line in text, line
+    (tmp_path / "mapping.yaml").write_text(text)
+    with pytest.raises(mapping.MappingError, match=r"observed_until 'YYYY-MM-DD' is not a date: write the last day"):
+        load_dataset(tmp_path / "mapping.yaml")
+    confirmed = text.replace("YYYY-MM-DD", "2024-06-30").replace("    churned: Status   # GUESS: confirm\n", "")
+    (tmp_path / "mapping.yaml").write_text(confirmed)
+    c = load_dataset(tmp_path / "mapping.yaml").customers
+    assert c["churned"].tolist() == [True, False, True]
+    assert c["end_date"].dt.strftime("%Y-%m-%d").tolist() == ["2023-10-19", "2024-06-30", "2024-03-15"]
+    assert c["contract"].astype(str).tolist() == ["one-year", "month-to-month", "month-to-month"]
+
+
+def test_relative_data_paths_reach_the_kernel(tmp_path):
+    # the kernel runs in notebooks/: a relative dataset path given on the command line must still work
+    from helpers.report.runner import _absolute_paths
+    (tmp_path / "m.yaml").write_text("x")
+    here = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        assert _absolute_paths({"DATASET": "m.yaml", "OTHER": "m.yaml"}) == {"DATASET": str(tmp_path / "m.yaml"),
+                                                                              "OTHER": "m.yaml"}
+        assert _absolute_paths({"DATASET": "synthetic"}) == {"DATASET": "synthetic"}
+    finally:
+        os.chdir(here)

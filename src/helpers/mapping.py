@@ -296,7 +296,11 @@ def _churned(df: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path, spec: 
             raise MappingError(f"{table}.churned: from {rule['from']!r} needs that column mapped under columns:")
         df[S.CHURNED] = df[rule["from"]].notna()
         if "observed_until" in rule:
-            df[rule["from"]] = pd.to_datetime(df[rule["from"]]).fillna(pd.Timestamp(rule["observed_until"]))
+            until = pd.to_datetime(str(rule["observed_until"]), format="%Y-%m-%d", errors="coerce")
+            if pd.isna(until):
+                raise MappingError(f"{table}.churned: observed_until {rule['observed_until']!r} is not a date: write "
+                                   "the last day of observation as YYYY-MM-DD")
+            df[rule["from"]] = pd.to_datetime(df[rule["from"]]).fillna(until)
         elif S.TENURE not in df:
             raise MappingError(f"{table}.churned: customers without an end date need an end of observation to "
                                "derive their tenure: add observed_until: YYYY-MM-DD")
@@ -480,11 +484,12 @@ def profile(tables: dict[str, pd.DataFrame]) -> list[str]:
 SYNONYMS = {
     S.CUSTOMER_ID: ("customerid", "customer", "clientid", "accountid", "id", "customerno", "customernumber"),
     S.TENURE: ("tenure", "tenuremonths", "months", "monthsactive"),
-    S.CHURNED: ("churn", "churned", "exited", "attrition", "left", "cancelled"),
+    S.CHURNED: ("churn", "churned", "exited", "attrition", "left", "status"),
     S.CONTRACT: ("contract", "contracttype", "plan", "term"),
     S.MONTHLY_VALUE: ("monthlycharges", "monthlyvalue", "monthlyfee", "monthlyrevenue", "arpu", "mrr"),
-    S.SIGNUP_DATE: ("signupdate", "startdate", "joindate", "joined", "created", "since"),
-    S.END_DATE: ("enddate", "churndate", "canceldate", "cancellationdate", "terminationdate"),
+    S.SIGNUP_DATE: ("signupdate", "startdate", "start", "joindate", "joined", "created", "since", "activated"),
+    S.END_DATE: ("enddate", "churndate", "canceldate", "cancellationdate", "terminationdate", "cancelled",
+                 "canceled", "terminated", "end"),
     S.SATISFACTION: ("satisfaction", "csat", "satisfactionscore"),
     S.REGION: ("region", "area", "state"),
     S.CUSTOMER_TYPE: ("customertype", "clienttype"),
@@ -529,7 +534,52 @@ def _guess_values(target: str, values: pd.Series) -> dict | None:
             close = difflib.get_close_matches(_norm(v), list(choices), n=1, cutoff=0.6)
             if close:
                 out[v] = choices[close[0]]
+            elif _contract_word(v):
+                out[v] = _contract_word(v)
         return out or None
+    return None
+
+
+def _contract_word(value: str) -> str | None:
+    """A contract from common plan words: monthly -> month-to-month, annual / 12 months -> one-year, ...
+
+    Example
+    -------
+    >>> [_contract_word(v) for v in ("Monthly", "Annual", "24 months", "Gold")]
+    ['month-to-month', 'one-year', 'two-year', None]
+    """
+    v = _norm(value)
+    if any(w in v for w in ("two", "24", "biennial")):
+        return S.CONTRACTS[2]
+    if any(w in v for w in ("annual", "year", "12")):
+        return S.CONTRACTS[1]
+    if "month" in v or "rolling" in v:
+        return S.CONTRACTS[0]
+    return None
+
+
+def _sniffed(file: Path) -> tuple[pd.DataFrame, dict]:
+    """The file read for drafting, and ``{"delimiter": ...}`` when it is not a comma (one column read)."""
+    raw = read_source(S.CUSTOMERS, file, {})
+    if len(raw.columns) == 1 and file.suffix.lower() in TEXT:
+        for sep in (";", "\t", "|"):
+            if sep in str(raw.columns[0]):
+                return read_source(S.CUSTOMERS, file, {"delimiter": sep}), {"delimiter": sep}
+    return raw, {}
+
+
+def _guess_date_format(values: pd.Series) -> str | None:
+    """The first of a few common date layouts that reads every non-missing value, or None.
+
+    Example
+    -------
+    >>> _guess_date_format(pd.Series(["19/08/2023", "22/03/2023"]))
+    '%d/%m/%Y'
+    """
+    present = values.dropna().astype(str).head(500)
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d"):
+        if len(present) and pd.to_datetime(present, format=fmt, errors="coerce").notna().all():
+            return fmt
     return None
 
 
@@ -550,15 +600,24 @@ def draft_mapping(file: str | Path, *, out: str | Path | None = None) -> str:
         values (churn labels, contract names), the other columns under ``keep:``.
     """
     file = Path(file)
-    raw = read_source(S.CUSTOMERS, file, {})
+    raw, spec = _sniffed(file)
     rel = Path(_relative(file, Path(out).parent if out else file.parent))
     guesses = guess_columns(raw.columns)
     lines = [f"# Mapping drafted by `workbench data init` from {file.name}: check every GUESS, then run",
              "# `workbench data check` on this file. Format: see the helpers.mapping docstring.",
-             "customers:", f"  file: {_quote(rel.as_posix())}", "  columns:"]
-    lines += [f"    {t}: {_quote(s)}   # GUESS: confirm" for t, s in guesses.items()]
+             "customers:", f"  file: {_quote(rel.as_posix())}"]
+    lines += [f"  delimiter: {_quote(spec['delimiter'])}   # GUESS: confirm"] if spec else []
+    lines += ["  columns:"] + [f"    {t}: {_quote(s)}   # GUESS: confirm" for t, s in guesses.items()]
+    formats = {t: _guess_date_format(raw[s]) for t, s in guesses.items() if S.TABLES[S.CUSTOMERS].column(t).kind == "date"}
+    formats = {t: f for t, f in formats.items() if f and f != "%Y-%m-%d"}
+    if formats:
+        lines.append("  dates:")
+        lines += [f"    {t}: {_quote(f)}   # GUESS: confirm" for t, f in formats.items()]
     if S.TENURE not in guesses and not {S.SIGNUP_DATE, S.END_DATE} <= set(guesses):
         lines.append(f"    # {S.TENURE}: ?   # TODO: tenure in months (or map signup_date and end_date)")
+    if S.END_DATE in guesses and raw[guesses[S.END_DATE]].isna().any():
+        lines.append(f"  churned: {{from: {S.END_DATE}, observed_until: YYYY-MM-DD}}   # TODO: {guesses[S.END_DATE]} is "
+                     "blank for active customers: give the last day of observation (and drop churned: above)")
     maps = {t: _guess_values(t, raw[s]) for t, s in guesses.items()}
     maps = {t: m for t, m in maps.items() if m}
     if maps:

@@ -100,6 +100,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _absolute_paths(given: dict) -> dict:
+    """Data parameters that name an existing relative path, made absolute."""
+    out = dict(given)
+    for name in (DATASET_PARAM, *TABLE_PARAMS):
+        value = out.get(name)
+        if isinstance(value, str) and value and not Path(value).is_absolute() and Path(value).exists():
+            out[name] = str(Path(value).resolve())
+    return out
+
+
 def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
     """Load (and so check) the data a notebook's parameters name, once per name; its fingerprint."""
     table = next((str(effective[p]) for p in TABLE_PARAMS if effective.get(p)), "")
@@ -140,6 +150,7 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False) 
             given = resolve_parameters(params, mine, notebook=path.stem, strings=strings)
         except ParameterError as e:
             raise RunRefused(str(e)) from None
+        given = _absolute_paths(given)  # the kernel runs in notebooks/, not in the caller's folder
         effective = {name: p.default for name, p in params.items()} | given
         data = _data_of(effective, datasets, path.stem)
         jobs.append({"path": path, "parameters": effective, "given": given, "data": data})
