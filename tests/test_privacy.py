@@ -24,3 +24,21 @@ def test_no_identifier_in_any_html_report(tmp_path, dataset):
     for page in pages:
         words = set(re.findall(r"[A-Z]+\d+", _BASE64.sub("", page.read_text())))
         assert not words & ids, (page.name, sorted(words & ids)[:5])
+
+
+def test_small_groups_are_hidden_and_the_report_says_so(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from .conftest import run_notebook
+
+    rng = np.random.default_rng(0)
+    contract = ["month-to-month"] * 120 + ["one-year"] * 75 + ["two-year"] * 5
+    folder = tmp_path / "data"
+    folder.mkdir()
+    pd.DataFrame({"customer_id": [f"Q{i}" for i in range(200)], "tenure_months": rng.uniform(0, 30, 200).round(1),
+                  "churned": rng.random(200) < 0.3, "contract": contract,
+                  "monthly_value": rng.gamma(2, 30, 200).round(2)}).to_csv(folder / "customers.csv", index=False)
+    _, text, html = run_notebook(tmp_path, "00_data_overview", f"dataset={folder}")
+    assert "1 of 3 contracts with fewer than 10 customers hidden (small-cell suppression)." in text
+    assert "two-year" not in html and "one-year" in html
