@@ -1,4 +1,5 @@
 """Shared fixtures: fixed seeds, a non-interactive plotting backend, figures closed after each test."""
+import copy
 import json
 import os
 import subprocess
@@ -33,6 +34,22 @@ def customers() -> pd.DataFrame:
         "monthly_value": [30.0, 55.5, 12.0, 80.0],
         "end_reason": ["price", None, None, None],
     })
+
+
+@pytest.fixture(scope="session")
+def _default_data():
+    return synth.generate(20000, 36, seed=7)
+
+
+@pytest.fixture(scope="module")
+def default_data(_default_data):
+    """The reference data set (20,000 customers, 36 months, seed 7) as ``(tables, truth)``.
+
+    Generated once per test session; each test module gets its own copies, so no module can change
+    another's.
+    """
+    tables, truth = _default_data
+    return {name: df.copy() for name, df in tables.items()}, copy.deepcopy(truth)
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import effects, retention
+from helpers import effects
 from helpers.io import load_dataset
 from helpers.mapping import MappingError, profile
-from helpers.validate import DataError
+from helpers.validate import DataError, require_columns
 
 CSV = ("customer,tenure,churn,plan,value\n"
        "A1,3,Yes,Monthly,10.5\n"
@@ -225,7 +225,7 @@ ANALYSIS_CASES = [
      "outcome 'spend' is constant (5) in arms 'treatment' and 'control': there is no variance"),
     ("parameter naming a missing column", lambda: effects.difference_in_means(_experiment(), outcome="spnd"),
      "outcome column 'spnd' is not in the data (columns: arm, spend): check the spelling"),
-    ("parameter naming a missing column (retention)", lambda: retention.require_columns(
+    ("parameter naming a missing column (notebook parameters)", lambda: require_columns(
         _experiment(), ["spend", "spnd"], table="email.csv", parameter="outcome"),
      "email.csv has no column 'spnd' (asked for by outcome); its columns are arm, spend"),
     ("outcome that is not numeric", lambda: effects.difference_in_means(_experiment(spend=["x"] * 8), outcome="spend"),

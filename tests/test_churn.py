@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import churn, segments, survival, synth
+from helpers import churn, segments, survival
 from helpers.io import Dataset
 
 COVARIATES = ["contract", "customer_type", "satisfaction", "log2_monthly_value", "wallet_share", "below_parity",
@@ -14,8 +14,8 @@ TRUTH_NAME = {"log2_monthly_value": "log2_value"}  # our term name -> the genera
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    tables, truth = synth.generate(20000, 36, seed=7)
+def synthetic(default_data):
+    tables, truth = default_data
     ds = Dataset("synthetic", None, tables, "test", truth)
     return ds, churn.prepare(ds), truth
 

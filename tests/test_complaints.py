@@ -40,9 +40,9 @@ def _fit(tables: dict) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    """The reference data set: defaults, n = 20000, 36 months, seed 7."""
-    return synth.generate(20000, 36, seed=7)
+def synthetic(default_data):
+    """The reference data set: defaults, n = 20000, 36 months, seed 7 (conftest.py)."""
+    return default_data
 
 
 @pytest.fixture(scope="module")

@@ -56,3 +56,12 @@ def test_cumulative_incidence_draws_one_curve_per_cause():
                         "upper": [0, 0.15, 0.3, 0, 0.1, 0.15]})
     ax = plots.cumulative_incidence(cif)
     assert len(ax.lines) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == ["price", "moved"]
+
+
+def test_trend_accepts_timestamps_periods_and_month_strings():
+    for months in (pd.date_range("2023-01-01", periods=3, freq="MS"), pd.period_range("2023-01", periods=3, freq="M"),
+                   ["2023-01", "2023-02", "2023-03"]):
+        ax = plots.trend(pd.DataFrame({"month": months, "value": [1.0, 2, 3], "lower": [0.0, 1, 2],
+                                       "upper": [2.0, 3, 4]}))
+        assert pd.Timestamp(ax.lines[0].get_xdata()[0]) == pd.Timestamp("2023-01-01")
+        assert len(ax.collections) == 1  # the interval band

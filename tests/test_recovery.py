@@ -17,11 +17,6 @@ from helpers import synth
 
 
 # ---- fixtures ----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def default_data():
-    """The reference data set: 20,000 customers, 36 months, seed 7 (hr_recovered 0.85)."""
-    return synth.generate(20000, 36, seed=7)
-
 
 @pytest.fixture(scope="module")
 def cohort(default_data):

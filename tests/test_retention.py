@@ -3,14 +3,13 @@ import pandas as pd
 import pytest
 
 from helpers import retention as R
-from helpers import synth
 from helpers.io import Dataset
-from helpers.validate import validate
+from helpers.validate import require_columns, validate
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    tables, truth = synth.generate(20000, 36, seed=7)  # the default data set
+def synthetic(default_data):
+    tables, truth = default_data  # the default data set (conftest.py)
     return Dataset("synthetic", None, tables, "test", truth)
 
 
@@ -70,7 +69,7 @@ def test_unknown_campaign_and_missing_columns_are_named(synthetic):
                                          r"OUTREACH-2025-01, RCT-2024-07"):
         R.campaign_frame(synthetic, "NOPE")
     with pytest.raises(ValueError, match=r"experiment.csv has no column 'spend' \(asked for by OUTCOME\); its columns"):
-        R.require_columns(pd.DataFrame({"a": [1]}), ["spend"], table="experiment.csv", parameter="OUTCOME")
+        require_columns(pd.DataFrame({"a": [1]}), ["spend"], table="experiment.csv", parameter="OUTCOME")
 
 
 COVARIATES = ["contract", "customer_type", "log2_monthly_value", "tenure_at_assignment", "recent_complaint"]

@@ -24,9 +24,9 @@ N_BIG = 20000
 
 
 @pytest.fixture(scope="module")
-def big():
-    """The reference data set: defaults, n = 20000, 36 months, seed 7."""
-    return synth.generate(N_BIG, seed=7)
+def big(default_data):
+    """The reference data set: defaults, n = 20000, 36 months, seed 7 (conftest.py)."""
+    return default_data
 
 
 @pytest.fixture(scope="module")

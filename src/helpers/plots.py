@@ -225,8 +225,7 @@ def claim_sensitivity(grid: pd.DataFrame, *, claim=(25, 85), ax=None):
 def trend(table: pd.DataFrame, *, ax=None, title: str = "", ylabel: str = "", x: str = "month"):
     """A monthly indicator with its interval band (the KPI tables of `complaints`)."""
     ax = _ax(ax, height=3.2)
-    t = table.assign(**{x: table[x].astype(str) if not pd.api.types.is_datetime64_any_dtype(table[x]) else table[x]})
-    t = t.assign(**{x: pd.PeriodIndex(t[x], freq="M").to_timestamp()}) if t[x].dtype == object else t
+    t = table.assign(**{x: pd.to_datetime(table[x].astype(str))})  # Timestamps, Periods or month strings
     ax.plot(t[x], t["value"], marker=".")
     ax.fill_between(t[x], t["lower"], t["upper"], alpha=0.2, lw=0)
     ax.set(title=title, ylabel=ylabel, xlabel="")

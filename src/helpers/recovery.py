@@ -35,7 +35,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from . import schema as S
 from .effects import difference_in_means
-from .survival import fit_cox, hazard_ratios, km_table
+from .survival import _z, fit_cox, hazard_ratios, km_table
+from .validate import require_columns
 
 # ---- column names of the frames built here -------------------------------------------------
 GROUP_COLUMN = "group"  # cohort group: RECOVERED / FAILED / NEVER, or COMPLAINER / CONTROL
@@ -65,8 +66,6 @@ _NEXT = "_next_complaint"  # opening date of the customer's next original compla
 
 
 # ---- complaint states from the contacts table -------------------------------------------------
-def _z(confidence: float) -> float:
-    return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
 def _first_complaints(contacts: pd.DataFrame) -> pd.DataFrame:
@@ -85,13 +84,6 @@ def _first_complaints(contacts: pd.DataFrame) -> pd.DataFrame:
     first = c.assign(**{_NEXT: nxt}).drop_duplicates(S.CUSTOMER_ID, keep="first")
     return first.reset_index(drop=True)
 
-
-def _require(df: pd.DataFrame, table: str, columns, parameter: str) -> None:
-    """A clear error naming the table, the missing columns and the parameter that asked for them."""
-    missing = [c for c in dict.fromkeys(columns) if c not in df]
-    if missing:
-        raise ValueError(f"{table} has no column {', '.join(map(repr, missing))} (asked for by {parameter}); "
-                         f"its columns are {', '.join(map(str, df.columns))}")
 
 
 def _month_number(dates: pd.Series) -> pd.Series:
@@ -251,7 +243,8 @@ def paradox_cohort(customers: pd.DataFrame, contacts: pd.DataFrame, revenue: pd.
         raise ValueError(f"group {group!r}: choose {RECOVERED!r} or {FAILED!r}")
     exact, covariates = list(exact), list(covariates)
     first = _first_complaints(contacts)
-    _require(customers, S.CUSTOMERS, [S.SIGNUP_DATE, S.END_DATE, *exact, *covariates], "exact / covariates")
+    require_columns(customers, [S.SIGNUP_DATE, S.END_DATE, *exact, *covariates], table=S.CUSTOMERS,
+                    parameter="exact / covariates")
     cust = customers.reset_index(drop=True)
     cases, dropped = _cases(cust.assign(_crow=cust.index), first, group=group, exact=exact, covariates=covariates,
                             min_tenure_months=min_tenure_months)
@@ -438,7 +431,8 @@ def recovery_drivers(customers: pd.DataFrame, contacts: pd.DataFrame, revenue: p
     ('same day', True)
     """
     first = _first_complaints(contacts)
-    _require(customers, S.CUSTOMERS, [S.SIGNUP_DATE, S.END_DATE, S.MONTHLY_VALUE, *covariates], "covariates")
+    require_columns(customers, [S.SIGNUP_DATE, S.END_DATE, S.MONTHLY_VALUE, *covariates], table=S.CUSTOMERS,
+                    parameter="covariates")
     d = first.loc[first[S.RECOVERED].notna() & first[S.RESOLVED_AT].notna()]
     keep = [S.CUSTOMER_ID, S.SIGNUP_DATE, S.END_DATE, S.CHURNED, *dict.fromkeys([S.MONTHLY_VALUE, *covariates])]
     d = d.merge(customers[keep], on=S.CUSTOMER_ID).reset_index(drop=True)
@@ -717,7 +711,8 @@ def event_study(customers: pd.DataFrame, revenue: pd.DataFrame, contacts: pd.Dat
     [-3, -2, -1, 0, 1, 2, 3]
     """
     first = _first_complaints(contacts)
-    _require(customers, S.CUSTOMERS, [S.SIGNUP_DATE, S.END_DATE, S.MONTHLY_VALUE, *exact], "exact")
+    require_columns(customers, [S.SIGNUP_DATE, S.END_DATE, S.MONTHLY_VALUE, *exact], table=S.CUSTOMERS,
+                    parameter="exact")
     c = _panel_customers(customers, first, exact=list(exact), value_bands=value_bands)
     cases, ctrl, dropped = _event_sets(c, window=window, exact=list(exact), tenure_band_months=tenure_band_months,
                                        controls_per_event=controls_per_event, seed=seed)

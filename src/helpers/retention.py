@@ -135,14 +135,6 @@ def campaign_design(frame: pd.DataFrame, design: str = "auto") -> str:
     return design
 
 
-def require_columns(df: pd.DataFrame, columns, *, table: str, parameter: str = "") -> None:
-    """A clear error naming the table, the missing columns and the parameter that asked for them."""
-    missing = [c for c in columns if c and c not in df]
-    if missing:
-        asked = f" (asked for by {parameter})" if parameter else ""
-        raise ValueError(f"{table} has no column {', '.join(map(repr, missing))}{asked}; its columns are "
-                         f"{', '.join(map(str, df.columns))}")
-
 
 # ---- effects, diagnostics and value: one call per notebook section ----------------------------
 

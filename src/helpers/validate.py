@@ -255,6 +255,24 @@ def validate(tables: dict[str, pd.DataFrame], *, source: str = "the data set") -
     return {name: _conform(name, df) for name, df in out.items()}
 
 
+def require_columns(df: pd.DataFrame, columns, *, table: str, parameter: str = "") -> None:
+    """A clear error naming the table, the missing columns and the parameter that asked for them.
+
+    Empty names are ignored (a parameter set to "" means "no such column").
+
+    Example
+    -------
+    >>> require_columns(pd.DataFrame({"a": [1]}), ["b"], table="x.csv", parameter="OUTCOME")
+    Traceback (most recent call last):
+    ValueError: x.csv has no column 'b' (asked for by OUTCOME); its columns are a
+    """
+    missing = [c for c in dict.fromkeys(columns) if c and c not in df]
+    if missing:
+        asked = f" (asked for by {parameter})" if parameter else ""
+        raise ValueError(f"{table} has no column {', '.join(map(repr, missing))}{asked}; its columns are "
+                         f"{', '.join(map(str, df.columns))}")
+
+
 def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
     table = S.TABLES[name]
     for col in table.columns:
