@@ -7,7 +7,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge spells a few packages differently from PyPI
-CONDA_TO_PIP = {}
+CONDA_TO_PIP = {"python-duckdb": "duckdb"}
 
 
 def _split(req: str) -> tuple[str, str]:
