@@ -108,14 +108,17 @@ def holdout_accuracy(customers: pd.DataFrame, result: CoxResult, *, horizon: flo
 
 
 def segment_curves(customers: pd.DataFrame, segment: str, *, horizon: float, times: Sequence[float] = (12, 24),
-                   min_size: int = 50, confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+                   min_size: int = 50, confidence: float = 0.95,
+                   weights: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Kaplan-Meier curves and their summary (median, survival at ``times``, RMST) per segment.
 
     Small segments are pooled or left out (`segments.pool_small`); the sentence says which.
+    ``weights``: customers behind each row of collapsed counts (`helpers.scale.Source.collapse`).
     """
-    data, note = pool_small(customers, segment, min_size=min_size)
-    table = survival.km_table(data, group=segment, confidence=confidence)
-    summary = survival.km_summary(data, group=segment, times=times, horizon=horizon, confidence=confidence)
+    data, note = pool_small(customers, segment, min_size=min_size, weights=weights)
+    table = survival.km_table(data, group=segment, confidence=confidence, weights=weights)
+    summary = survival.km_summary(data, group=segment, times=times, horizon=horizon, confidence=confidence,
+                                  weights=weights)
     return table, summary, note
 
 

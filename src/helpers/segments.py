@@ -111,8 +111,8 @@ def add_segments(customers: pd.DataFrame, *, satisfaction_threshold: float = 7.0
     if has(S.MONTHLY_VALUE):
         value = out[S.MONTHLY_VALUE].astype(float)
         threshold = value.median() if value_threshold is None else value_threshold
-        out[VALUE_BAND] = pd.Categorical(np.where(value > threshold, "high value", "low value"),
-                                         categories=["high value", "low value"])
+        band = pd.Series(np.where(value > threshold, "high value", "low value"), index=out.index)
+        out[VALUE_BAND] = pd.Categorical(band.where(value.notna()), categories=["high value", "low value"])
         out[LOG2_VALUE] = np.log2(value.where(value > 0) / value.median())
     high_sat = out[S.SATISFACTION] >= satisfaction_threshold if has(S.SATISFACTION) else None
     if high_sat is not None and has(S.MONTHLY_VALUE):
@@ -145,11 +145,14 @@ def available_segmentations(customers: pd.DataFrame) -> list[str]:
     return [c for c in SEGMENTATIONS if c in customers and customers[c].notna().any()]
 
 
-def pool_small(customers: pd.DataFrame, segment: str, *, min_size: int) -> tuple[pd.DataFrame, str]:
+def pool_small(customers: pd.DataFrame, segment: str, *, min_size: int,
+               weights: str | None = None) -> tuple[pd.DataFrame, str]:
     """Pool segments smaller than ``min_size`` customers into one, or leave them out.
 
     Small segments are merged into "other (pooled)"; when the pool itself is still smaller than
     ``min_size`` its customers are left out. Customers with a missing segment are left out.
+    ``weights`` names a column counting the customers behind each row, for collapsed rows
+    (`helpers.scale`); sizes are then sums of it.
 
     Returns
     -------
@@ -161,11 +164,12 @@ def pool_small(customers: pd.DataFrame, segment: str, *, min_size: int) -> tuple
         raise KeyError(f"customers has no column {segment!r} to segment by (segmentations available: "
                        f"{', '.join(available_segmentations(customers)) or 'none'})")
     seg = customers[segment].astype("string")
-    sizes = seg.value_counts()
+    w = pd.Series(1, index=customers.index) if weights is None else customers[weights]
+    sizes = w.groupby(seg).sum()
     small = sorted(sizes[sizes < min_size].index)
     notes = []
     if seg.isna().any():
-        notes.append(f"{int(seg.isna().sum()):,} customers with no {segment} are left out")
+        notes.append(f"{int(w[seg.isna()].sum()):,} customers with no {segment} are left out")
     if small:
         pooled = int(sizes[small].sum())
         if pooled >= min_size:

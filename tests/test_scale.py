@@ -1,0 +1,247 @@
+"""The aggregated (DuckDB) path agrees with the row-level estimators, and recovers planted effects.
+
+Tolerances, stated once:
+- Kaplan-Meier, RMST, log-rank (overall and pairwise) from counts: exact (1e-9), since
+  customers with the same tenure, churn flag and segment are interchangeable.
+- Segment columns built in SQL: identical labels customer by customer.
+- Weighted Cox on collapsed rows vs lifelines on one row per customer: log hazard ratios within
+  0.005 (lifelines' weighted Efron correction counts tied rows, not customers).
+- Piecewise-exponential (monthly intervals) vs lifelines Cox on continuous tenure: log hazard
+  ratios within 0.01; on whole-month tenure it *is* Cox with Breslow ties (statsmodels PHReg,
+  1e-6).
+- Complaint-state PWE (half-month intervals) vs lifelines' CoxTimeVaryingFitter: log hazard
+  ratios within 0.015; its exposure and events per state equal the row-level episodes' (1e-6).
+"""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from helpers import churn, complaints, scale, schema as S, segments, survival, synth
+from helpers.io import load_dataset
+from helpers.validate import DataError
+
+W = scale.WEIGHT
+COVARIATES = ["customer_type", "quadrant", "below_parity"]
+
+
+@pytest.fixture(scope="module")
+def both(medium):
+    """(Source, Dataset, prepared customers) of the 6,000-customer data set."""
+    ds = load_dataset(medium)
+    return scale.Source(medium), ds, churn.prepare(ds)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, _default_data):
+    """The 20,000-customer default data set on disk, opened in DuckDB, with its truth."""
+    folder = synth.write(*_default_data, tmp_path_factory.mktemp("default"))
+    return scale.Source(folder), _default_data[1]
+
+
+def test_segment_columns_match_the_row_level_definitions(both):
+    src, _, customers = both
+    sql = src.sql(f"SELECT * FROM customers ORDER BY {S.CUSTOMER_ID}")
+    rows = customers.sort_values(S.CUSTOMER_ID, ignore_index=True)
+    for col in ["quadrant", "value_band", "service_by_value", "wallet_by_satisfaction", "cohort", "below_parity"]:
+        a = rows[col].astype(object).where(rows[col].notna(), None).tolist()
+        b = sql[col].astype(object).where(sql[col].notna(), None).tolist()
+        assert a == b, col
+    assert np.allclose(rows["log2_monthly_value"], sql["log2_monthly_value"], equal_nan=True)
+    assert np.allclose(rows[S.TENURE], sql[S.TENURE])
+    assert src.available_segmentations() == ["contract", "customer_type", "region", "quadrant", "service_by_value",
+                                             "wallet_by_satisfaction", "cohort"]
+
+
+@pytest.mark.parametrize("segment", ["contract", "quadrant", "service_by_value"])
+def test_km_rmst_and_logrank_from_counts_are_exact(both, segment):
+    src, _, customers = both
+    counts = src.collapse([segment])
+    assert counts[W].sum() == len(customers) and len(counts) < len(customers)
+    rows = customers.dropna(subset=[segment])
+    a, b = survival.km_table(rows, group=segment), survival.km_table(counts.dropna(subset=[segment]), group=segment,
+                                                                     weights=W)
+    assert a[segment].astype(str).tolist() == b[segment].astype(str).tolist()
+    cols = ["time", "survival", "lower", "upper", "at_risk", "events", "censored"]
+    assert np.allclose(a[cols].to_numpy(float), b[cols].to_numpy(float), atol=1e-9, equal_nan=True)
+    sa = survival.km_summary(rows, group=segment, horizon=24)
+    sb = survival.km_summary(counts.dropna(subset=[segment]), group=segment, horizon=24, weights=W)
+    num = sa.select_dtypes("number").columns
+    assert np.allclose(sa[num].to_numpy(float), sb[num].to_numpy(float), atol=1e-9, equal_nan=True)
+    da = survival.rmst_difference(rows, group=segment, horizon=24)
+    db = survival.rmst_difference(counts.dropna(subset=[segment]), group=segment, horizon=24, weights=W)
+    assert np.allclose(da[["difference", "se", "p"]], db[["difference", "se", "p"]], atol=1e-9)
+    assert survival.logrank(rows, group=segment)["statistic"] == pytest.approx(
+        survival.logrank(counts.dropna(subset=[segment]), group=segment, weights=W)["statistic"], rel=1e-9)
+    pa = survival.pairwise_logrank(rows, group=segment)
+    pb = survival.pairwise_logrank(counts.dropna(subset=[segment]), group=segment, weights=W)
+    assert np.allclose(pa[["statistic", "p_adjusted"]], pb[["statistic", "p_adjusted"]], atol=1e-9)
+
+
+def test_pooling_counts_customers_not_rows(both):
+    src, _, customers = both
+    counts = src.collapse(["service_by_value"])
+    _, note_rows = segments.pool_small(customers, "service_by_value", min_size=700)
+    _, note_counts = segments.pool_small(counts, "service_by_value", min_size=700, weights=W)
+    assert note_rows == note_counts
+
+
+def test_weighted_cox_on_collapsed_rows_matches_row_level_cox(both):
+    src, _, customers = both
+    rows = src.collapse([*COVARIATES, "contract"])
+    assert rows[W].sum() == len(customers)  # few rows per customer only at scale: see benchmarks/survival.py
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = survival.fit_cox(customers, covariates=COVARIATES, strata="contract")
+        b = survival.fit_cox(rows, covariates=COVARIATES, strata="contract", weights=W)
+    assert list(a.params_.index) == list(b.params_.index)
+    assert np.abs(a.params_ - b.params_).max() < 0.005
+    assert np.abs(a.standard_errors_ - b.standard_errors_).max() < 0.001
+    assert b.rows_dropped_ == a.rows_dropped_
+
+
+def test_pwe_matches_cox_on_continuous_tenure(both):
+    src, _, customers = both
+    rows = src.collapse([*COVARIATES, "contract"]).dropna()
+    pwe = scale.fit_pwe(scale.person_period(rows, columns=[*COVARIATES, "contract"]), covariates=COVARIATES,
+                        strata="contract")
+    cox = survival.fit_cox(customers, covariates=COVARIATES, strata="contract")
+    assert list(pwe.params_.index) == list(cox.params_.index)
+    assert np.abs(pwe.params_ - cox.params_).max() < 0.01
+    assert np.allclose(pwe.summary["se(coef)"], cox.standard_errors_, rtol=0.02)
+
+
+def test_pwe_on_whole_months_is_cox_with_breslow_ties():
+    """Reference: statsmodels' PHReg (Breslow ties) on one row per customer, a second library."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    x = rng.integers(0, 3, n)
+    g = rng.integers(0, 2, n)
+    t = np.ceil(rng.weibull(1.3, n) * 14 / np.exp(0.4 * (x == 1) + 0.9 * (x == 2) - 0.5 * g))
+    c = rng.integers(6, 30, n)
+    rows = pd.DataFrame({S.TENURE: np.minimum(t, c), S.CHURNED: t <= c, "x": pd.Categorical(x.astype(str)),
+                         "g": g.astype(float), W: 1})
+    pwe = scale.fit_pwe(scale.person_period(rows, columns=["x", "g"]), covariates=["x", "g"])
+    design = pd.get_dummies(rows["x"], dtype=float).iloc[:, 1:].assign(g=rows["g"])
+    ph = sm.PHReg(rows[S.TENURE], design, status=rows[S.CHURNED].astype(int), ties="breslow").fit()
+    assert np.allclose(pwe.params_.to_numpy(), ph.params, atol=1e-6)
+    assert np.allclose(pwe.summary["se(coef)"].to_numpy(), ph.bse, rtol=1e-4)
+
+
+def test_person_period_counts_every_customer_month():
+    rows = pd.DataFrame({S.TENURE: [0.0, 0.5, 2.0, 2.5], S.CHURNED: [True, True, False, True], W: [1, 2, 1, 3]})
+    pp = scale.person_period(rows)
+    assert pp[scale.EVENTS].sum() == 1 + 2 + 3
+    assert pp[scale.EXPOSURE].sum() == pytest.approx(survival.ONE_DAY + 2 * 0.5 + 2.0 + 3 * 2.5)
+    assert pp.loc[pp[scale.INTERVAL] == 2, scale.EVENTS].item() == 3
+
+
+def test_complaint_states_from_duckdb_match_the_row_level_episodes(both):
+    src, ds, customers = both
+    episodes = complaints.complaint_episodes(customers, ds[S.CONTACTS], covariates=["customer_type", "contract"])
+    known = episodes.dropna(subset=[complaints.STATE])
+    rows = known.assign(exposure=known[survival.STOP] - known[survival.START]).groupby(
+        complaints.STATE, observed=True)[["exposure", S.CHURNED]].sum()
+    pp = src.complaint_person_period(width=1.0)
+    agg = pp.groupby(scale.COMPLAINT, observed=True)[[scale.EXPOSURE, scale.EVENTS]].sum()
+    assert np.allclose(rows.to_numpy(float), agg.to_numpy(float), atol=1e-6)
+    ctv = survival.hazard_ratios(complaints.complaint_state_model(known, covariates=["customer_type"],
+                                                                  strata="contract")).set_index("term")
+    pwe = survival.hazard_ratios(scale.complaint_state_model(src, covariates=["customer_type"], strata=["contract"],
+                                                             width=0.5)).set_index("term")
+    assert list(pwe.index) == list(ctv.index)
+    assert np.abs(pwe["log_hr"] - ctv["log_hr"]).max() < 0.015
+
+
+def test_aggregated_models_recover_the_planted_effects(reference):
+    src, truth = reference
+    planted = truth["cox_log_hr"]
+    cox = scale.cox_with_ph_check(src, ["contract", "customer_type", "quadrant", "below_parity"])
+    assert "contract" in cox.strata and not cox.check.set_index("covariate").loc["customer_type", "violated"]
+    hrs = cox.hazard_ratios().set_index("term")
+    for term in ["customer_type[group]"]:  # below_parity needs the numeric covariates unbanded (tests/test_churn.py)
+        lo, hi = np.log(hrs.loc[term, ["lower", "upper"]].astype(float))
+        assert lo < planted[term] < hi, term
+        assert abs(np.log(hrs.loc[term, "hr_pwe"]) - np.log(hrs.loc[term, "hr"])) < 0.01
+    adjust = ["customer_type", "satisfaction", "log2_monthly_value", "wallet_share", "below_parity", "quadrant"]
+    model = scale.complaint_state_model(src, covariates=adjust, strata=["contract"], width=0.5)
+    assert model.banded == ["satisfaction", "log2_monthly_value", "wallet_share"]
+    states = survival.hazard_ratios(model).set_index("term")
+    for term in complaints.STATE_TERMS:
+        assert np.log(states.loc[term, "lower"]) < planted[term] < np.log(states.loc[term, "upper"]), term
+
+
+def test_numeric_covariates_enter_as_ordered_quantile_bands(both):
+    src, _, _ = both
+    rows = src.collapse(["satisfaction"], banded=["satisfaction"])
+    levels = list(rows["satisfaction"].cat.categories)
+    assert len(levels) == 5 and levels[0].startswith("1: ") and levels[-1].startswith("5: ")
+    assert src.band("below_parity") == '"below_parity"'  # 0/1: kept as it is
+
+
+def test_choose_engine_and_customer_count(medium):
+    assert scale.customer_count(medium) == 6000
+    assert scale.choose_engine("auto", 6000)[0] == "rows"
+    assert scale.choose_engine("auto", 6000, threshold=5000)[0] == "aggregated"
+    assert "set by the ENGINE parameter" in scale.choose_engine("aggregated", 10)[1]
+    with pytest.raises(ValueError, match="ENGINE must be one of auto, rows, aggregated"):
+        scale.choose_engine("fast", 10)
+
+
+def test_sample_dataset_keeps_each_sampled_customers_rows(both):
+    src, ds, _ = both
+    sample = src.sample_dataset(1000, seed=1)
+    ids = set(sample.customers[S.CUSTOMER_ID])
+    assert len(ids) == 1000
+    for table in (S.CONTACTS, S.REVENUE, S.CAMPAIGNS):
+        assert set(sample[table][S.CUSTOMER_ID]) <= ids
+        full = ds[table]
+        assert len(sample[table]) == int(full[S.CUSTOMER_ID].isin(ids).sum())
+    assert len(sample[S.MANAGER_DEPARTURES]) == len(ds[S.MANAGER_DEPARTURES])
+    assert sample.fingerprint == ds.fingerprint
+    again = src.sample_dataset(1000, seed=1)
+    assert again.customers[S.CUSTOMER_ID].tolist() == sample.customers[S.CUSTOMER_ID].tolist()
+
+
+def test_check_names_table_column_and_fix(tmp_path, both):
+    _, ds, _ = both
+    customers = ds.customers.astype({S.CONTRACT: "string"})
+    customers.loc[3, S.TENURE] = -2.0
+    customers.loc[5, S.CUSTOMER_ID] = customers.loc[6, S.CUSTOMER_ID]
+    customers.loc[7, S.CONTRACT] = "weekly"
+    customers.to_parquet(tmp_path / "customers.parquet")
+    contacts = ds[S.CONTACTS].copy()
+    contacts.loc[0, S.CUSTOMER_ID] = "C999999"
+    contacts.to_parquet(tmp_path / "contacts.parquet")
+    with pytest.raises(DataError) as err:
+        scale.check(scale.Source(tmp_path))
+    text = str(err.value)
+    assert "customers.tenure_months: 1 row below 0 (row 3): tenure_months must be >= 0" in text
+    assert "customers.customer_id: 2 rows duplicated (rows 5, 6)" in text
+    assert "customers.contract: 1 row with another value (row 7): allowed values: month-to-month" in text
+    assert "contacts.customer_id: 1 row with a customer_id not in customers (row 0)" in text
+    scale.check(scale.Source(ds.source))  # the clean data set passes
+
+
+def test_missing_columns_are_named(tmp_path):
+    pd.DataFrame({S.CUSTOMER_ID: ["a", "b"], S.CHURNED: [True, False]}).to_parquet(tmp_path / "customers.parquet")
+    with pytest.raises(DataError, match="customers.tenure_months: column missing: add tenure_months or both"):
+        scale.Source(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no customers.parquet or customers.csv"):
+        scale.Source(tmp_path / "empty")
+
+
+def test_profiled_fit_equals_statsmodels_glm(both):
+    """The fast route of `fit_pwe` against statsmodels' GLM with every baseline dummy."""
+    src, _, _ = both
+    rows = src.collapse(["customer_type", "quadrant", "contract"]).dropna()
+    pp = scale.person_period(rows, columns=["customer_type", "quadrant", "contract"])
+    fast = scale.fit_pwe(pp, covariates=["customer_type", "quadrant"], strata="contract")
+    glm = scale.fit_pwe(pp, covariates=["customer_type", "quadrant"], strata="contract", method="glm")
+    assert np.allclose(fast.params_, glm.params_, atol=1e-6)
+    assert np.allclose(fast.summary["se(coef)"], glm.summary["se(coef)"], rtol=1e-5)
+    assert fast.loglik == pytest.approx(glm.loglik, abs=1e-6)
+    assert np.allclose(fast.baseline["hazard"], glm.baseline["hazard"], rtol=1e-5)
