@@ -93,7 +93,8 @@ def fingerprint(paths) -> str:
     h = hashlib.sha256()
     for path in sorted(Path(p) for p in paths):
         h.update(path.name.encode())
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+        with path.open("rb") as f:  # streamed: data sets of several GB hash in constant memory
+            h.update(hashlib.file_digest(f, "sha256").digest())
     return h.hexdigest()[:16]
 
 

@@ -245,17 +245,20 @@ def value_from_effect(effect: pd.Series | dict, *, margin_rate: float, cost_per_
 
 
 def load_experiment(*, dataset: str, campaign: str, experiment_file: str = "", design: str = "auto",
-                    window_months: int = 12, pre_months: int = 6, satisfaction_threshold: float = 7.0):
+                    window_months: int = 12, pre_months: int = 6, satisfaction_threshold: float = 7.0,
+                    ds: Dataset | None = None):
     """The experiment to analyse: a campaign of a data set, or a one-table experiment file.
 
     Returns ``(frame, design, ds, source)``: one row per customer, the checked design, the data
     set (None for a one-table experiment) and a sentence saying where the rows came from.
+    ``ds``: the data set already opened (e.g. the sample of `helpers.scale.open_data`);
+    ``dataset`` is loaded when it is None.
     """
     if experiment_file:
         frame = read_table(experiment_file)
         source = f"one-table experiment {Path(experiment_file).name}: {len(frame):,} rows"
         return frame, campaign_design(frame, design), None, source
-    ds = load_dataset(dataset)
+    ds = load_dataset(dataset) if ds is None else ds
     frame = campaign_frame(ds, campaign, window_months=window_months, pre_months=pre_months,
                            satisfaction_threshold=satisfaction_threshold)
     design = campaign_design(frame, design)

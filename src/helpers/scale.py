@@ -84,6 +84,85 @@ def choose_engine(engine: str, customers: int, *, threshold: int = LARGE) -> tup
                     f"collapsed rows and a piecewise-exponential model), {why}.")
 
 
+# ---- what a notebook opens ---------------------------------------------------------------
+@dataclass
+class Data:
+    """What a notebook works on, whichever the path.
+
+    ``ds`` and ``customers`` (segmented) are the whole data set on the row-level path and a
+    random sample on the aggregated one; ``counts(columns)`` gives the rows the survival
+    estimators take -- the customers themselves, or collapsed counts with ``weights`` naming
+    their weight column -- so one notebook cell serves both paths.
+    """
+
+    ds: Dataset
+    customers: pd.DataFrame
+    engine: str
+    note: str
+    n: int
+    churned: int
+    available: list[str]
+    src: Source | None = None
+
+    @property
+    def weights(self) -> str | None:
+        return WEIGHT if self.src is not None else None
+
+    @property
+    def sampled(self) -> bool:
+        return self.src is not None and len(self.customers) < self.n
+
+    def counts(self, columns: Sequence[str] = (), *, banded: Sequence[str] = ()) -> pd.DataFrame:
+        return self.customers if self.src is None else self.src.collapse(columns, banded=banded)
+
+    def tell(self, what: str = "This section") -> None:
+        """Print `sample_note` when the section runs on the sample (nothing on the row-level path)."""
+        if self.sampled:
+            print(self.sample_note(what))
+
+    def sample_note(self, what: str = "This section") -> str:
+        """"" on the row-level path; else a sentence saying the section uses the sample."""
+        if not self.sampled:
+            return ""
+        return f"{what} needs one row per customer: computed on a random sample of {len(self.customers):,} of the {self.n:,} customers."
+
+
+def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", threshold: int = LARGE, sample: int = SAMPLE,
+              seed: int = 0, satisfaction_threshold: float = 7.0, cohort_freq: str = "Q") -> Data:
+    """Open a data set on the path its size calls for (`choose_engine`); see `Data`.
+
+    Built-in names and mapping files are small and always take the row-level path. On the
+    aggregated path the full data are checked in DuckDB (`check`), the sample is validated in
+    pandas, and the sample's value x satisfaction quadrants use the full data's median value.
+    """
+    from .io import READERS, load_dataset
+    from .segments import add_segments, available_segmentations
+    key = str(dataset)
+    if key in READERS or Path(key).suffix.lower() in (".yaml", ".yml"):
+        choose_engine(engine, 0)  # a bad ENGINE is refused on every path
+        chosen, note = "rows", f"Row-level path (the {key!r} data set is read through its own loader)."
+    else:
+        chosen, note = choose_engine(engine, customer_count(dataset), threshold=threshold)
+    if chosen == "rows":
+        ds = load_dataset(dataset)
+        customers = add_segments(ds.customers, satisfaction_threshold=satisfaction_threshold, cohort_freq=cohort_freq)
+        return Data(ds, customers, chosen, note, len(customers), int(customers[S.CHURNED].sum()),
+                    available_segmentations(customers))
+    src = Source(dataset, satisfaction_threshold=satisfaction_threshold, cohort_freq=cohort_freq)
+    check(src)
+    ds = src.sample_dataset(sample, seed=seed)
+    median = src.con.execute(f"SELECT quantile_cont({S.MONTHLY_VALUE}, 0.5) FROM {S.CUSTOMERS}").fetchone()[0] \
+        if S.MONTHLY_VALUE in src.columns else None
+    customers = add_segments(ds.customers, satisfaction_threshold=satisfaction_threshold, cohort_freq=cohort_freq,
+                             value_threshold=median)
+    n = src.n
+    churned = int(src.con.execute(f"SELECT count(*) FILTER (WHERE {S.CHURNED}) FROM {S.CUSTOMERS}").fetchone()[0])
+    if len(customers) < n:
+        note += (f" Kaplan-Meier, RMST, log-rank and the hazard models use every customer; sections that need one row "
+                 f"per customer use a random sample of {len(customers):,} and say so.")
+    return Data(ds, customers, chosen, note, n, churned, src.available_segmentations(), src)
+
+
 # ---- the data in DuckDB ------------------------------------------------------------------
 def _files(folder: Path, name: str) -> dict[str, Path]:
     files = table_files(folder)
@@ -713,6 +792,24 @@ def complaint_state_model(src: Source, *, covariates: Sequence[str] = (), strata
 
 
 # ---- checks of the full data without pandas ------------------------------------------------
+def checked_fingerprint(dataset: str | Path, *, engine: str = "auto", threshold: int = LARGE) -> str:
+    """Check a data set before any kernel starts and return its fingerprint.
+
+    Small data sets (and built-in names, mapping files, ``engine="rows"``) are loaded and
+    validated in pandas (`helpers.io.load_dataset`); a folder of ``threshold`` customers or more
+    is checked in DuckDB (`check`) without loading its rows.
+    """
+    from .io import READERS, load_dataset
+    key = str(dataset)
+    if engine == "rows" or key in READERS or Path(key).suffix.lower() in (".yaml", ".yml") \
+            or customer_count(dataset) < threshold:
+        return load_dataset(dataset).fingerprint
+    src = Source(dataset)
+    check(src)
+    return fingerprint(src.files.values())
+
+
+
 def check(src: Source, *, examples: int = 5) -> None:
     """The data contract's column rules, run in DuckDB over every row; a DataError listing all.
 
@@ -784,7 +881,8 @@ def _rule(src: Source, view: str, table: str, column: str, where: str, what: str
     return [Problem(table, column, int(n), what, tuple(int(r) - 1 for r in rows), fix)]
 
 
-__all__ = ["WEIGHT", "ENGINES", "LARGE", "SAMPLE", "Source", "customer_count", "choose_engine", "collapse_note",
+__all__ = ["WEIGHT", "ENGINES", "LARGE", "SAMPLE", "Data", "open_data", "Source", "customer_count", "choose_engine",
+           "checked_fingerprint", "collapse_note",
            "person_period", "fit_pwe", "ph_check", "PWEModel", "AggregatedCox", "cox_with_ph_check",
            "complaint_state_model", "check", "usable_covariates", "with_pwe_column"]
 
