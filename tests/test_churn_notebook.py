@@ -44,3 +44,27 @@ def test_on_telco_the_sections_without_data_say_so(tmp_path):
                  "No account managers or departures in this data set",
                  "No signup dates in this data set", "No end reasons in this data set"):
         assert note in text, note
+
+
+def test_aggregated_path_gives_the_row_level_curves_and_says_what_it_sampled(tmp_path, dataset):
+    """ENGINE=aggregated on data small enough for both: RMST and log-rank exactly as the rows give them."""
+    from helpers import churn, survival
+    from helpers.io import load_dataset
+
+    findings, text, html = run(tmp_path, f"dataset={dataset}", "horizon_months=18", "engine=aggregated",
+                               "sample_customers=600")
+    customers = churn.prepare(load_dataset(dataset))
+    summary = survival.km_summary(customers, group="contract", horizon=18).set_index("contract")
+    for contract, row in summary.iterrows():
+        assert findings[f"rmst.{contract}"]["value"] == pytest.approx(row["rmst"], abs=1e-9), contract
+    assert findings["logrank_p"]["value"] == pytest.approx(survival.logrank(customers, group="contract")["p"], abs=1e-12)
+    assert findings["engine"]["value"] == "aggregated" and findings["customers"]["value"] == 1500
+    truth = json.loads((dataset / "truth.json").read_text())["cox_log_hr"]
+    f = findings["hr.customer_type.group"]
+    assert f["ci_low"] <= math.exp(truth["customer_type[group]"]) <= f["ci_high"]
+    assert "concordance" not in findings and "revenue_at_risk.top" not in findings
+    for note in ("Aggregated path (DuckDB counts", "set by the ENGINE parameter",
+                 "Hold-out prediction needs one row per customer: computed on a random sample of 600 of the 1,500",
+                 "entered as quantile bands", "Revenue at risk adds up customers"):
+        assert note in text, note
+    assert "How this report was computed" in html

@@ -69,3 +69,13 @@ def test_cfpb_dispute_rates_match_a_direct_count(tmp_path):
         assert findings[key]["value"] == pytest.approx(rate, abs=1e-12), response
     assert findings["rate.response.closed_with_monetary_relief"]["value"] < \
         findings["rate.response.closed_with_explanation"]["value"]
+
+
+def test_dated_complaints_on_the_aggregated_path(tmp_path, medium):
+    findings, text, _ = run(tmp_path, f"dataset={medium}", "engine=aggregated", "sample_customers=3000")
+    truth = json.loads((medium / "truth.json").read_text())["cox_log_hr"]
+    for state in ("open", "failed"):
+        f = findings[f"hr.complaint.{state}"]
+        assert f["ci_low"] <= np.exp(truth[f"complaint[{state}]"]) <= f["ci_high"], state
+    assert "Piecewise-exponential model on every customer" in text
+    assert "every other section uses the sample" in text and "contacts of the sample" in text

@@ -245,3 +245,43 @@ def test_profiled_fit_equals_statsmodels_glm(both):
     assert np.allclose(fast.summary["se(coef)"], glm.summary["se(coef)"], rtol=1e-5)
     assert fast.loglik == pytest.approx(glm.loglik, abs=1e-6)
     assert np.allclose(fast.baseline["hazard"], glm.baseline["hazard"], rtol=1e-5)
+
+
+def test_large_data_are_checked_in_duckdb_before_any_kernel_starts(tmp_path, medium):
+    from helpers.io import load_dataset as load
+
+    from .conftest import workbench
+    assert scale.checked_fingerprint(medium, threshold=1) == load(medium).fingerprint
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    customers = load(medium).customers
+    customers.loc[2, S.SATISFACTION] = 11.0
+    customers.to_parquet(bad / "customers.parquet")
+    with pytest.raises(DataError, match=r"customers.satisfaction: 1 row above 10 \(row 2\)"):
+        scale.checked_fingerprint(bad, threshold=1)
+    done = workbench("run", "00", "-p", f"dataset={bad}", "-p", "large_data=1", "--reports", tmp_path / "r")
+    assert done.returncode == 2 and "customers.satisfaction: 1 row above 10" in done.stderr + done.stdout
+    assert not (tmp_path / "r").exists() or not list((tmp_path / "r").glob("*/manifest.json"))
+    (bad / "customers.parquet").write_text("not a parquet file")  # unreadable: the pandas check says so
+    with pytest.raises(ValueError, match="(?i)parquet"):
+        scale.checked_fingerprint(bad, threshold=1)
+
+
+def test_person_period_in_duckdb_equals_the_one_from_collapsed_rows(both):
+    src, _, _ = both
+    cols = ["customer_type", "quadrant", "contract"]
+    a = scale.person_period(src.collapse(cols), columns=cols, width=1.0)
+    b = src.person_period(cols, width=1.0)
+    key = [scale.INTERVAL, *cols]
+    a, b = a.sort_values(key, ignore_index=True), b.sort_values(key, ignore_index=True)
+    assert a[key].astype(str).equals(b[key].astype(str))
+    assert np.allclose(a[[scale.EVENTS, scale.EXPOSURE]], b[[scale.EVENTS, scale.EXPOSURE]], atol=1e-6)
+
+
+def test_cox_groups_tenure_into_months_when_rows_would_be_too_many(both):
+    src, _, customers = both
+    exact = scale.cox_with_ph_check(src, COVARIATES, strata=["contract"])
+    grouped = scale.cox_with_ph_check(src, COVARIATES, strata=["contract"], max_rows=100)
+    assert exact.resolution is None and grouped.resolution == 1.0 and grouped.rows < exact.rows
+    assert "grouped into whole months" in grouped.fit_note() and "grouped" not in exact.fit_note()
+    assert np.abs(exact.final.params_ - grouped.final.params_).max() < 0.02

@@ -45,6 +45,7 @@ from .validate import DataError, Problem, validate
 WEIGHT = "customers"  # collapsed rows: how many customers each row stands for
 ENGINES = ("auto", "rows", "aggregated")
 LARGE = 500_000  # customers from which "auto" takes the aggregated path
+COX_ROWS = 300_000  # collapsed rows above which the aggregated Cox model groups tenure into whole months
 SAMPLE = 200_000  # customers in the random sample behind row-level sections of the aggregated path
 INTERVAL = "interval"  # person-period columns
 EVENTS, EXPOSURE = "events", "exposure"
@@ -61,6 +62,14 @@ def customer_count(dataset: str | Path = "synthetic") -> int:
     files = _files(resolve(dataset), str(dataset))
     with duckdb.connect() as con:
         return int(con.execute(f"SELECT count(*) FROM {_reader(files[S.CUSTOMERS])}").fetchone()[0])
+
+
+def _count_or_none(dataset: str | Path) -> int | None:
+    """`customer_count`, or None when DuckDB cannot read the customers file (pandas will say why)."""
+    try:
+        return customer_count(dataset)
+    except duckdb.Error:
+        return None
 
 
 def choose_engine(engine: str, customers: int, *, threshold: int = LARGE) -> tuple[str, str]:
@@ -142,7 +151,8 @@ def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", thresh
         choose_engine(engine, 0)  # a bad ENGINE is refused on every path
         chosen, note = "rows", f"Row-level path (the {key!r} data set is read through its own loader)."
     else:
-        chosen, note = choose_engine(engine, customer_count(dataset), threshold=threshold)
+        n = _count_or_none(dataset)
+        chosen, note = choose_engine(engine, 0 if n is None else n, threshold=threshold)
     if chosen == "rows":
         ds = load_dataset(dataset)
         customers = add_segments(ds.customers, satisfaction_threshold=satisfaction_threshold, cohort_freq=cohort_freq)
@@ -349,11 +359,14 @@ class Source:
         labels = [f"{i + 1}: {a:.3g} to {b:.3g}" for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
         return _band_case(_q(column), edges, labels)
 
-    def collapse(self, columns: Sequence[str] = (), *, banded: Sequence[str] = ()) -> pd.DataFrame:
+    def collapse(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
+                 resolution: float | None = None) -> pd.DataFrame:
         """One row per distinct (columns, tenure, churned) with the number of customers (`WEIGHT`).
 
         ``banded`` columns enter as quantile bands (`band`). Segment columns come back as
         ordered categoricals in the order the row-level path uses (first level = reference).
+        ``resolution`` (months) rounds tenure up to its multiples (1: whole months, the
+        heavy-ties case); None keeps the data's own resolution, which keeps every estimate exact.
 
         Example
         -------
@@ -365,10 +378,31 @@ class Source:
         if unknown:
             raise KeyError(f"customers has no column {', '.join(map(repr, unknown))} (columns: {', '.join(self.columns)})")
         exprs = [f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in columns]
-        keys = [*exprs, S.TENURE, S.CHURNED]
+        tenure = S.TENURE if resolution is None else \
+            f"ceil({S.TENURE} / {float(resolution)!r}) * {float(resolution)!r} AS {S.TENURE}"
+        keys = [*exprs, tenure, S.CHURNED]
         out = self.con.execute(f"SELECT {', '.join(keys)}, count(*) AS {WEIGHT} FROM {S.CUSTOMERS} "
                                f"GROUP BY ALL").df()
         return _ordered(out, columns)
+
+    def person_period(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
+                      width: float = 1.0) -> pd.DataFrame:
+        """`person_period` of every customer, aggregated in DuckDB with exact exposure.
+
+        DuckDB returns one row per (cells, last interval, churned) with the customer count and
+        the summed exposure in that last interval; the full intervals before it are expanded
+        here. Equal to `person_period` on the collapsed rows (tests/test_scale.py), but the
+        result is the size of cells x intervals however many distinct tenures there are.
+        """
+        columns = list(dict.fromkeys(columns))
+        exprs = [f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in columns]
+        t, w = f"greatest({S.TENURE}, {survival.ONE_DAY!r})", repr(float(width))
+        last = f"CAST(ceil({t} / {w}) AS BIGINT) - 1"
+        compact = self.con.execute(
+            f"SELECT {''.join(e + ', ' for e in exprs)}{last} AS last, {S.CHURNED}, count(*) AS n, "
+            f"sum({t} - ({last}) * {w}) AS part FROM {S.CUSTOMERS} WHERE {S.TENURE} IS NOT NULL GROUP BY ALL").df()
+        compact = _ordered(compact, columns)
+        return _expand(compact, columns, float(width))
 
     # -- a sample for the row-level sections
     def sample_dataset(self, n: int = SAMPLE, *, seed: int = 0) -> Dataset:
@@ -454,6 +488,25 @@ class Source:
         out[INTERVAL] = out[INTERVAL].astype(int)
         out["start"] = out[INTERVAL] * width
         return out[out[EXPOSURE] > 0].sort_values([INTERVAL, COMPLAINT, *cells], ignore_index=True)
+
+
+def _expand(compact: pd.DataFrame, columns: list[str], width: float) -> pd.DataFrame:
+    """Person-period rows from (cells, last interval, churned, n, part) rows: full intervals before
+    the last, the summed partial exposure in it, the churners' events there."""
+    last, n, part = compact["last"].to_numpy(), compact["n"].to_numpy(float), compact["part"].to_numpy(float)
+    churned = compact[S.CHURNED].to_numpy(dtype=bool)
+    cells = compact[columns].reset_index(drop=True)
+    parts = []
+    for k in range(int(last.max()) + 1):
+        at = last >= k
+        exposure = np.where(last[at] == k, part[at], n[at] * width)
+        events = np.where(churned[at] & (last[at] == k), n[at], 0.0)
+        frame = cells[at].assign(**{EVENTS: events, EXPOSURE: exposure})
+        agg = frame.groupby(columns, observed=True, sort=False)[[EVENTS, EXPOSURE]].sum().reset_index() \
+            if columns else frame[[EVENTS, EXPOSURE]].sum().to_frame().T
+        parts.append(agg.assign(**{INTERVAL: k, "start": k * width}))
+    out = pd.concat(parts, ignore_index=True)
+    return out[[INTERVAL, "start", *columns, EVENTS, EXPOSURE]][out[EXPOSURE] > 0].reset_index(drop=True)
 
 
 def _order(column: str) -> tuple[str, ...] | None:
@@ -712,6 +765,7 @@ class AggregatedCox:
     note: str
     rows: int
     customers: int
+    resolution: float | None = None
 
     @property
     def ph_holds(self) -> bool:
@@ -722,9 +776,11 @@ class AggregatedCox:
         return with_pwe_column(survival.hazard_ratios(self.final, confidence), self.pwe, confidence)
 
     def fit_note(self) -> str:
+        grouped = "" if self.resolution is None else " tenure grouped into whole months (Efron ties) to keep them few;"
         return (f"Cox model fitted on {self.rows:,} collapsed rows standing for {self.customers:,} customers "
-                f"with every covariate (frequency weights); {', '.join(self.banded) or 'no covariate'} "
-                f"entered as quantile bands. hr_pwe: the piecewise-exponential model (monthly baseline) beside it.")
+                f"with every covariate (frequency weights);{grouped} {', '.join(self.banded) or 'no covariate'} "
+                f"entered as quantile bands. hr_pwe: the piecewise-exponential model (monthly baseline, exact "
+                f"exposure) beside it.")
 
 
 def usable_covariates(src: Source, covariates: Sequence[str], *, min_complete: float = 0.5) -> tuple[list[str], str]:
@@ -747,7 +803,7 @@ def usable_covariates(src: Source, covariates: Sequence[str], *, min_complete: f
 
 
 def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequence[str] = (), alpha: float = 0.05,
-                      width: float = 1.0) -> AggregatedCox:
+                      width: float = 1.0, max_rows: int = COX_ROWS) -> AggregatedCox:
     """The aggregated counterpart of `churn.cox_with_ph_check`.
 
     Numeric covariates with many values become quantile bands; the customers are collapsed to
@@ -755,16 +811,22 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
     with frequency weights. Proportional hazards are checked on the piecewise-exponential
     model (`ph_check`); a violating covariate becomes a stratum (every covariate here is
     categorical or 0/1). The final model is refitted both ways (Cox and PWE).
+
+    Tenure keeps the data's own resolution unless that leaves more than ``max_rows``
+    collapsed rows; then the Cox model groups tenure into whole months (Efron ties) and says
+    so. The piecewise-exponential model always uses exact exposure (`Source.person_period`).
     """
     kept, note = usable_covariates(src, covariates)
     if not kept:
         raise ValueError(f"no usable covariate for the Cox model among {', '.join(covariates)}. {note}")
     strata = [s for s in strata if s not in kept]
     banded = [c for c in kept if src.band(c) != _q(c)]
-    rows = src.collapse([*kept, *strata], banded=banded)
+    rows, resolution = src.collapse([*kept, *strata], banded=banded), None
+    if len(rows) > max_rows:
+        rows, resolution = src.collapse([*kept, *strata], banded=banded, resolution=1.0), 1.0
     first = survival.fit_cox(rows, covariates=kept, strata=strata or None, weights=WEIGHT)
     complete = rows.dropna(subset=[*kept, *strata])
-    pp = person_period(complete, columns=[*kept, *strata], width=width)
+    pp = src.person_period([*kept, *strata], banded=banded, width=width).dropna(subset=[*kept, *strata])
     check = ph_check(pp, covariates=kept, strata=strata, alpha=alpha)
     bad = [c for c in kept if c in set(check.loc[check["violated"], "covariate"])]
     final_strata, final_cov = [*strata, *bad], [c for c in kept if c not in bad]
@@ -772,7 +834,7 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
     pwe = fit_pwe(pp, covariates=final_cov, strata=final_strata)
     verdict = survival.ph_verdict_text(check, stratified=bad)
     return AggregatedCox(kept, banded, first, check, final, pwe, verdict, final_strata, note, len(complete),
-                         int(complete[WEIGHT].sum()))
+                         int(complete[WEIGHT].sum()), resolution)
 
 
 def complaint_state_model(src: Source, *, covariates: Sequence[str] = (), strata: Sequence[str] = (),
@@ -801,10 +863,15 @@ def checked_fingerprint(dataset: str | Path, *, engine: str = "auto", threshold:
     """
     from .io import READERS, load_dataset
     key = str(dataset)
-    if engine == "rows" or key in READERS or Path(key).suffix.lower() in (".yaml", ".yml") \
-            or customer_count(dataset) < threshold:
+    if engine == "rows" or key in READERS or Path(key).suffix.lower() in (".yaml", ".yml"):
         return load_dataset(dataset).fingerprint
-    src = Source(dataset)
+    n = _count_or_none(dataset)
+    if n is None or n < threshold:  # small, or unreadable by DuckDB: pandas' check says what is wrong
+        return load_dataset(dataset).fingerprint
+    try:
+        src = Source(dataset)
+    except duckdb.Error as err:  # e.g. a file that is not parquet/CSV at all
+        raise ValueError(f"data set {key!r}: DuckDB cannot read its files: {str(err).splitlines()[0]}") from None
     check(src)
     return fingerprint(src.files.values())
 
