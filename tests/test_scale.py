@@ -285,3 +285,17 @@ def test_cox_groups_tenure_into_months_when_rows_would_be_too_many(both):
     assert exact.resolution is None and grouped.resolution == 1.0 and grouped.rows < exact.rows
     assert "grouped into whole months" in grouped.fit_note() and "grouped" not in exact.fit_note()
     assert np.abs(exact.final.params_ - grouped.final.params_).max() < 0.02
+
+
+def test_ph_check_flags_material_changes_not_every_significant_one(both):
+    """Millions of customers make slight non-proportionality significant; only a material change is remedied."""
+    src, _, _ = both
+    cols = ["customer_type", "contract"]
+    pp = src.person_period(cols).dropna()
+    huge = pp.assign(**{scale.EVENTS: pp[scale.EVENTS] * 2000, scale.EXPOSURE: pp[scale.EXPOSURE] * 2000})
+    check = scale.ph_check(huge, covariates=cols).set_index("covariate")
+    assert check.loc["contract", "violated"] and check.loc["contract", "change"] > 1.25
+    assert check.loc["customer_type", "significant"] and not check.loc["customer_type", "violated"]
+    assert check.loc["customer_type", "change"] < 1.25
+    strict = scale.ph_check(huge, covariates=cols, material=1.0).set_index("covariate")
+    assert strict["violated"].all()

@@ -45,8 +45,9 @@ from .validate import DataError, Problem, validate
 WEIGHT = "customers"  # collapsed rows: how many customers each row stands for
 ENGINES = ("auto", "rows", "aggregated")
 LARGE = 500_000  # customers from which "auto" takes the aggregated path
+MATERIAL = 1.25  # a hazard ratio changing by more than this factor over tenure counts as non-proportional
 COX_ROWS = 300_000  # collapsed rows above which the aggregated Cox model groups tenure into whole months
-SAMPLE = 200_000  # customers in the random sample behind row-level sections of the aggregated path
+SAMPLE = 50_000  # customers in the random sample behind row-level sections of the aggregated path
 INTERVAL = "interval"  # person-period columns
 EVENTS, EXPOSURE = "events", "exposure"
 COMPLAINT = "complaint"  # the complaint-state column of `Source.complaint_person_period`
@@ -238,6 +239,7 @@ class Source:
     folder: Path = field(init=False)
     files: dict[str, Path] = field(init=False, repr=False)
     columns: list[str] = field(init=False)
+    _bands: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self):
         self.name = str(self.dataset)
@@ -345,6 +347,12 @@ class Source:
         collapsed rows as customers; it enters the aggregated models as ``bands`` quantile bands
         (labels "lo to hi", ordered; the lowest band is the reference).
         """
+        key = (column, bands, max_levels)
+        if key not in self._bands:
+            self._bands[key] = self._band(column, bands=bands, max_levels=max_levels)
+        return self._bands[key]
+
+    def _band(self, column: str, *, bands: int, max_levels: int) -> str:
         distinct = self.con.execute(f"SELECT approx_count_distinct({_q(column)}) FROM {S.CUSTOMERS}").fetchone()[0]
         kind = self.con.execute(f"SELECT typeof({_q(column)}) FROM {S.CUSTOMERS} LIMIT 1").fetchone()
         numeric = kind is not None and kind[0] in ("DOUBLE", "FLOAT", "INTEGER", "BIGINT", "DECIMAL", "SMALLINT",
@@ -358,6 +366,22 @@ class Source:
         bounds = [float(lo[0]), *edges, float(lo[1])]
         labels = [f"{i + 1}: {a:.3g} to {b:.3g}" for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
         return _band_case(_q(column), edges, labels)
+
+    def _collapse_sql(self, columns: list[str], banded: Sequence[str], resolution: float | None) -> str:
+        unknown = [c for c in columns if c not in self.columns]
+        if unknown:
+            raise KeyError(f"customers has no column {', '.join(map(repr, unknown))} (columns: {', '.join(self.columns)})")
+        exprs = [f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in columns]
+        tenure = S.TENURE if resolution is None else \
+            f"ceil({S.TENURE} / {float(resolution)!r}) * {float(resolution)!r} AS {S.TENURE}"
+        keys = [*exprs, tenure, S.CHURNED]
+        return f"SELECT {', '.join(keys)}, count(*) AS {WEIGHT} FROM {S.CUSTOMERS} GROUP BY ALL"
+
+    def collapsed_rows(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
+                       resolution: float | None = None) -> int:
+        """How many rows `collapse` would return, counted in DuckDB (nothing is transferred)."""
+        query = self._collapse_sql(list(dict.fromkeys(columns)), banded, resolution)
+        return int(self.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0])
 
     def collapse(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
                  resolution: float | None = None) -> pd.DataFrame:
@@ -374,16 +398,7 @@ class Source:
         ['contract', 'tenure_months', 'churned', 'customers']
         """
         columns = list(dict.fromkeys(columns))
-        unknown = [c for c in columns if c not in self.columns]
-        if unknown:
-            raise KeyError(f"customers has no column {', '.join(map(repr, unknown))} (columns: {', '.join(self.columns)})")
-        exprs = [f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in columns]
-        tenure = S.TENURE if resolution is None else \
-            f"ceil({S.TENURE} / {float(resolution)!r}) * {float(resolution)!r} AS {S.TENURE}"
-        keys = [*exprs, tenure, S.CHURNED]
-        out = self.con.execute(f"SELECT {', '.join(keys)}, count(*) AS {WEIGHT} FROM {S.CUSTOMERS} "
-                               f"GROUP BY ALL").df()
-        return _ordered(out, columns)
+        return _ordered(self.con.execute(self._collapse_sql(columns, banded, resolution)).df(), columns)
 
     def person_period(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
                       width: float = 1.0) -> pd.DataFrame:
@@ -712,14 +727,21 @@ def fit_pwe(pp: pd.DataFrame, *, covariates: Sequence[str] = (), strata: str | S
 
 
 def ph_check(pp: pd.DataFrame, *, covariates: Sequence[str], strata: str | Sequence[str] | None = None,
-             split_at: float | None = None, alpha: float = 0.05) -> pd.DataFrame:
+             split_at: float | None = None, alpha: float = 0.05, material: float = MATERIAL) -> pd.DataFrame:
     """Proportional-hazards check on the piecewise-exponential model: does an effect change over tenure?
 
     For each covariate, its terms are interacted with "late" (interval starting at or after
     ``split_at``, default the interval where half the events have happened) and the
     likelihood-ratio test of those interactions is the test of proportionality (a two-period
     version of the time-by-covariate test, Therneau & Grambsch 2000, 6.5). Same columns as
-    `survival.check_proportional_hazards`, so `survival.ph_verdict_text` reads it.
+    `survival.check_proportional_hazards`, so `survival.ph_verdict_text` reads it, plus
+    ``change``: the largest factor by which one of the covariate's hazard ratios differs
+    between late and early tenure.
+
+    With millions of customers every departure from proportionality is significant, however
+    small. A covariate is therefore flagged (``violated``) only when ``p < alpha`` *and* its
+    hazard ratio changes by more than ``material`` (1.25: by more than a quarter, either way);
+    ``significant`` keeps the plain test.
     """
     strata = survival._as_list(strata)
     pp = pp.dropna(subset=[*covariates, *strata]).reset_index(drop=True)
@@ -736,8 +758,10 @@ def ph_check(pp: pd.DataFrame, *, covariates: Sequence[str], strata: str | Seque
         alt = fit_pwe(pp, covariates=covariates, strata=strata, extra=inter)
         stat = 2 * (alt.loglik - base.loglik)
         p = float(stats.chi2.sf(max(stat, 0.0), inter.shape[1]))
-        rows.append({"term": c, "covariate": c, "statistic": stat, "p": p, "violated": p < alpha})
-    out = pd.DataFrame(rows, columns=["term", "covariate", "statistic", "p", "violated"])
+        change = float(np.exp(np.abs(alt.summary.loc[list(inter.columns), "coef"]).max()))
+        rows.append({"term": c, "covariate": c, "statistic": stat, "p": p, "change": change, "significant": p < alpha,
+                     "violated": p < alpha and change > material})
+    out = pd.DataFrame(rows, columns=["term", "covariate", "statistic", "p", "change", "significant", "violated"])
     out.attrs["split_at"] = split_at
     return out
 
@@ -821,9 +845,8 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
         raise ValueError(f"no usable covariate for the Cox model among {', '.join(covariates)}. {note}")
     strata = [s for s in strata if s not in kept]
     banded = [c for c in kept if src.band(c) != _q(c)]
-    rows, resolution = src.collapse([*kept, *strata], banded=banded), None
-    if len(rows) > max_rows:
-        rows, resolution = src.collapse([*kept, *strata], banded=banded, resolution=1.0), 1.0
+    resolution = None if src.collapsed_rows([*kept, *strata], banded=banded) <= max_rows else 1.0
+    rows = src.collapse([*kept, *strata], banded=banded, resolution=resolution)
     first = survival.fit_cox(rows, covariates=kept, strata=strata or None, weights=WEIGHT)
     complete = rows.dropna(subset=[*kept, *strata])
     pp = src.person_period([*kept, *strata], banded=banded, width=width).dropna(subset=[*kept, *strata])
@@ -833,6 +856,12 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
     final = survival.fit_cox(rows, covariates=final_cov, strata=final_strata or None, weights=WEIGHT)
     pwe = fit_pwe(pp, covariates=final_cov, strata=final_strata)
     verdict = survival.ph_verdict_text(check, stratified=bad)
+    slight = check[check["significant"] & ~check["violated"]]
+    if len(slight):
+        verdict += (" Significant but slight (the hazard ratio changes by less than a quarter between early and late "
+                    "tenure, which millions of customers make detectable): " + ", ".join(
+                        f"{r.covariate} (x{r.change:.2f})" for r in slight.itertuples()) +
+                    "; kept with one average hazard ratio.")
     return AggregatedCox(kept, banded, first, check, final, pwe, verdict, final_strata, note, len(complete),
                          int(complete[WEIGHT].sum()), resolution)
 
