@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYNTH  := data/processed/synthetic/customers.parquet
+JOBS   ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install data report test lab clean-reports
@@ -23,8 +24,8 @@ $(SYNTH): src/helpers/synth.py src/helpers/segments.py src/helpers/schema.py | $
 
 data: $(SYNTH) ## Generate the synthetic data set if missing (data/processed/synthetic/)
 
-report: $(STAMP) $(SYNTH) ## Run every notebook on the synthetic data; HTML under reports/, index at reports/index.html
-	$(BIN)/workbench run --all
+report: $(STAMP) $(SYNTH) ## Run every notebook on the synthetic data, JOBS at a time (default: cores); index at reports/index.html
+	$(BIN)/workbench run --all --jobs $(JOBS)
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest

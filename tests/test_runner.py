@@ -76,7 +76,8 @@ def test_a_failed_notebook_is_listed_and_never_replaces_the_last_good_report(dat
     good = workbench("run", "00", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress", env=env)
     assert good.returncode == 0, good.stderr
     good_id = manifest(reports)["run_id"]
-    bad = workbench("run", "--all", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress", env=env)
+    bad = workbench("run", "--all", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress", "--force",
+                    env=env)  # --force: 00 is unchanged since the good run and would be skipped
     assert bad.returncode == 1
     assert "99_fails: failed" in bad.stdout and "RuntimeError: planted failure" in bad.stdout
     (bad_dir,) = [p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and p.name != good_id]

@@ -299,3 +299,15 @@ def test_ph_check_flags_material_changes_not_every_significant_one(both):
     assert check.loc["customer_type", "change"] < 1.25
     strict = scale.ph_check(huge, covariates=cols, material=1.0).set_index("covariate")
     assert strict["violated"].all()
+
+
+def test_a_passed_check_is_remembered_for_the_same_bytes(tmp_path, medium, monkeypatch):
+    from helpers import config
+    monkeypatch.setattr(config, "PROCESSED", tmp_path / "processed")
+    calls = []
+    real = scale.check
+    monkeypatch.setattr(scale, "check", lambda src: calls.append(src.name) or real(src))
+    src = scale.Source(medium)
+    first = scale.checked(src)
+    assert scale.checked(src) == first and len(calls) == 1
+    assert list((tmp_path / "processed" / ".checked").iterdir())[0].name.startswith(first)

@@ -93,7 +93,7 @@ def test_show_code_includes_the_code_but_never_the_parameters_cells(overview):
     (entry,) = manifest["notebooks"]
     executed = nbformat.read(str(folder / entry["ipynb"]), as_version=4)
     html = render_report(executed, entry, manifest, show_code=True)
-    assert "load_dataset" in html and "record" in html
+    assert "open_data" in html and "record" in html
     assert "injected-parameters" not in html and "TOP_SHARE = 0.2" not in html
     assert remote_references(html) == []
 
@@ -176,7 +176,7 @@ def project(tmp_path) -> Path:
 
 def _start(root: Path, reports: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "helpers.cli", "run", *args, "--reports", str(reports),
-                             "--no-progress"], env={**os.environ, "WORKBENCH_ROOT": str(root)},
+                             "--no-progress", "--force"], env={**os.environ, "WORKBENCH_ROOT": str(root)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -212,7 +212,8 @@ def test_killed_and_concurrent_runs_leave_the_reports_intact(project, tmp_path):
     assert run_state(manifest) == "incomplete (killed)"
     assert os.readlink(reports / "latest") == max(good)
 
-    rerun = workbench("run", "10", "--reports", reports, "--no-progress", env={"WORKBENCH_ROOT": str(project)})
+    rerun = workbench("run", "10", "--reports", reports, "--no-progress", "--force",  # unchanged, but rerun
+                      env={"WORKBENCH_ROOT": str(project)})
     assert rerun.returncode == 0, rerun.stderr
     _assert_readable(reports)
     assert not (reports / ".tmp").exists()  # the killed run's scratch is gone

@@ -6,6 +6,7 @@ started (unknown parameter, wrong type, value outside its choices, missing or in
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import yaml
 from . import config
 
 EXIT_FAILED, EXIT_REFUSED = 1, 2
+AUTO_CHUNK_ABOVE = 500_000  # `data synth` simulates more customers than this in chunks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,15 +35,36 @@ def data() -> None:
 @click.option("--seed", default=7, show_default=True, help="Random seed: same seed, same bytes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help=f"Output folder [default: {config.SYNTHETIC.relative_to(config.ROOT)}].")
-def synth_command(n: int, months: int, seed: int, out: Path | None) -> None:
-    """Write the synthetic service data (every table, parquet) and truth.json."""
+@click.option("--chunk-size", type=click.IntRange(min=1), default=None,
+              help=f"Simulate and write this many customers at a time; memory follows it [default: all at once "
+                   f"up to {AUTO_CHUNK_ABOVE:,} customers, chunks of 250,000 above].")
+@click.option("--tables", default=None, metavar="NAME,...",
+              help="Tables to write, comma-separated; customers is required [default: all].")
+def synth_command(n: int, months: int, seed: int, out: Path | None, chunk_size: int | None,
+                  tables: str | None) -> None:
+    """Write the synthetic service data (a parquet file per table) and truth.json; many customers in chunks."""
     from . import synth
 
     if n < 1 or months < 1:
         raise click.BadParameter("--n and --months must be at least 1")
-    tables, truth = synth.generate(n, months, seed=seed)
-    folder = synth.write(tables, truth, out or config.SYNTHETIC)
-    sizes = ", ".join(f"{name} {len(df):,}" for name, df in tables.items())
+    try:
+        names = synth.table_selection(None if tables is None else [t.strip() for t in tables.split(",") if t.strip()])
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--tables'")
+    if chunk_size is None and n > AUTO_CHUNK_ABOVE:
+        chunk_size = synth.CHUNK_SIZE
+        click.echo(f"{n:,} customers are more than {AUTO_CHUNK_ABOVE:,}: writing them in chunks of {chunk_size:,} "
+                   "(--chunk-size to change)")
+    if chunk_size is None:
+        generated, truth = synth.generate(n, months, seed=seed)
+        folder = synth.write({name: generated[name] for name in names}, truth, out or config.SYNTHETIC)
+        rows = {name: len(generated[name]) for name in names}
+    else:
+        folder = synth.write_chunked(n, months, seed=seed, chunk_size=chunk_size, folder=out or config.SYNTHETIC,
+                                     tables=names, progress=True)
+        written = json.loads((folder / "truth.json").read_text())["realised"]["rows"]
+        rows = {name: written[name] for name in names}
+    sizes = ", ".join(f"{name} {count:,}" for name, count in rows.items())
     click.echo(f"wrote {folder}: {sizes}")
 
 
@@ -108,29 +131,78 @@ def _overrides(pairs: tuple[str, ...], params_file: Path | None) -> dict:
 @click.option("-p", "--param", "pairs", multiple=True, metavar="NAME=VALUE", help="Set a parameter (repeatable).")
 @click.option("-f", "--params-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML file of parameters; -p values take precedence.")
+@click.option("--grid", "grid_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML grid: run its notebooks once per combination of parameter values, one run folder each.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Notebooks run at once, one kernel each [default: the number of cores, at most the notebooks].")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run the notebooks on the Dask cluster at ADDRESS (e.g. tcp://127.0.0.1:8786) instead.")
+@click.option("--scheduler-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for the scheduler and a worker.")
+@click.option("--force", is_flag=True,
+              help="Rerun notebooks whose source, parameters, data and environment are unchanged since a good run.")
 @click.option("--reports", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Reports folder [default: reports/].")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--no-progress", is_flag=True, help="No progress output while notebooks run.")
 @click.option("--show-code", is_flag=True, help="Include the code in the HTML reports.")
-def run_command(notebooks, run_all, pairs, params_file, reports, no_progress, show_code) -> None:
-    """Execute notebooks and write reports/<run-id>/ (notebook, HTML, manifest) and reports/index.html."""
-    from .report import ParameterError, RunRefused, run
+def run_command(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler, scheduler_timeout, force,
+                reports, no_progress, show_code) -> None:
+    """Execute notebooks and write reports/<run-id>/ (notebook, HTML, manifest) and reports/index.html.
 
-    if run_all and notebooks:
-        raise click.UsageError("give notebook names or --all, not both")
+    A notebook whose source, parameters, data and environment are unchanged since a successful
+    run is skipped (the output names the run that holds its report); --force reruns it.
+    """
+    from .report import ParameterError, RunRefused
+    from .report.grid import GridError, SchedulerUnreachable, load_grid
+    from .report.runner import run_grid, run_points
+
+    _check_run_options(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler)
+    options = {"reports": reports, "progress": not no_progress, "show_code": show_code, "jobs": jobs,
+               "scheduler": scheduler, "force": force, "timeout": scheduler_timeout}
     try:
-        manifest = run(list(notebooks), _overrides(pairs, params_file), strings=True, reports=reports,
-                       progress=not no_progress, show_code=show_code)
-    except (RunRefused, ParameterError) as e:
+        if grid_file is not None:
+            grid = load_grid(grid_file)
+            manifests = run_grid(grid, **options)
+        else:
+            grid = None
+            manifests = run_points(list(notebooks), [_overrides(pairs, params_file)], strings=True, **options)
+    except (RunRefused, ParameterError, GridError, SchedulerUnreachable) as e:
         click.echo(f"refused: {e}", err=True)
         sys.exit(EXIT_REFUSED)
-    folder = Path(reports or config.reports_dir()) / manifest["run_id"]
-    for entry in manifest["notebooks"]:
-        line = f"{entry['notebook']}: {entry['status']} in {entry['duration_s']:.1f} s"
-        click.echo(line if entry["status"] == "succeeded" else f"{line}: {entry.get('error')}")
-    click.echo(f"run {manifest['run_id']} {manifest['status']}: {folder}")
-    if manifest["status"] != "succeeded":
+    folder = Path(reports or config.reports_dir())
+    for manifest in manifests:  # with progress, each notebook's line was printed as it finished
+        _echo_run(manifest, folder, notebooks=no_progress)
+    if grid is not None:
+        written = sum(m["run_id"] is not None for m in manifests)
+        click.echo(f"grid {grid.source}: {len(manifests)} points, {written} run folders written, "
+                   f"index {folder / 'index.html'}")
+    if any(m["status"] == "failed" for m in manifests):
         sys.exit(EXIT_FAILED)
+
+
+def _check_run_options(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler) -> None:
+    if run_all and notebooks:
+        raise click.UsageError("give notebook names or --all, not both")
+    if grid_file is not None and (notebooks or run_all or pairs or params_file):
+        raise click.UsageError("with --grid, the notebooks and parameters come from the grid file: "
+                               "drop the notebook names, --all, -p and -f (fixed values go under `parameters:`)")
+    if jobs is not None and scheduler:
+        raise click.UsageError("give --jobs or --scheduler, not both: on a cluster its workers run the jobs")
+
+
+def _echo_run(manifest: dict, reports: Path, *, notebooks: bool) -> None:
+    """Where the run folder is, after one line per notebook (ran or skipped) when ``notebooks``."""
+    from .report.runner import result_line, skip_line
+
+    label = (manifest.get("grid") or {}).get("label", "")
+    for entry in manifest["notebooks"] if notebooks else []:
+        click.echo(result_line(entry, label))
+    for skip in manifest.get("skipped", []) if notebooks else []:
+        click.echo(skip_line(skip, label, reports))
+    if manifest["run_id"] is not None:
+        click.echo(f"run {manifest['run_id']} {manifest['status']}: {reports / manifest['run_id']}")
+    elif not manifest.get("grid"):
+        click.echo("nothing to run: every notebook is unchanged")
 
 
 @main.command("params")

@@ -22,6 +22,7 @@ tests/test_scale.py; speed and memory are measured by benchmarks/survival.py.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.special import gammaln
 
+from . import config
 from . import schema as S
 from . import survival
 from .complaints import STATES
@@ -160,7 +162,7 @@ def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", thresh
         return Data(ds, customers, chosen, note, len(customers), int(customers[S.CHURNED].sum()),
                     available_segmentations(customers))
     src = Source(dataset, satisfaction_threshold=satisfaction_threshold, cohort_freq=cohort_freq)
-    check(src)
+    checked(src)
     ds = src.sample_dataset(sample, seed=seed)
     median = src.con.execute(f"SELECT quantile_cont({S.MONTHLY_VALUE}, 0.5) FROM {S.CUSTOMERS}").fetchone()[0] \
         if S.MONTHLY_VALUE in src.columns else None
@@ -901,8 +903,29 @@ def checked_fingerprint(dataset: str | Path, *, engine: str = "auto", threshold:
         src = Source(dataset)
     except duckdb.Error as err:  # e.g. a file that is not parquet/CSV at all
         raise ValueError(f"data set {key!r}: DuckDB cannot read its files: {str(err).splitlines()[0]}") from None
-    check(src)
-    return fingerprint(src.files.values())
+    return checked(src)
+
+
+def _marker(fp: str) -> Path:
+    """Where a passed check of these bytes is remembered: fingerprint + the checking code's digest."""
+    rules = hashlib.sha256(Path(__file__).read_bytes() + Path(S.__file__).read_bytes()).hexdigest()[:12]
+    return config.PROCESSED / ".checked" / f"{fp}-{rules}"
+
+
+def checked(src: Source) -> str:
+    """`check` the data unless the same bytes passed the same checks before; their fingerprint.
+
+    A passed check is remembered under ``data/processed/.checked/`` (an empty file named by
+    the fingerprint and a digest of the rules), so that the runner's check before the kernels
+    start is not repeated in every notebook: ten million customers take about 20 s to check.
+    """
+    fp = fingerprint(src.files.values())
+    marker = _marker(fp)
+    if not marker.exists():
+        check(src)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    return fp
 
 
 

@@ -1,16 +1,27 @@
-"""Run notebooks with papermill and write a run folder, its manifest, HTML and the index.
+"""Run notebooks with papermill and write run folders, their manifests, HTML and the index.
 
-One call of `run` is one run, written to ``reports/<run-id>/``:
+A run is one set of parameters, written to ``reports/<run-id>/``:
 
 - ``<notebook>.ipynb``: the executed notebook (``<notebook>.failed.ipynb`` when it failed);
 - ``<notebook>.html``: the shareable report (successful notebooks only);
 - ``manifest.json``: parameters, data fingerprint, git commit, package versions, durations,
-  status and recorded findings of every notebook.
+  status, cache key and recorded findings of every notebook, and the notebooks it skipped.
 
-``reports/index.html`` is rebuilt from every manifest after each notebook, under a file lock
-(``reports/.index.lock``) so that runs started at once do not overwrite each other's index;
-``reports/latest`` is a symbolic link to the newest successful run. Parameters and data are
-checked before any kernel starts; when they fail nothing is written.
+`run` makes one run; `run_grid` one run per point of a grid (`helpers.report.grid`), each in
+its own folder (``<run-id>-<point>``). Each notebook of a run is one job
+(`helpers.report.grid.execute_job`, one kernel): jobs run one after another in this process,
+``jobs`` at a time in worker processes, or on a Dask cluster (``scheduler``); only this process
+writes manifests. Parameters and data of every run are checked before any kernel starts; when
+one fails nothing is written.
+
+A notebook is skipped, and its last report stays the one the index shows, when a successful
+earlier run of it has the same cache key: the notebook's source, the effective parameters, the
+data fingerprint and the environment (Python, package versions, the helpers package's source;
+not the git commit, so committing an unrelated file forces nothing). ``force=True`` reruns.
+
+``reports/index.html`` is rebuilt from every manifest after each finished job, under a file lock
+(``reports/.index.lock``) so that runs and jobs finishing at once do not overwrite each other's
+index; ``reports/latest`` is a symbolic link to the newest successful run.
 
 Every file is written through a temporary name and a rename, and papermill writes the
 notebook it is executing under ``reports/.tmp/<run-id>/``, so a killed run leaves no
@@ -21,13 +32,15 @@ its scratch files are removed the next time the index is rebuilt.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import platform
+import re
 import secrets
 import shutil
 import socket
 import subprocess
-import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -35,21 +48,21 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import papermill as pm
 
 from .. import config
 from ..files import atomic_write
-from ..findings import read_findings
-from ..io import fingerprint, load_dataset, table_path
-from .html import render_index, render_report
+from ..io import fingerprint, table_path
+from ..scale import LARGE, checked_fingerprint
+from .grid import Grid, completed, connect, execute_job, warm_up
+from .html import render_index
 from .params import ParameterError, declared_parameters, resolve_parameters
 
 PACKAGES = ("cs-workbench", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow")
 DATASET_PARAM = "DATASET"
+ENGINE_PARAM = "ENGINE"  # "rows" forces the full pandas check even for a large data set
+LARGE_PARAM = "LARGE_DATA"  # customers from which the data are checked in DuckDB instead of pandas
 TABLE_PARAMS = ("EXPERIMENT_FILE", "ONE_TABLE")  # a one-table source replaces the data set when given
-# figures must be inline outputs whatever backend the caller's environment sets (e.g. Agg)
-KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
 class RunRefused(ValueError):
@@ -123,17 +136,20 @@ def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
     name = str(effective[DATASET_PARAM])
     if name not in cache:
         try:
-            cache[name] = load_dataset(name).fingerprint
+            cache[name] = checked_fingerprint(name, engine=str(effective.get(ENGINE_PARAM, "auto")),
+                                              threshold=int(effective.get(LARGE_PARAM, LARGE)))
         except (FileNotFoundError, ValueError) as e:
             raise RunRefused(f"{notebook}: {e}") from None
     return {"dataset": name, "fingerprint": cache[name]}
 
 
-def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False) -> list[dict]:
+def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
+         data_cache: dict | None = None) -> list[dict]:
     """Resolve notebooks and parameters, and load each data set once; refuse before any kernel starts.
 
     With one notebook an unknown parameter is refused; with several, a parameter is passed to
-    the notebooks that declare it and refused only when none does.
+    the notebooks that declare it and refused only when none does. ``data_cache`` (data set
+    name -> fingerprint) lets several plans (the points of a grid) load each data set once.
     """
     paths = [find_notebook(n) for n in names] if names else list_notebooks()
     if not paths:
@@ -143,7 +159,7 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False) 
     for key in overrides:
         if len(paths) > 1 and key.lower() not in known:
             raise RunRefused(f"no notebook of this run has a parameter {key!r} (parameters: {', '.join(sorted(known))})")
-    jobs, datasets = [], {}
+    jobs, datasets = [], ({} if data_cache is None else data_cache)
     for path, params in declared.items():
         mine = {k: v for k, v in overrides.items() if len(paths) == 1 or k.lower() in {n.lower() for n in params}}
         try:
@@ -155,47 +171,6 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False) 
         data = _data_of(effective, datasets, path.stem)
         jobs.append({"path": path, "parameters": effective, "given": given, "data": data})
     return jobs
-
-
-@contextmanager
-def _kernel_env():
-    """Set `KERNEL_ENV` for the kernel papermill starts (it inherits this process's environment)."""
-    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
-    os.environ.update(KERNEL_ENV)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _execute(job: dict, folder: Path, scratch: Path, progress: bool) -> dict:
-    stem = job["path"].stem
-    partial = scratch / f"{stem}.ipynb"
-    entry = {"notebook": stem, "parameters": job["parameters"], "data": job["data"], "status": "running"}
-    started = time.perf_counter()
-    try:
-        with _kernel_env():
-            pm.execute_notebook(str(job["path"]), str(partial), parameters=job["given"], cwd=str(config.NOTEBOOKS),
-                                progress_bar={"desc": stem} if progress else False)
-        entry["status"] = "succeeded"
-    except pm.PapermillExecutionError as e:
-        entry["status"], entry["error"] = "failed", f"{e.ename}: {e.evalue}"[:2000]
-    except Exception as e:  # kernel died, timeout, unreadable notebook: still a failed notebook, not a crash
-        entry["status"], entry["error"] = "failed", f"{type(e).__name__}: {e}"[:2000]
-    entry["duration_s"] = round(time.perf_counter() - started, 2)
-    if partial.exists():
-        executed = nbformat.read(str(partial), as_version=4)
-        entry["findings"] = read_findings(executed)
-        name = f"{stem}.ipynb" if entry["status"] == "succeeded" else f"{stem}.failed.ipynb"
-        partial.replace(folder / name)
-        entry["ipynb"] = name
-        if entry["status"] == "succeeded":
-            entry["executed"] = executed
-    return entry
 
 
 SCRATCH = ".tmp"  # papermill's notebooks in progress, per run: reports/.tmp/<run-id>/
@@ -298,10 +273,10 @@ def _save(manifest: dict, folder: Path, reports: Path) -> None:
     write_index(reports)
 
 
-def _new_run_folder(reports: Path) -> tuple[str, Path]:
-    """A fresh ``reports/<YYYYmmdd-HHMMSS-xxxx>/``; never one another run already holds."""
+def _new_run_folder(reports: Path, suffix: str = "") -> tuple[str, Path]:
+    """A fresh ``reports/<YYYYmmdd-HHMMSS-xxxx[-suffix]>/``; never one another run already holds."""
     for _ in range(10):
-        run_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        run_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}{'-' * bool(suffix)}{suffix}"
         folder = reports / run_id
         try:
             folder.mkdir(parents=True)
@@ -311,8 +286,276 @@ def _new_run_folder(reports: Path) -> tuple[str, Path]:
     raise RuntimeError(f"could not create a new run folder under {reports}")
 
 
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def notebook_digest(path: Path) -> str:
+    """Digest of a notebook's cells (type and source); outputs and metadata do not count."""
+    nb = nbformat.read(str(path), as_version=4)
+    return _digest([[cell.cell_type, cell.source] for cell in nb.cells])
+
+
+def environment_digest(env: dict) -> str:
+    """Digest of what a notebook runs on: Python, the package versions and the helpers package's source.
+
+    The git commit is left out on purpose: committing an unrelated file must not force reruns.
+    """
+    package = Path(__file__).resolve().parents[1]
+    source = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        source.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return _digest({"python": platform.python_version(), "packages": env["packages"], "helpers": source.hexdigest()})
+
+
+def cache_key(job: dict, environment: str) -> dict:
+    """What decides whether a notebook job reruns.
+
+    Parameters
+    ----------
+    job : dict
+        From `plan`: path, parameters (effective), data (data set and fingerprint).
+    environment : str
+        From `environment_digest`.
+
+    Returns
+    -------
+    dict
+        ``key`` (a digest of the other items), ``notebook`` (source digest), ``parameters``
+        (digest of the effective parameters), ``data`` (fingerprint, or None) and ``environment``.
+    """
+    parts = {"notebook": notebook_digest(job["path"]), "parameters": _digest(job["parameters"]),
+             "data": (job["data"] or {}).get("fingerprint"), "environment": environment}
+    return {"key": _digest(parts), **parts}
+
+
+def find_unchanged(key: str, runs: list[dict], reports: Path) -> dict | None:
+    """The newest successful report with cache key ``key`` whose HTML is still there, as a skip record.
+
+    Returns ``{"notebook", "cache_key", "unchanged_since": run_id, "report": "<run-id>/<html>"}``
+    or None when no earlier run matches.
+    """
+    for run in runs:  # newest first
+        for entry in run.get("notebooks", []):
+            found = entry.get("status") == "succeeded" and (entry.get("cache_key") or {}).get("key") == key
+            if found and entry.get("html") and (reports / run["run_id"] / entry["html"]).is_file():
+                return {"notebook": entry["notebook"], "cache_key": entry["cache_key"],
+                        "unchanged_since": run["run_id"], "report": f"{run['run_id']}/{entry['html']}"}
+    return None
+
+
+def _slug(label: str) -> str:
+    """A grid point's label as a folder-name suffix: ``top_share=0.1,confidence=0.9``."""
+    return re.sub(r"[^a-z0-9_.=,+-]+", "-", label.lower().replace(", ", ",")).strip("-")[:60]
+
+
+def _plan_points(names: list[str], points: list[dict], grid: Grid | None, strings: bool) -> list[list[dict]]:
+    """`plan` for every point, data sets loaded once; a grid with bad points is refused as a whole."""
+    if grid is None:
+        return [plan(names, points[0], strings=strings)]
+    for name in names:  # an unknown notebook: one message, not one per point
+        find_notebook(name)
+    planned, problems, data = [], [], {}
+    for n, point in enumerate(points, 1):
+        try:
+            planned.append(plan(names, point, strings=strings, data_cache=data))
+        except RunRefused as e:
+            problems.append(f"- point {n} ({grid.label(point)}): {e}")
+    if problems:
+        raise RunRefused(f"{grid.source}: {len(problems)} of {len(points)} grid points refused, so none runs:\n"
+                         + "\n".join(problems))
+    return planned
+
+
+def _open_run(reports: Path, env: dict, extra: dict, suffix: str) -> dict:
+    """Create a run folder, its scratch folder and its first manifest ("running")."""
+    run_id, folder = _new_run_folder(reports, suffix)
+    (reports / SCRATCH / run_id).mkdir(parents=True)
+    manifest = {"run_id": run_id, "started_at": _now(), "status": "running", "pid": os.getpid(),
+                "host": socket.gethostname(), **env, **extra, "notebooks": []}
+    atomic_write(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    return manifest
+
+
+def _crashed(job: dict, error: BaseException) -> dict:
+    """The entry of a job whose worker failed outside the notebook (worker died, connection lost)."""
+    return {"notebook": job["path"].stem, "parameters": job["parameters"], "data": job["data"],
+            "cache_key": job.get("cache_key"), "status": "failed", "duration_s": 0.0,
+            "error": f"{type(error).__name__}: {error}"[:2000]}
+
+
+def _workers(jobs: int | None, n: int) -> int:
+    """``jobs``, or by default the number of usable cores, at most the number of jobs ``n``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(jobs or cores, n))
+
+
+def _prepare(planned: list[list[dict]], grid: Grid | None, reports: Path, env: dict, force: bool) -> list[dict]:
+    """Per point: the jobs to run and the skip records of the unchanged ones (cache keys attached)."""
+    environment = environment_digest(env)
+    earlier = [] if force else read_runs(reports)
+    points = []
+    for n, jobs in enumerate(planned):
+        todo, skipped = [], []
+        for job in jobs:
+            job["cache_key"] = cache_key(job, environment)
+            same = None if force else find_unchanged(job["cache_key"]["key"], earlier, reports)
+            (todo if same is None else skipped).append(job if same is None else same)
+        point = grid.points[n] if grid else {}
+        extra = {"grid": {"file": grid.source, "point": {k: point[k] for k in grid.varying},
+                          "label": grid.label(point)}} if grid else {}
+        points.append({"todo": todo, "skipped": skipped, "extra": extra,
+                       "label": grid.label(point) if grid else ""})
+    return points
+
+
+def run_points(names: list[str], points: list[dict], *, grid: Grid | None = None, strings: bool = False,
+               reports: Path | None = None, progress: bool = True, show_code: bool = False,
+               jobs: int | None = 1, scheduler: str | None = None, force: bool = False,
+               timeout: float = 10.0) -> list[dict]:
+    """Check every point, then run every notebook job that is not unchanged; one run folder per point.
+
+    Parameters
+    ----------
+    names : list of str
+        Notebook names; every notebook when empty.
+    points : list of dict
+        Parameter overrides, one mapping per run.
+    grid : Grid, optional
+        The grid the points come from: labels, the manifest's ``grid`` record, refusals per point.
+    strings, reports, progress, show_code
+        As for `run`.
+    jobs : int or None
+        Local worker processes (one kernel each); None: the number of cores, at most the number
+        of jobs; 1: one after another in this process, with a progress bar.
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``) whose workers run the jobs instead.
+    force : bool
+        Rerun notebooks that are unchanged since a successful run.
+    timeout : float
+        Seconds to wait for the Dask scheduler and a worker.
+
+    Returns
+    -------
+    list of dict
+        One manifest per point. A point whose notebooks were all unchanged writes no folder: its
+        ``run_id`` is None and its status "skipped". Each manifest's ``skipped`` lists the
+        unchanged notebooks and the run holding their report.
+
+    Raises
+    ------
+    RunRefused
+        Before anything is written: a bad parameter or data set in any point.
+    helpers.report.grid.SchedulerUnreachable
+        Before anything is written: no scheduler or worker answered at ``scheduler``.
+    """
+    if jobs != 1 and not scheduler and len(points) * (len(names) or len(list_notebooks())) > 1:
+        warm_up()  # local worker processes: their imports overlap the checks below
+    planned = _plan_points(list(names), list(points), grid, strings)
+    reports = Path(reports or config.reports_dir())
+    env = environment_info()
+    prepared = _prepare(planned, grid, reports, env, force)
+    if progress:
+        for point in prepared:
+            for skip in point["skipped"]:
+                print(skip_line(skip, point["label"], reports), flush=True)
+    if not any(p["todo"] for p in prepared):
+        if reports.is_dir():
+            write_index(reports)  # nothing to run, but a killed run's scratch is still swept
+        return [_unchanged(p) for p in prepared]
+    client = connect(scheduler, timeout=timeout) if scheduler else None
+    try:
+        return _execute_points(prepared, reports, env, progress=progress, show_code=show_code,
+                               workers=_workers(jobs, sum(len(p["todo"]) for p in prepared)), client=client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _unchanged(point: dict) -> dict:
+    """The result of a point whose notebooks are all unchanged: no folder, no run id."""
+    return {"run_id": None, "status": "skipped", **point["extra"], "notebooks": [], "skipped": point["skipped"]}
+
+
+def _open_runs(prepared: list[dict], reports: Path, env: dict, *, progress: bool, show_code: bool,
+               in_process: bool) -> tuple[list[dict], list[dict], list[tuple]]:
+    """A run folder per point with jobs; (manifests, job specs for `execute_job`, each spec's slot)."""
+    manifests, specs, slots = [], [], []
+    total = sum(len(p["todo"]) for p in prepared)
+    for point in prepared:
+        if not point["todo"]:
+            manifests.append(_unchanged(point))
+            continue
+        manifest = _open_run(reports, env, {**point["extra"], "skipped": point["skipped"]}, _slug(point["label"]))
+        manifests.append(manifest)
+        header = {k: manifest[k] for k in ("run_id", "started_at", "code")}
+        for pos, job in enumerate(point["todo"]):
+            bar = f"[{len(specs) + 1}/{total}] {_named(job['path'].stem, point['label'])}"
+            specs.append({**job, "folder": reports / manifest["run_id"], "run": header, "show_code": show_code,
+                          "scratch": reports / SCRATCH / manifest["run_id"],
+                          "progress": bar if progress and in_process else None})
+            slots.append((manifest, pos, len(point["todo"]), point["label"]))
+    return manifests, specs, slots
+
+
+def _record(manifest: dict, got: dict[int, dict], expected: int, reports: Path) -> None:
+    """Write a run's manifest with the entries finished so far (in plan order); final when all are in."""
+    manifest["notebooks"] = [got[k] for k in sorted(got)]
+    if len(got) == expected:
+        ok = all(e["status"] == "succeeded" for e in manifest["notebooks"])
+        manifest.update(status="succeeded" if ok else "failed", finished_at=_now())
+    _save(manifest, reports / manifest["run_id"], reports)
+
+
+def _execute_points(prepared: list[dict], reports: Path, env: dict, *, progress: bool, show_code: bool,
+                    workers: int, client) -> list[dict]:
+    """Open the run folders, run the jobs, and record each entry as its job finishes."""
+    in_process = client is None and workers == 1  # then a progress bar per notebook, as they run one at a time
+    manifests, specs, slots = _open_runs(prepared, reports, env, progress=progress, show_code=show_code,
+                                         in_process=in_process)
+    write_index(reports)  # the new runs are listed as running
+    entries: dict[str, dict[int, dict]] = {m["run_id"]: {} for m in manifests if m["run_id"]}
+    try:
+        for done, (i, outcome) in enumerate(completed(execute_job, specs, workers=workers, client=client), 1):
+            manifest, pos, expected, label = slots[i]
+            entry = outcome if isinstance(outcome, dict) else _crashed(specs[i], outcome)
+            entries[manifest["run_id"]][pos] = entry
+            _record(manifest, entries[manifest["run_id"]], expected, reports)
+            if progress:
+                print(f"[{done}/{len(specs)}] {result_line(entry, label)}", flush=True)
+    except BaseException as e:  # Ctrl-C, or a bug: record the runs as failed rather than "running"
+        for m in manifests:
+            if m["status"] == "running":
+                m.update(status="failed", finished_at=_now(), error=f"run interrupted: {type(e).__name__}: {e}"[:2000])
+        raise
+    finally:
+        for m in manifests:
+            if m["run_id"]:
+                shutil.rmtree(reports / SCRATCH / m["run_id"], ignore_errors=True)
+                atomic_write(reports / m["run_id"] / "manifest.json", json.dumps(m, indent=2, default=str))
+        write_index(reports)  # once more, when every run is written
+    return manifests
+
+
+def _named(notebook: str, label: str) -> str:
+    return f"{notebook} ({label})" if label else notebook
+
+
+def result_line(entry: dict, label: str = "") -> str:
+    """``00_data_overview (TOP_SHARE=0.1): succeeded in 6.2 s`` (with the error when it failed)."""
+    line = f"{_named(entry['notebook'], label)}: {entry['status']} in {entry.get('duration_s', 0):.1f} s"
+    return line if entry["status"] == "succeeded" else f"{line}: {entry.get('error')}"
+
+
+def skip_line(skip: dict, label: str, reports: Path) -> str:
+    """``00_data_overview: unchanged since run <id>, skipped (--force reruns); report: <path>``."""
+    return (f"{_named(skip['notebook'], label)}: unchanged since run {skip['unchanged_since']}, skipped "
+            f"(--force reruns); report: {reports / skip['report']}")
+
+
 def run(names: list[str] | None = None, overrides: dict[str, Any] | None = None, *, strings: bool = False,
-        reports: Path | None = None, progress: bool = True, show_code: bool = False) -> dict:
+        reports: Path | None = None, progress: bool = True, show_code: bool = False, jobs: int | None = 1,
+        scheduler: str | None = None, force: bool = False) -> dict:
     """Execute notebooks and write one run folder; return its manifest.
 
     Parameters
@@ -326,40 +569,40 @@ def run(names: list[str] | None = None, overrides: dict[str, Any] | None = None,
     reports : Path, optional
         Reports folder; default `config.reports_dir()`.
     progress : bool
-        Show a progress bar (notebook name, cell count).
+        Show progress: a bar per notebook when they run one at a time, else a line per finished notebook.
     show_code : bool
         Include the code cells in the HTML reports (hidden by default).
+    jobs : int or None
+        Notebooks run at once, one kernel each (None: the number of cores, at most the notebooks).
+    scheduler : str, optional
+        Run the notebooks on the Dask cluster at this address instead (see `run_points`).
+    force : bool
+        Rerun notebooks unchanged since a successful run; by default they are skipped, listed
+        under the manifest's ``skipped``, and when all are, no folder is written (run_id None).
 
     Raises
     ------
     RunRefused
         Before anything is written, when a parameter or a data set is refused.
     """
-    jobs = plan(list(names or []), dict(overrides or {}), strings=strings)
-    reports = Path(reports or config.reports_dir())
-    run_id, folder = _new_run_folder(reports)
-    scratch = reports / SCRATCH / run_id
-    scratch.mkdir(parents=True)
-    manifest = {"run_id": run_id, "started_at": _now(), "status": "running", "pid": os.getpid(),
-                "host": socket.gethostname(), **environment_info(), "notebooks": []}
-    try:
-        _save(manifest, folder, reports)
-        for i, job in enumerate(jobs, 1):
-            if progress:
-                print(f"[{i}/{len(jobs)}] {job['path'].stem}", flush=True)
-            entry = _execute(job, folder, scratch, progress)
-            executed = entry.pop("executed", None)
-            if executed is not None:
-                entry["html"] = f"{job['path'].stem}.html"
-                atomic_write(folder / entry["html"], render_report(executed, entry, manifest, show_code=show_code))
-            manifest["notebooks"].append(entry)
-            _save(manifest, folder, reports)
-        ok = all(e["status"] == "succeeded" for e in manifest["notebooks"])
-        manifest.update(status="succeeded" if ok else "failed", finished_at=_now())
-    except BaseException as e:  # Ctrl-C, or a bug: record the run as failed rather than "running"
-        manifest.update(status="failed", finished_at=_now(), error=f"run interrupted: {type(e).__name__}: {e}"[:2000])
-        raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        _save(manifest, folder, reports)
+    (manifest,) = run_points(list(names or []), [dict(overrides or {})], strings=strings, reports=reports,
+                             progress=progress, show_code=show_code, jobs=jobs, scheduler=scheduler, force=force)
     return manifest
+
+
+def run_grid(grid: Grid, *, reports: Path | None = None, progress: bool = True, show_code: bool = False,
+             jobs: int | None = None, scheduler: str | None = None, force: bool = False,
+             timeout: float = 10.0) -> list[dict]:
+    """Run a grid (`helpers.report.grid.load_grid`): one run folder per point, the index rebuilt at the end.
+
+    Every point is checked before any kernel starts; one bad point refuses the grid (`RunRefused`,
+    naming each bad point). Arguments and result as for `run_points`.
+
+    Example
+    -------
+    >>> from helpers.report.grid import parse_grid
+    >>> grid = parse_grid({"notebooks": ["00"], "grid": {"TOP_SHARE": [0.1, 0.2]}})
+    >>> manifests = run_grid(grid, jobs=2)   # doctest: +SKIP
+    """
+    return run_points(list(grid.notebooks), list(grid.points), grid=grid, reports=reports, progress=progress,
+                      show_code=show_code, jobs=jobs, scheduler=scheduler, force=force, timeout=timeout)
