@@ -44,7 +44,7 @@ def _hrs(model) -> dict:
 
 # ---- one measurement, in its own process ----------------------------------------------------
 def aggregated(folder: Path) -> dict:
-    from helpers import scale, survival
+    from helpers import pwe, scale, survival
     began = time.perf_counter()
     src = scale.Source(folder)
     counts = src.collapse([STRATA])
@@ -55,9 +55,9 @@ def aggregated(folder: Path) -> dict:
     rows = src.collapse([*COVARIATES, STRATA], resolution=1.0).dropna()
     cox = survival.fit_cox(rows, covariates=COVARIATES, strata=STRATA, weights=scale.WEIGHT)
     model = time.perf_counter() - began - km
-    pwe = scale.fit_pwe(scale.person_period(rows, columns=[*COVARIATES, STRATA]), covariates=COVARIATES, strata=STRATA)
+    piecewise = pwe.fit_pwe(pwe.person_period(rows, columns=[*COVARIATES, STRATA]), covariates=COVARIATES, strata=STRATA)
     return {"seconds": time.perf_counter() - began, "km_seconds": km, "cox_seconds": model, "collapsed_rows": len(rows),
-            "customers": int(rows[scale.WEIGHT].sum()), "hr": _hrs(cox), "hr_pwe": _hrs(pwe), "peak_gib": _peak_gib()}
+            "customers": int(rows[scale.WEIGHT].sum()), "hr": _hrs(cox), "hr_pwe": _hrs(piecewise), "peak_gib": _peak_gib()}
 
 
 def rows(folder: Path, batch_mode) -> dict:

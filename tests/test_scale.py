@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from helpers import churn, complaints, scale, schema as S, segments, survival, synth
+from helpers import churn, complaints, pwe, scale, schema as S, segments, survival, synth
 from helpers.io import load_dataset
 from helpers.validate import DataError
 
@@ -105,12 +105,12 @@ def test_weighted_cox_on_collapsed_rows_matches_row_level_cox(both):
 def test_pwe_matches_cox_on_continuous_tenure(both):
     src, _, customers = both
     rows = src.collapse([*COVARIATES, "contract"]).dropna()
-    pwe = scale.fit_pwe(scale.person_period(rows, columns=[*COVARIATES, "contract"]), covariates=COVARIATES,
+    piecewise = pwe.fit_pwe(pwe.person_period(rows, columns=[*COVARIATES, "contract"]), covariates=COVARIATES,
                         strata="contract")
     cox = survival.fit_cox(customers, covariates=COVARIATES, strata="contract")
-    assert list(pwe.params_.index) == list(cox.params_.index)
-    assert np.abs(pwe.params_ - cox.params_).max() < 0.01
-    assert np.allclose(pwe.summary["se(coef)"], cox.standard_errors_, rtol=0.02)
+    assert list(piecewise.params_.index) == list(cox.params_.index)
+    assert np.abs(piecewise.params_ - cox.params_).max() < 0.01
+    assert np.allclose(piecewise.summary["se(coef)"], cox.standard_errors_, rtol=0.02)
 
 
 def test_pwe_on_whole_months_is_cox_with_breslow_ties():
@@ -123,19 +123,19 @@ def test_pwe_on_whole_months_is_cox_with_breslow_ties():
     c = rng.integers(6, 30, n)
     rows = pd.DataFrame({S.TENURE: np.minimum(t, c), S.CHURNED: t <= c, "x": pd.Categorical(x.astype(str)),
                          "g": g.astype(float), W: 1})
-    pwe = scale.fit_pwe(scale.person_period(rows, columns=["x", "g"]), covariates=["x", "g"])
+    piecewise = pwe.fit_pwe(pwe.person_period(rows, columns=["x", "g"]), covariates=["x", "g"])
     design = pd.get_dummies(rows["x"], dtype=float).iloc[:, 1:].assign(g=rows["g"])
     ph = sm.PHReg(rows[S.TENURE], design, status=rows[S.CHURNED].astype(int), ties="breslow").fit()
-    assert np.allclose(pwe.params_.to_numpy(), ph.params, atol=1e-6)
-    assert np.allclose(pwe.summary["se(coef)"].to_numpy(), ph.bse, rtol=1e-4)
+    assert np.allclose(piecewise.params_.to_numpy(), ph.params, atol=1e-6)
+    assert np.allclose(piecewise.summary["se(coef)"].to_numpy(), ph.bse, rtol=1e-4)
 
 
 def test_person_period_counts_every_customer_month():
     rows = pd.DataFrame({S.TENURE: [0.0, 0.5, 2.0, 2.5], S.CHURNED: [True, True, False, True], W: [1, 2, 1, 3]})
-    pp = scale.person_period(rows)
-    assert pp[scale.EVENTS].sum() == 1 + 2 + 3
-    assert pp[scale.EXPOSURE].sum() == pytest.approx(survival.ONE_DAY + 2 * 0.5 + 2.0 + 3 * 2.5)
-    assert pp.loc[pp[scale.INTERVAL] == 2, scale.EVENTS].item() == 3
+    pp = pwe.person_period(rows)
+    assert pp[pwe.EVENTS].sum() == 1 + 2 + 3
+    assert pp[pwe.EXPOSURE].sum() == pytest.approx(survival.ONE_DAY + 2 * 0.5 + 2.0 + 3 * 2.5)
+    assert pp.loc[pp[pwe.INTERVAL] == 2, pwe.EVENTS].item() == 3
 
 
 def test_complaint_states_from_duckdb_match_the_row_level_episodes(both):
@@ -145,14 +145,14 @@ def test_complaint_states_from_duckdb_match_the_row_level_episodes(both):
     rows = known.assign(exposure=known[survival.STOP] - known[survival.START]).groupby(
         complaints.STATE, observed=True)[["exposure", S.CHURNED]].sum()
     pp = src.complaint_person_period(width=1.0)
-    agg = pp.groupby(scale.COMPLAINT, observed=True)[[scale.EXPOSURE, scale.EVENTS]].sum()
+    agg = pp.groupby(scale.COMPLAINT, observed=True)[[pwe.EXPOSURE, pwe.EVENTS]].sum()
     assert np.allclose(rows.to_numpy(float), agg.to_numpy(float), atol=1e-6)
     ctv = survival.hazard_ratios(complaints.complaint_state_model(known, covariates=["customer_type"],
                                                                   strata="contract")).set_index("term")
-    pwe = survival.hazard_ratios(scale.complaint_state_model(src, covariates=["customer_type"], strata=["contract"],
+    piecewise = survival.hazard_ratios(scale.complaint_state_model(src, covariates=["customer_type"], strata=["contract"],
                                                              width=0.5)).set_index("term")
-    assert list(pwe.index) == list(ctv.index)
-    assert np.abs(pwe["log_hr"] - ctv["log_hr"]).max() < 0.015
+    assert list(piecewise.index) == list(ctv.index)
+    assert np.abs(piecewise["log_hr"] - ctv["log_hr"]).max() < 0.015
 
 
 def test_aggregated_models_recover_the_planted_effects(reference):
@@ -238,9 +238,9 @@ def test_profiled_fit_equals_statsmodels_glm(both):
     """The fast route of `fit_pwe` against statsmodels' GLM with every baseline dummy."""
     src, _, _ = both
     rows = src.collapse(["customer_type", "quadrant", "contract"]).dropna()
-    pp = scale.person_period(rows, columns=["customer_type", "quadrant", "contract"])
-    fast = scale.fit_pwe(pp, covariates=["customer_type", "quadrant"], strata="contract")
-    glm = scale.fit_pwe(pp, covariates=["customer_type", "quadrant"], strata="contract", method="glm")
+    pp = pwe.person_period(rows, columns=["customer_type", "quadrant", "contract"])
+    fast = pwe.fit_pwe(pp, covariates=["customer_type", "quadrant"], strata="contract")
+    glm = pwe.fit_pwe(pp, covariates=["customer_type", "quadrant"], strata="contract", method="glm")
     assert np.allclose(fast.params_, glm.params_, atol=1e-6)
     assert np.allclose(fast.summary["se(coef)"], glm.summary["se(coef)"], rtol=1e-5)
     assert fast.loglik == pytest.approx(glm.loglik, abs=1e-6)
@@ -270,12 +270,12 @@ def test_large_data_are_checked_in_duckdb_before_any_kernel_starts(tmp_path, med
 def test_person_period_in_duckdb_equals_the_one_from_collapsed_rows(both):
     src, _, _ = both
     cols = ["customer_type", "quadrant", "contract"]
-    a = scale.person_period(src.collapse(cols), columns=cols, width=1.0)
+    a = pwe.person_period(src.collapse(cols), columns=cols, width=1.0)
     b = src.person_period(cols, width=1.0)
-    key = [scale.INTERVAL, *cols]
+    key = [pwe.INTERVAL, *cols]
     a, b = a.sort_values(key, ignore_index=True), b.sort_values(key, ignore_index=True)
     assert a[key].astype(str).equals(b[key].astype(str))
-    assert np.allclose(a[[scale.EVENTS, scale.EXPOSURE]], b[[scale.EVENTS, scale.EXPOSURE]], atol=1e-6)
+    assert np.allclose(a[[pwe.EVENTS, pwe.EXPOSURE]], b[[pwe.EVENTS, pwe.EXPOSURE]], atol=1e-6)
 
 
 def test_cox_groups_tenure_into_months_when_rows_would_be_too_many(both):
@@ -292,12 +292,12 @@ def test_ph_check_flags_material_changes_not_every_significant_one(both):
     src, _, _ = both
     cols = ["customer_type", "contract"]
     pp = src.person_period(cols).dropna()
-    huge = pp.assign(**{scale.EVENTS: pp[scale.EVENTS] * 2000, scale.EXPOSURE: pp[scale.EXPOSURE] * 2000})
-    check = scale.ph_check(huge, covariates=cols).set_index("covariate")
+    huge = pp.assign(**{pwe.EVENTS: pp[pwe.EVENTS] * 2000, pwe.EXPOSURE: pp[pwe.EXPOSURE] * 2000})
+    check = pwe.ph_check(huge, covariates=cols).set_index("covariate")
     assert check.loc["contract", "violated"] and check.loc["contract", "change"] > 1.25
     assert check.loc["customer_type", "significant"] and not check.loc["customer_type", "violated"]
     assert check.loc["customer_type", "change"] < 1.25
-    strict = scale.ph_check(huge, covariates=cols, material=1.0).set_index("covariate")
+    strict = pwe.ph_check(huge, covariates=cols, material=1.0).set_index("covariate")
     assert strict["violated"].all()
 
 

@@ -29,29 +29,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
-from scipy.special import gammaln
 
 from . import config
 from . import schema as S
 from . import survival
 from .complaints import STATES
 from .io import Dataset, fingerprint, resolve, table_files
+from .pwe import (EVENTS, EXPOSURE, INTERVAL, WEIGHT, PWEModel, fit_pwe, from_last_intervals,  # noqa: F401
+                  person_period, ph_check, with_pwe_column)
 from .segments import (BELOW_PARITY, COHORT, LOG2_VALUE, QUADRANT, QUADRANTS, SERVICE_BY_VALUE, VALUE_BAND,
                        WALLET_BY_SATISFACTION)
 from .validate import DataError, Problem, validate
 
-WEIGHT = "customers"  # collapsed rows: how many customers each row stands for
 ENGINES = ("auto", "rows", "aggregated")
 LARGE = 500_000  # customers from which "auto" takes the aggregated path
-MATERIAL = 1.25  # a hazard ratio changing by more than this factor over tenure counts as non-proportional
 COX_ROWS = 300_000  # collapsed rows above which the aggregated Cox model groups tenure into whole months
 SAMPLE = 50_000  # customers in the random sample behind row-level sections of the aggregated path
-INTERVAL = "interval"  # person-period columns
-EVENTS, EXPOSURE = "events", "exposure"
 COMPLAINT = "complaint"  # the complaint-state column of `Source.complaint_person_period`
 _SERVICE_BANDS = ("behind competitor", "at par", "ahead of competitor")
 _WALLET_BANDS = ("low wallet", "mid wallet", "high wallet")
@@ -136,7 +130,8 @@ class Data:
         """"" on the row-level path; else a sentence saying the section uses the sample."""
         if not self.sampled:
             return ""
-        return f"{what} needs one row per customer: computed on a random sample of {len(self.customers):,} of the {self.n:,} customers."
+        return (f"{what} needs one row per customer: computed on a random sample of {len(self.customers):,} "
+                f"of the {self.n:,} customers.")
 
 
 def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", threshold: int = LARGE, sample: int = SAMPLE,
@@ -276,10 +271,12 @@ class Source:
         if S.TENURE in has:
             tenure = f"CAST({S.TENURE} AS DOUBLE)"
         elif {S.SIGNUP_DATE, S.END_DATE} <= has:
-            tenure = f"date_diff('day', CAST({S.SIGNUP_DATE} AS DATE), CAST({S.END_DATE} AS DATE)) / {S.DAYS_PER_MONTH!r}"
+            days = f"date_diff('day', CAST({S.SIGNUP_DATE} AS DATE), CAST({S.END_DATE} AS DATE))"
+            tenure = f"{days} / {S.DAYS_PER_MONTH!r}"
         else:
             raise DataError([Problem(S.CUSTOMERS, S.TENURE, 0, "column missing",
-                                     fix="add tenure_months or both signup_date and end_date")], source=f"data set {self.name!r}")
+                                     fix="add tenure_months or both signup_date and end_date")],
+                            source=f"data set {self.name!r}")
         derived = [f"{tenure} AS {S.TENURE}_", f"CAST({S.CHURNED} AS BOOLEAN) AS {S.CHURNED}_"]
         value, sat = S.MONTHLY_VALUE, S.SATISFACTION
         high_sat = f"CASE WHEN {sat} IS NULL THEN NULL WHEN {sat} >= {float(self.satisfaction_threshold)!r} " \
@@ -372,7 +369,8 @@ class Source:
     def _collapse_sql(self, columns: list[str], banded: Sequence[str], resolution: float | None) -> str:
         unknown = [c for c in columns if c not in self.columns]
         if unknown:
-            raise KeyError(f"customers has no column {', '.join(map(repr, unknown))} (columns: {', '.join(self.columns)})")
+            raise KeyError(f"customers has no column {', '.join(map(repr, unknown))} "
+                           f"(columns: {', '.join(self.columns)})")
         exprs = [f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in columns]
         tenure = S.TENURE if resolution is None else \
             f"ceil({S.TENURE} / {float(resolution)!r}) * {float(resolution)!r} AS {S.TENURE}"
@@ -419,7 +417,7 @@ class Source:
             f"SELECT {''.join(e + ', ' for e in exprs)}{last} AS last, {S.CHURNED}, count(*) AS n, "
             f"sum({t} - ({last}) * {w}) AS part FROM {S.CUSTOMERS} WHERE {S.TENURE} IS NOT NULL GROUP BY ALL").df()
         compact = _ordered(compact, columns)
-        return _expand(compact, columns, float(width))
+        return from_last_intervals(compact, columns, float(width))
 
     # -- a sample for the row-level sections
     def sample_dataset(self, n: int = SAMPLE, *, seed: int = 0) -> Dataset:
@@ -430,13 +428,15 @@ class Source:
         """
         total = self.n
         take = f"USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE ({int(seed)})" if n < total else ""
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE sample_ids AS SELECT {S.CUSTOMER_ID} FROM raw_{S.CUSTOMERS} {take}")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE sample_ids AS "
+                         f"SELECT {S.CUSTOMER_ID} FROM raw_{S.CUSTOMERS} {take}")
         raw = {}
         for table in self.files:
             if table == S.MANAGER_DEPARTURES or S.CUSTOMER_ID not in self._raw_columns(table):
                 raw[table] = self.con.execute(f"SELECT * FROM raw_{table}").df()
             else:
-                raw[table] = self.con.execute(f"SELECT * FROM raw_{table} SEMI JOIN sample_ids USING ({S.CUSTOMER_ID})").df()
+                raw[table] = self.con.execute(
+                    f"SELECT * FROM raw_{table} SEMI JOIN sample_ids USING ({S.CUSTOMER_ID})").df()
         tables = validate(raw, source=f"data set {self.name!r} (a sample of {min(n, total):,} customers)")
         truth_path = self.folder / "truth.json"
         truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
@@ -507,25 +507,6 @@ class Source:
         return out[out[EXPOSURE] > 0].sort_values([INTERVAL, COMPLAINT, *cells], ignore_index=True)
 
 
-def _expand(compact: pd.DataFrame, columns: list[str], width: float) -> pd.DataFrame:
-    """Person-period rows from (cells, last interval, churned, n, part) rows: full intervals before
-    the last, the summed partial exposure in it, the churners' events there."""
-    last, n, part = compact["last"].to_numpy(), compact["n"].to_numpy(float), compact["part"].to_numpy(float)
-    churned = compact[S.CHURNED].to_numpy(dtype=bool)
-    cells = compact[columns].reset_index(drop=True)
-    parts = []
-    for k in range(int(last.max()) + 1):
-        at = last >= k
-        exposure = np.where(last[at] == k, part[at], n[at] * width)
-        events = np.where(churned[at] & (last[at] == k), n[at], 0.0)
-        frame = cells[at].assign(**{EVENTS: events, EXPOSURE: exposure})
-        agg = frame.groupby(columns, observed=True, sort=False)[[EVENTS, EXPOSURE]].sum().reset_index() \
-            if columns else frame[[EVENTS, EXPOSURE]].sum().to_frame().T
-        parts.append(agg.assign(**{INTERVAL: k, "start": k * width}))
-    out = pd.concat(parts, ignore_index=True)
-    return out[[INTERVAL, "start", *columns, EVENTS, EXPOSURE]][out[EXPOSURE] > 0].reset_index(drop=True)
-
-
 def _order(column: str) -> tuple[str, ...] | None:
     """The level order the row-level path gives a segment column (None: sorted)."""
     crossed = {SERVICE_BY_VALUE: (_SERVICE_BANDS, _VALUE_BANDS), WALLET_BY_SATISFACTION: (_WALLET_BANDS, _SAT_BANDS)}
@@ -549,229 +530,6 @@ def _ordered(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
             levels = [v for v in order if v in present] + sorted(present - set(order))
             df[c] = pd.Categorical(df[c], categories=levels)
     return df
-
-
-# ---- piecewise-exponential model ---------------------------------------------------------
-def person_period(rows: pd.DataFrame, *, columns: Sequence[str] = (), width: float = 1.0,
-                  duration: str = S.TENURE, event: str = S.CHURNED, weights: str | None = WEIGHT) -> pd.DataFrame:
-    """Events and exposure per interval x cell from one row per customer or collapsed rows.
-
-    Tenure is cut into intervals ``(k w, (k+1) w]``; a customer contributes the part of each
-    interval they were observed in as exposure and, when they churned, one event in the
-    interval holding their tenure. Tenure 0 counts as one day (`survival.ONE_DAY`), else a
-    churn at signup has no exposure to fall in.
-
-    Returns
-    -------
-    DataFrame
-        ``interval`` (k), ``start`` (k w), the cell ``columns``, ``events``, ``exposure``
-        (customer-months); intervals with no exposure left out.
-
-    Example
-    -------
-    >>> rows = pd.DataFrame({"tenure_months": [0.5, 2.0], "churned": [True, False], "customers": [2, 1]})
-    >>> person_period(rows)[["interval", "events", "exposure"]].values.tolist()
-    [[0.0, 2.0, 2.0], [1.0, 0.0, 1.0]]
-    """
-    columns = list(columns)
-    t = np.maximum(rows[duration].to_numpy(dtype=float), survival.ONE_DAY)
-    n = np.ones(len(rows)) if weights is None else rows[weights].to_numpy(dtype=float)
-    churned = rows[event].to_numpy(dtype=bool)
-    last = np.ceil(t / width).astype(int) - 1  # interval holding each tenure
-    cells = rows[columns].reset_index(drop=True)
-    parts = []
-    for k in range(int(last.max()) + 1):
-        at = last >= k
-        exposure = np.minimum(t[at] - k * width, width) * n[at]
-        events = np.where(churned[at] & (last[at] == k), n[at], 0.0)
-        frame = cells[at].assign(**{EVENTS: events, EXPOSURE: exposure})
-        agg = frame.groupby(columns, observed=True, sort=False)[[EVENTS, EXPOSURE]].sum().reset_index() \
-            if columns else frame[[EVENTS, EXPOSURE]].sum().to_frame().T
-        parts.append(agg.assign(**{INTERVAL: k, "start": k * width}))
-    out = pd.concat(parts, ignore_index=True)
-    return out[[INTERVAL, "start", *columns, EVENTS, EXPOSURE]][out[EXPOSURE] > 0].reset_index(drop=True)
-
-
-@dataclass
-class PWEModel:
-    """A fitted piecewise-exponential model; ``summary`` as lifelines names its columns, so
-    `survival.hazard_ratios` reads it."""
-
-    summary: pd.DataFrame
-    baseline: pd.DataFrame
-    loglik: float
-    events: float
-    exposure: float
-    cells: int
-    banded: list = field(default_factory=list)
-
-    @property
-    def params_(self) -> pd.Series:
-        return self.summary["coef"]
-
-
-def _baseline_cells(pp: pd.DataFrame, strata: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Each row's baseline cell (interval x stratum) as a code, and the cells' labels."""
-    key = pp[INTERVAL].astype(str)
-    for s in strata:
-        key = key + "|" + pp[s].astype(str)
-    codes, labels = pd.factorize(key, sort=False)
-    return codes, [str(v) for v in labels]
-
-
-def _glm(y, log_e, x: pd.DataFrame, cells: np.ndarray, labels: list[str]):
-    """statsmodels' Poisson GLM with one dummy per baseline cell: the plain fit."""
-    base = pd.DataFrame(np.eye(len(labels))[cells], columns=[f"h0:{v}" for v in labels], index=x.index)
-    res = sm.GLM(y, pd.concat([base, x], axis=1), family=sm.families.Poisson(), offset=log_e).fit()
-    terms = list(x.columns)
-    return res.params[terms].to_numpy(), res.bse[terms].to_numpy(), np.exp(res.params[base.columns].to_numpy()), \
-        float(res.llf)
-
-
-def _profile(y, log_e, x: pd.DataFrame, cells: np.ndarray, labels: list[str], *, tol: float = 1e-10,
-             max_iter: int = 100):
-    """The same maximum-likelihood fit with the baseline profiled out (Newton on beta alone).
-
-    Given beta, each baseline cell's hazard has the closed form ``D_j / sum_j E exp(x'beta)``;
-    the information for beta is the Schur complement ``X'MX - sum_j s_j s_j' / D_j`` (M the
-    fitted means, s_j their covariate sums in cell j), so the standard errors equal the GLM's.
-    Cost O(rows x terms^2) instead of O(rows x (cells + terms)^2).
-    """
-    X = x.to_numpy(dtype=float)
-    n_cells, p = len(labels), X.shape[1]
-    deaths = np.bincount(cells, weights=y, minlength=n_cells)
-
-    def state(beta):
-        r = np.exp(log_e + X @ beta)
-        hazard = np.divide(deaths, np.bincount(cells, weights=r, minlength=n_cells),
-                           out=np.zeros(n_cells), where=deaths > 0)
-        mu = r * hazard[cells]
-        use = y > 0
-        llf = float(np.sum(y[use] * np.log(mu[use])) - mu.sum() - np.sum(gammaln(y + 1)))
-        return mu, hazard, llf
-
-    beta = np.zeros(p)
-    mu, hazard, llf = state(beta)
-    for _ in range(max_iter):
-        sums = np.column_stack([np.bincount(cells, weights=mu * X[:, k], minlength=n_cells) for k in range(p)])
-        live = deaths > 0
-        info = (X * mu[:, None]).T @ X - (sums[live] / deaths[live, None]).T @ sums[live]
-        step = np.linalg.solve(info, X.T @ (y - mu))
-        for _ in range(30):  # step halving keeps the likelihood rising
-            new = state(beta + step)
-            if new[2] >= llf - 1e-12:
-                break
-            step = step / 2
-        beta, (mu, hazard, llf) = beta + step, new
-        if np.max(np.abs(step)) < tol:
-            break
-    sums = np.column_stack([np.bincount(cells, weights=mu * X[:, k], minlength=n_cells) for k in range(p)])
-    live = deaths > 0
-    info = (X * mu[:, None]).T @ X - (sums[live] / deaths[live, None]).T @ sums[live]
-    return beta, np.sqrt(np.diag(np.linalg.inv(info))), hazard, llf
-
-
-def fit_pwe(pp: pd.DataFrame, *, covariates: Sequence[str] = (), strata: str | Sequence[str] | None = None,
-            extra: pd.DataFrame | None = None, method: str = "profile") -> PWEModel:
-    """Piecewise-exponential proportional-hazards model: a Poisson GLM with a log-exposure offset.
-
-    ``log E[events] = log(exposure) + h0[interval, stratum] + x' beta``: one baseline log hazard
-    per interval (per stratum, when stratified), covariates encoded as `survival.fit_cox`
-    encodes them (terms ``col[level]``, first level the reference), so ``exp(beta)`` are hazard
-    ratios comparable with the Cox model's. Events and exposure per cell are sufficient
-    statistics, so the fit equals that on one row per customer-interval. With one interval per
-    distinct event time this is exactly Cox with Breslow ties; with monthly intervals and
-    continuous tenure the hazard ratios agree with lifelines' Cox to about 0.002 on the
-    reference data (tests/test_scale.py).
-
-    Parameters
-    ----------
-    pp : DataFrame
-        From `person_period` or `Source.complaint_person_period`.
-    covariates : sequence of str
-        Cell columns entering with a hazard ratio.
-    strata : str or sequence of str, optional
-        Cell columns with a baseline of their own.
-    extra : DataFrame, optional
-        Further numeric terms (same index as ``pp``), e.g. interactions for a PH check.
-    method : {"profile", "glm"}
-        "glm": statsmodels' GLM (Poisson, log link, offset) with one dummy per baseline cell;
-        its cost grows with the square of the number of cells (intervals x strata).
-        "profile" (default): the same likelihood maximised with the baselines profiled out
-        (`_profile`), equal to the GLM's estimates and standard errors to 1e-6 (tested) and
-        fast however many cells there are.
-
-    Example
-    -------
-    >>> rng = np.random.default_rng(1)
-    >>> x = rng.integers(0, 2, 4000)
-    >>> t = rng.exponential(10 / np.exp(0.5 * x))
-    >>> rows = pd.DataFrame({"tenure_months": np.minimum(t, 24), "churned": t < 24, "x": x, "customers": 1})
-    >>> m = fit_pwe(person_period(rows, columns=["x"]), covariates=["x"])
-    >>> round(float(np.exp(m.params_["x"])), 1)
-    1.7
-    """
-    if method not in ("profile", "glm"):
-        raise ValueError(f"method must be 'profile' or 'glm', got {method!r}")
-    strata = survival._as_list(strata)
-    pp = pp.dropna(subset=[*covariates, *strata]) if extra is None else pp
-    pp = pp[pp[EXPOSURE] > 0]
-    x = survival._encode(pp, covariates)
-    if extra is not None:
-        x = pd.concat([x, extra.loc[pp.index]], axis=1)
-    cells, labels = _baseline_cells(pp, strata)
-    y, log_e = pp[EVENTS].to_numpy(dtype=float), np.log(pp[EXPOSURE].to_numpy(dtype=float))
-    coef, se, hazard, llf = (_glm if method == "glm" else _profile)(y, log_e, x, cells, labels)
-    summary = pd.DataFrame({"coef": coef, "exp(coef)": np.exp(coef), "se(coef)": se,
-                            "p": 2 * stats.norm.sf(np.abs(coef / se))}, index=pd.Index(list(x.columns), name="covariate"))
-    baseline = pd.DataFrame({"cell": labels, "hazard": hazard})
-    return PWEModel(summary, baseline, llf, float(y.sum()), float(pp[EXPOSURE].sum()), len(pp))
-
-
-def ph_check(pp: pd.DataFrame, *, covariates: Sequence[str], strata: str | Sequence[str] | None = None,
-             split_at: float | None = None, alpha: float = 0.05, material: float = MATERIAL) -> pd.DataFrame:
-    """Proportional-hazards check on the piecewise-exponential model: does an effect change over tenure?
-
-    For each covariate, its terms are interacted with "late" (interval starting at or after
-    ``split_at``, default the interval where half the events have happened) and the
-    likelihood-ratio test of those interactions is the test of proportionality (a two-period
-    version of the time-by-covariate test, Therneau & Grambsch 2000, 6.5). Same columns as
-    `survival.check_proportional_hazards`, so `survival.ph_verdict_text` reads it, plus
-    ``change``: the largest factor by which one of the covariate's hazard ratios differs
-    between late and early tenure.
-
-    With millions of customers every departure from proportionality is significant, however
-    small. A covariate is therefore flagged (``violated``) only when ``p < alpha`` *and* its
-    hazard ratio changes by more than ``material`` (1.25: by more than a quarter, either way);
-    ``significant`` keeps the plain test.
-    """
-    strata = survival._as_list(strata)
-    pp = pp.dropna(subset=[*covariates, *strata]).reset_index(drop=True)
-    pp = pp[pp[EXPOSURE] > 0].reset_index(drop=True)
-    if split_at is None:
-        by_start = pp.groupby("start")[EVENTS].sum().cumsum()
-        split_at = float(by_start.index[by_start.searchsorted(by_start.iloc[-1] / 2)])
-    base = fit_pwe(pp, covariates=covariates, strata=strata)
-    late = (pp["start"] >= split_at).to_numpy(dtype=float)
-    rows = []
-    for c in covariates:
-        terms = survival._encode(pp, [c])
-        inter = terms.mul(late, axis=0).add_suffix(":late")
-        alt = fit_pwe(pp, covariates=covariates, strata=strata, extra=inter)
-        stat = 2 * (alt.loglik - base.loglik)
-        p = float(stats.chi2.sf(max(stat, 0.0), inter.shape[1]))
-        change = float(np.exp(np.abs(alt.summary.loc[list(inter.columns), "coef"]).max()))
-        rows.append({"term": c, "covariate": c, "statistic": stat, "p": p, "change": change, "significant": p < alpha,
-                     "violated": p < alpha and change > material})
-    out = pd.DataFrame(rows, columns=["term", "covariate", "statistic", "p", "change", "significant", "violated"])
-    out.attrs["split_at"] = split_at
-    return out
-
-
-def with_pwe_column(hrs: pd.DataFrame, pwe: PWEModel, confidence: float = 0.95) -> pd.DataFrame:
-    """A Cox hazard-ratio table with the piecewise-exponential estimate beside it (``hr_pwe``)."""
-    other = survival.hazard_ratios(pwe, confidence).set_index("term")["hr"]
-    return hrs.assign(hr_pwe=hrs["term"].map(other))
 
 
 # ---- the churn Cox model on the aggregated path ------------------------------------------
@@ -998,14 +756,3 @@ def _rule(src: Source, view: str, table: str, column: str, where: str, what: str
     if not n:
         return []
     return [Problem(table, column, int(n), what, tuple(int(r) - 1 for r in rows), fix)]
-
-
-__all__ = ["WEIGHT", "ENGINES", "LARGE", "SAMPLE", "Data", "open_data", "Source", "customer_count", "choose_engine",
-           "checked_fingerprint", "collapse_note",
-           "person_period", "fit_pwe", "ph_check", "PWEModel", "AggregatedCox", "cox_with_ph_check",
-           "complaint_state_model", "check", "usable_covariates", "with_pwe_column"]
-
-
-def collapse_note(rows: pd.DataFrame, what: str = "customers") -> str:
-    """"N rows stand for M customers" for reports."""
-    return f"{len(rows):,} collapsed rows stand for {int(rows[WEIGHT].sum()):,} {what}."
