@@ -2,6 +2,7 @@
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import nbformat  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import synth  # noqa: E402
+from helpers import config, synth  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +87,18 @@ def run_notebook(tmp_path: Path, notebook: str, *params: str) -> tuple[dict, str
     text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
                      for c in executed.cells for o in c.get("outputs", []))
     return {f["name"]: f for f in entry["findings"]}, text, (path.parent / entry["html"]).read_text()
+
+
+@pytest.fixture
+def project_with_failing_notebook(tmp_path) -> Path:
+    """00_data_overview and 99_fails (raises in its second cell)."""
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(config.NOTEBOOKS / "00_data_overview.ipynb", root / "notebooks")
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('DATASET = "synthetic"  # data set')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")')]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(root / "notebooks" / "99_fails.ipynb"))
+    return root

@@ -227,21 +227,6 @@ def test_a_grid_runs_in_parallel_one_folder_per_point_then_skips_until_forced(tm
 
 
 @pytest.fixture
-def project_with_failing_notebook(tmp_path) -> Path:
-    """00_data_overview and 99_fails (raises in its second cell)."""
-    root = tmp_path / "project"
-    (root / "notebooks").mkdir(parents=True)
-    shutil.copy(config.NOTEBOOKS / "00_data_overview.ipynb", root / "notebooks")
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('DATASET = "synthetic"  # data set')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")')]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(root / "notebooks" / "99_fails.ipynb"))
-    return root
-
-
-@pytest.fixture
 def cluster():
     """A Dask cluster on this machine: two worker processes, one thread each."""
     distributed = pytest.importorskip("distributed")

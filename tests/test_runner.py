@@ -1,12 +1,10 @@
 """The report runner end to end, through the `workbench` command, on small synthetic data."""
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from helpers import config
 from helpers.io import load_dataset
 
 from .conftest import workbench
@@ -53,20 +51,6 @@ def test_overview_run_writes_report_manifest_and_index(dataset, tmp_path):
     index = (reports / "index.html").read_text()
     assert f'href="{m["run_id"]}/00_data_overview.html"' in index and "Share of customers who churned" in index
     assert not list(run_dir.glob(".*"))  # no temporary files left
-
-
-@pytest.fixture
-def project_with_failing_notebook(tmp_path) -> Path:
-    root = tmp_path / "project"
-    (root / "notebooks").mkdir(parents=True)
-    shutil.copy(config.NOTEBOOKS / "00_data_overview.ipynb", root / "notebooks")
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('DATASET = "synthetic"  # data set')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")')]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(root / "notebooks" / "99_fails.ipynb"))
-    return root
 
 
 def test_a_failed_notebook_is_listed_and_never_replaces_the_last_good_report(dataset, tmp_path,

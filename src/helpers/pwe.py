@@ -52,20 +52,10 @@ def person_period(rows: pd.DataFrame, *, columns: Sequence[str] = (), width: flo
     columns = list(columns)
     t = np.maximum(rows[duration].to_numpy(dtype=float), survival.ONE_DAY)
     n = np.ones(len(rows)) if weights is None else rows[weights].to_numpy(dtype=float)
-    churned = rows[event].to_numpy(dtype=bool)
     last = np.ceil(t / width).astype(int) - 1  # interval holding each tenure
-    cells = rows[columns].reset_index(drop=True)
-    parts = []
-    for k in range(int(last.max()) + 1):
-        at = last >= k
-        exposure = np.minimum(t[at] - k * width, width) * n[at]
-        events = np.where(churned[at] & (last[at] == k), n[at], 0.0)
-        frame = cells[at].assign(**{EVENTS: events, EXPOSURE: exposure})
-        agg = frame.groupby(columns, observed=True, sort=False)[[EVENTS, EXPOSURE]].sum().reset_index() \
-            if columns else frame[[EVENTS, EXPOSURE]].sum().to_frame().T
-        parts.append(agg.assign(**{INTERVAL: k, "start": k * width}))
-    out = pd.concat(parts, ignore_index=True)
-    return out[[INTERVAL, "start", *columns, EVENTS, EXPOSURE]][out[EXPOSURE] > 0].reset_index(drop=True)
+    compact = rows[columns].reset_index(drop=True).assign(
+        last=last, **{S.CHURNED: rows[event].to_numpy(dtype=bool)}, n=n, part=(t - last * width) * n)
+    return from_last_intervals(compact, columns, width)
 
 
 @dataclass
@@ -252,8 +242,12 @@ def with_pwe_column(hrs: pd.DataFrame, pwe: PWEModel, confidence: float = 0.95) 
 
 
 def from_last_intervals(compact: pd.DataFrame, columns: list[str], width: float) -> pd.DataFrame:
-    """Person-period rows from (cells, last interval, churned, n, part) rows: full intervals before
-    the last, the summed partial exposure in it, the churners' events there."""
+    """Person-period rows from (cells, ``last`` interval, churned, ``n`` customers, ``part``) rows.
+
+    Each row stands for ``n`` customers whose tenure ends in interval ``last`` with ``part``
+    customer-months of exposure there (summed over them): they contribute ``n * width`` to every
+    interval before it, ``part`` to it and, if churned, ``n`` events in it.
+    """
     last, n, part = compact["last"].to_numpy(), compact["n"].to_numpy(float), compact["part"].to_numpy(float)
     churned = compact[S.CHURNED].to_numpy(dtype=bool)
     cells = compact[columns].reset_index(drop=True)
