@@ -535,12 +535,11 @@ def _ordered(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 # ---- the churn Cox model on the aggregated path ------------------------------------------
 @dataclass
 class AggregatedCox:
-    """Weighted Cox on collapsed rows with a PWE proportional-hazards check and remedy; the
-    same reading surface as `churn.CoxResult`."""
+    """Weighted Cox on collapsed rows with a PWE proportional-hazards check and remedy; read like
+    `churn.CoxResult` (no ``first`` model: the check is made on the piecewise-exponential one)."""
 
     covariates: list[str]
     banded: list[str]
-    first: object
     check: pd.DataFrame
     final: object
     pwe: PWEModel
@@ -607,7 +606,6 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
     banded = [c for c in kept if src.band(c) != _q(c)]
     resolution = None if src.collapsed_rows([*kept, *strata], banded=banded) <= max_rows else 1.0
     rows = src.collapse([*kept, *strata], banded=banded, resolution=resolution)
-    first = survival.fit_cox(rows, covariates=kept, strata=strata or None, weights=WEIGHT)
     complete = rows.dropna(subset=[*kept, *strata])
     pp = src.person_period([*kept, *strata], banded=banded, width=width).dropna(subset=[*kept, *strata])
     check = ph_check(pp, covariates=kept, strata=strata, alpha=alpha)
@@ -622,7 +620,7 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
                     "tenure, which millions of customers make detectable): " + ", ".join(
                         f"{r.covariate} (x{r.change:.2f})" for r in slight.itertuples()) +
                     "; kept with one average hazard ratio.")
-    return AggregatedCox(kept, banded, first, check, final, pwe, verdict, final_strata, note, len(complete),
+    return AggregatedCox(kept, banded, check, final, pwe, verdict, final_strata, note, len(complete),
                          int(complete[WEIGHT].sum()), resolution)
 
 
