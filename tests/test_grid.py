@@ -229,7 +229,7 @@ def test_a_grid_runs_in_parallel_one_folder_per_point_then_skips_until_forced(tm
 @pytest.fixture
 def cluster():
     """A Dask cluster on this machine: two worker processes, one thread each."""
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a dependency of the project: a missing one must fail, not skip
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as c:
         yield c
 
