@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from .validate import DataError, Problem, validate
 
 ENGINES = ("auto", "rows", "aggregated")
 LARGE = 500_000  # customers from which "auto" takes the aggregated path
+MEMORY_LIMIT = "3GB"  # DuckDB's working memory; beyond it, it spills to disk
 COX_ROWS = 300_000  # collapsed rows above which the aggregated Cox model groups tenure into whole months
 SAMPLE = 50_000  # customers in the random sample behind row-level sections of the aggregated path
 COMPLAINT = "complaint"  # the complaint-state column of `Source.complaint_person_period`
@@ -221,6 +223,9 @@ class Source:
         Signup cohorts by quarter ("Q") or year ("Y").
     threads : int, optional
         DuckDB worker threads (default: all cores).
+    memory_limit : str
+        DuckDB's working memory ("3GB"); larger intermediate results spill to a temporary
+        folder, so ten million customers' complaint episodes stay within a few GiB.
 
     Example
     -------
@@ -232,6 +237,7 @@ class Source:
     satisfaction_threshold: float = 7.0
     cohort_freq: str = "Q"
     threads: int | None = None
+    memory_limit: str = MEMORY_LIMIT
     con: duckdb.DuckDBPyConnection = field(init=False, repr=False)
     folder: Path = field(init=False)
     files: dict[str, Path] = field(init=False, repr=False)
@@ -243,6 +249,9 @@ class Source:
         self.folder = resolve(self.dataset)
         self.files = _files(self.folder, self.name)
         self.con = duckdb.connect()
+        # bounded memory: what does not fit spills to a temporary folder instead of growing the process
+        self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        self.con.execute(f"SET temp_directory = {_lit(Path(tempfile.gettempdir()) / 'workbench-duckdb')}")
         if self.threads:
             self.con.execute(f"SET threads = {int(self.threads)}")
         for table, path in self.files.items():
