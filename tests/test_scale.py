@@ -201,6 +201,7 @@ def test_sample_dataset_keeps_each_sampled_customers_rows(both):
         assert len(sample[table]) == int(full[S.CUSTOMER_ID].isin(ids).sum())
     assert len(sample[S.MANAGER_DEPARTURES]) == len(ds[S.MANAGER_DEPARTURES])
     assert sample.fingerprint == ds.fingerprint
+    assert src.table_rows() == {name: len(df) for name, df in ds.tables.items()}
     again = src.sample_dataset(1000, seed=1)
     assert again.customers[S.CUSTOMER_ID].tolist() == sample.customers[S.CUSTOMER_ID].tolist()
 

@@ -338,6 +338,10 @@ class Source:
             return all(counts.fetchone()) if known else True
         return self._present(table, columns) == set(columns)
 
+    def table_rows(self) -> dict[str, int]:
+        """Rows of every table of the data set, counted by DuckDB (parquet: from the metadata)."""
+        return {t: int(self.con.execute(f"SELECT count(*) FROM raw_{t}").fetchone()[0]) for t in self.files}
+
     def sql(self, query: str) -> pd.DataFrame:
         """Run a query on the views; the (small) result as a pandas frame."""
         return self.con.execute(query).df()
