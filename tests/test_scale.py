@@ -312,3 +312,21 @@ def test_a_passed_check_is_remembered_for_the_same_bytes(tmp_path, medium, monke
     first = scale.checked(src)
     assert scale.checked(src) == first and len(calls) == 1
     assert list((tmp_path / "processed" / ".checked").iterdir())[0].name.startswith(first)
+
+
+def test_a_term_without_events_does_not_stop_the_fit():
+    """A level with no churn has no finite estimate (as in any Poisson GLM); the others are still estimated."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    x = rng.choice(["a", "b", "c"], n, p=[0.5, 0.45, 0.05])
+    g = rng.integers(0, 2, n).astype(float)
+    t = rng.exponential(10 / np.exp(0.5 * g + 0.4 * (x == "b")), n)
+    churned = (t < 24) & (x != "c")  # level c never churns
+    rows = pd.DataFrame({S.TENURE: np.minimum(t, 24), S.CHURNED: churned, "x": x, "g": g, W: 1})
+    pp = pwe.person_period(rows, columns=["x", "g"])
+    fast = pwe.fit_pwe(pp, covariates=["x", "g"])
+    glm = pwe.fit_pwe(pp, covariates=["x", "g"], method="glm")
+    assert fast.params_["x[c]"] < -10 and fast.summary.loc["x[c]", "se(coef)"] > 10
+    for term in ("x[b]", "g"):
+        assert fast.params_[term] == pytest.approx(glm.params_[term], abs=1e-4)
+        assert fast.summary.loc[term, "se(coef)"] == pytest.approx(glm.summary.loc[term, "se(coef)"], rel=1e-3)

@@ -106,35 +106,37 @@ def _profile(y, log_e, x: pd.DataFrame, cells: np.ndarray, labels: list[str], *,
     X = x.to_numpy(dtype=float)
     n_cells, p = len(labels), X.shape[1]
     deaths = np.bincount(cells, weights=y, minlength=n_cells)
+    live = deaths > 0
+    constant = np.sum(gammaln(y + 1))
 
     def state(beta):
         r = np.exp(log_e + X @ beta)
         hazard = np.divide(deaths, np.bincount(cells, weights=r, minlength=n_cells),
-                           out=np.zeros(n_cells), where=deaths > 0)
+                           out=np.zeros(n_cells), where=live)
         mu = r * hazard[cells]
         use = y > 0
-        llf = float(np.sum(y[use] * np.log(mu[use])) - mu.sum() - np.sum(gammaln(y + 1)))
-        return mu, hazard, llf
+        return mu, hazard, float(np.sum(y[use] * np.log(mu[use])) - mu.sum() - constant)
+
+    def information(mu):
+        sums = np.column_stack([np.bincount(cells, weights=mu * X[:, k], minlength=n_cells) for k in range(p)])
+        return (X * mu[:, None]).T @ X - (sums[live] / deaths[live, None]).T @ sums[live]
 
     beta = np.zeros(p)
     mu, hazard, llf = state(beta)
     for _ in range(max_iter):
-        sums = np.column_stack([np.bincount(cells, weights=mu * X[:, k], minlength=n_cells) for k in range(p)])
-        live = deaths > 0
-        info = (X * mu[:, None]).T @ X - (sums[live] / deaths[live, None]).T @ sums[live]
-        step = np.linalg.solve(info, X.T @ (y - mu))
+        # least squares, not solve: a term without information (e.g. no event in its cells, whose
+        # estimate runs off to -inf as in any Poisson GLM) must not stop the others' fit
+        step = np.linalg.lstsq(information(mu), X.T @ (y - mu), rcond=None)[0]
         for _ in range(30):  # step halving keeps the likelihood rising
             new = state(beta + step)
             if new[2] >= llf - 1e-12:
                 break
             step = step / 2
+        gain = new[2] - llf
         beta, (mu, hazard, llf) = beta + step, new
-        if np.max(np.abs(step)) < tol:
+        if np.max(np.abs(step)) < tol or gain < tol * (abs(llf) + 1):  # as the GLM: the likelihood stopped rising
             break
-    sums = np.column_stack([np.bincount(cells, weights=mu * X[:, k], minlength=n_cells) for k in range(p)])
-    live = deaths > 0
-    info = (X * mu[:, None]).T @ X - (sums[live] / deaths[live, None]).T @ sums[live]
-    return beta, np.sqrt(np.diag(np.linalg.inv(info))), hazard, llf
+    return beta, np.sqrt(np.abs(np.diag(np.linalg.pinv(information(mu))))), hazard, llf
 
 
 def fit_pwe(pp: pd.DataFrame, *, covariates: Sequence[str] = (), strata: str | Sequence[str] | None = None,

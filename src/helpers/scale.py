@@ -388,7 +388,7 @@ class Source:
         tenure = S.TENURE if resolution is None else \
             f"ceil({S.TENURE} / {float(resolution)!r}) * {float(resolution)!r} AS {S.TENURE}"
         keys = [*exprs, tenure, S.CHURNED]
-        return f"SELECT {', '.join(keys)}, count(*) AS {WEIGHT} FROM {S.CUSTOMERS} GROUP BY ALL"
+        return f"SELECT {', '.join(keys)}, count(*) AS {WEIGHT} FROM {S.CUSTOMERS} GROUP BY ALL ORDER BY ALL"
 
     def collapsed_rows(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
                        resolution: float | None = None) -> int:
@@ -428,7 +428,8 @@ class Source:
         last = f"CAST(ceil({t} / {w}) AS BIGINT) - 1"
         compact = self.con.execute(
             f"SELECT {''.join(e + ', ' for e in exprs)}{last} AS last, {S.CHURNED}, count(*) AS n, "
-            f"sum({t} - ({last}) * {w}) AS part FROM {S.CUSTOMERS} WHERE {S.TENURE} IS NOT NULL GROUP BY ALL").df()
+            f"sum({t} - ({last}) * {w}) AS part FROM {S.CUSTOMERS} WHERE {S.TENURE} IS NOT NULL GROUP BY ALL "
+            "ORDER BY ALL").df()
         compact = _ordered(compact, columns)
         return from_last_intervals(compact, columns, float(width))
 
