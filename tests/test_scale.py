@@ -330,3 +330,19 @@ def test_a_term_without_events_does_not_stop_the_fit():
     for term in ("x[b]", "g"):
         assert fast.params_[term] == pytest.approx(glm.params_[term], abs=1e-4)
         assert fast.summary.loc[term, "se(coef)"] == pytest.approx(glm.summary.loc[term, "se(coef)"], rel=1e-3)
+
+
+def test_ph_check_statistic_is_the_likelihood_ratio_of_statsmodels_glm_fits(both):
+    """Reference for `pwe.ph_check`: the same interaction model fitted by statsmodels' GLM, LR by hand."""
+    from scipy import stats as st
+    src, _, _ = both
+    cols = ["customer_type", "contract"]
+    pp = src.person_period(cols).dropna().reset_index(drop=True)
+    check = pwe.ph_check(pp, covariates=cols, split_at=12.0).set_index("covariate")
+    base = pwe.fit_pwe(pp, covariates=cols, method="glm")
+    late = (pp["start"] >= 12.0).astype(float)
+    inter = survival._encode(pp, ["contract"]).mul(late, axis=0).add_suffix(":late")
+    alt = pwe.fit_pwe(pp, covariates=cols, extra=inter, method="glm")
+    stat = 2 * (alt.loglik - base.loglik)
+    assert check.loc["contract", "statistic"] == pytest.approx(stat, rel=1e-6)
+    assert check.loc["contract", "p"] == pytest.approx(st.chi2.sf(stat, inter.shape[1]), rel=1e-6, abs=1e-300)
