@@ -7,16 +7,22 @@ the count, example rows (line numbers in the file: header = line 1) and what to 
 data load but limit the analyses pin the line `workbench data check` prints; the analysis-level
 cases at the end pin the errors of the estimators.
 """
+import io
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from helpers import effects
+from helpers.cli import main
 from helpers.io import load_dataset
 from helpers.mapping import MappingError, profile
+from helpers.scale import checked_fingerprint
 from helpers.validate import DataError, require_columns
+
+from .conftest import workbench
 
 CSV = ("customer,tenure,churn,plan,value\n"
        "A1,3,Yes,Monthly,10.5\n"
@@ -36,6 +42,19 @@ DATED_MAPPING = """customers:
   columns: {customer_id: customer, signup_date: signup, end_date: end, churned: churn}
   values: {churned: {"Yes": true, "No": false}}
 """
+
+
+GARBAGE = np.random.default_rng(0).bytes(200)  # what a damaged download or a wrong attachment holds
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the magic bytes of password-protected .xlsx and of .xls files
+
+
+def _parquet() -> bytes:
+    buf = io.BytesIO()
+    pd.read_csv(io.StringIO(CSV)).to_parquet(buf)
+    return buf.getvalue()
+
+
+PARQUET = _parquet()
 
 
 def _csv(*rows: str) -> dict:
@@ -64,6 +83,23 @@ LOAD_CASES = [
               "Windows-1252; add `encoding: latin-1`"),
     ("latin-1 file with its encoding", {"customers.csv": CSV.replace("Annual", "Année").encode("latin-1")},
      MAPPING.replace('"Annual"', '"Année"') + "  encoding: latin-1\n", None),
+    ("garbage bytes as CSV", {"customers.csv": GARBAGE}, MAPPING,
+     "customers: customers.csv is not a text file (it holds binary data): export the table again as CSV"),
+    ("truncated parquet", {"c.parquet": PARQUET[:len(PARQUET) // 2]}, MAPPING.replace("customers.csv", "c.parquet"),
+     "customers: c.parquet is not a readable parquet file (truncated or damaged: the parquet footer is missing): "
+     "export it again"),
+    ("CSV renamed .xlsx", {"book.xlsx": CSV}, MAPPING.replace("customers.csv", "book.xlsx"),
+     "customers: book.xlsx is not an Excel workbook (it holds text: a CSV file renamed?): save it from Excel as "
+     ".xlsx, or export it as CSV"),
+    ("empty .xlsx", {"book.xlsx": b""}, MAPPING.replace("customers.csv", "book.xlsx"),
+     "customers: book.xlsx is empty: export the table again"),
+    ("password-protected .xlsx", {"book.xlsx": OLE2 + GARBAGE}, MAPPING.replace("customers.csv", "book.xlsx"),
+     "customers: book.xlsx is encrypted (password-protected): save an unprotected copy, or export the sheet as CSV"),
+    (".xls (Excel 97-2003)", {"book.xls": OLE2 + GARBAGE}, MAPPING.replace("customers.csv", "book.xls"),
+     "customers: book.xls is an Excel 97-2003 file (.xls), which is not read: save it as .xlsx or CSV"),
+    ("truncated .xlsx", {"book.xlsx": b"PK\x03\x04" + GARBAGE}, MAPPING.replace("customers.csv", "book.xlsx"),
+     "customers: book.xlsx is not a readable Excel workbook (truncated or damaged: File is not a zip file): save it "
+     "again from Excel, or export the sheet as CSV"),
     # ---- the mapping itself ------------------------------------------------------------------------
     ("misspelled table key", _csv("A1,3,Yes,Monthly,10"), MAPPING.replace("  columns:", "  colums:"),
      "customers: unknown key 'colums'; did you mean 'columns'?"),
@@ -181,6 +217,55 @@ def test_excel_with_the_data_on_another_sheet(tmp_path):
     with pytest.raises(MappingError, match=r"book.xlsx has no sheet 'data'; did you mean 'Data'\?"):
         load_dataset(_write(tmp_path, {}, mapping + "  sheet: data\n"))
     assert len(load_dataset(_write(tmp_path, {}, mapping + "  sheet: Data\n")).customers) == 3
+
+
+# ---- files that cannot be read: one line naming the file and what to do, exit status 2 ----------------
+
+UNREADABLE_CASES = [
+    ("empty CSV", "customers.csv", b"",
+     "customers: customers.csv is empty: export the table again, with a header line and its rows"),
+    ("empty parquet", "customers.parquet", b"", "customers: customers.parquet is empty: export the table again"),
+    ("garbage bytes named .csv", "customers.csv", GARBAGE,
+     "customers: customers.csv is not a text file (it holds binary data): export the table again as CSV"),
+    ("garbage bytes named .parquet", "customers.parquet", GARBAGE,
+     "customers: customers.parquet is not a readable parquet file (damaged, or another kind of file): export it again"),
+    ("truncated parquet", "customers.parquet", PARQUET[:len(PARQUET) // 2],
+     "customers: customers.parquet is not a readable parquet file (truncated or damaged: the parquet footer is "
+     "missing): export it again"),
+    ("workbook saved as .csv", "customers.csv", b"PK\x03\x04" + GARBAGE,
+     "customers: customers.csv is not a text file (it is an Excel workbook or another zip archive): export the table "
+     "again as CSV"),
+]
+
+
+@pytest.mark.parametrize("name, content, message", [pytest.param(*c[1:], id=c[0]) for c in UNREADABLE_CASES])
+def test_unreadable_file_in_a_folder(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(MappingError) as err:
+        load_dataset(tmp_path)
+    assert message in str(err.value)
+    with pytest.raises(ValueError) as err:  # what the runner checks before any kernel starts; it refuses ValueErrors
+        checked_fingerprint(tmp_path)
+    assert message in str(err.value)
+    for args in (["data", "check", str(tmp_path)], ["data", "init", str(tmp_path / name)]):
+        done = CliRunner().invoke(main, args)
+        assert done.exit_code == 2, done.output
+        assert message in done.stderr and "Traceback" not in done.output
+
+
+def test_data_check_prints_no_traceback_for_damaged_files(tmp_path):
+    # the command as a user runs it: a damaged parquet export, an encrypted workbook named by a mapping
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "customers.parquet").write_bytes(PARQUET[:len(PARQUET) // 2])
+    done = workbench("data", "check", tmp_path / "data")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "customers.parquet is not a readable parquet file (truncated or damaged" in done.stderr
+    _write(tmp_path, {"book.xlsx": OLE2 + GARBAGE}, MAPPING.replace("customers.csv", "book.xlsx"))
+    for args in (("data", "check", tmp_path / "mapping.yaml"), ("data", "init", tmp_path / "book.xlsx", "--force")):
+        done = workbench(*args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert done.stderr.strip().endswith("customers: book.xlsx is encrypted (password-protected): save an "
+                                            "unprotected copy, or export the sheet as CSV")
 
 
 # ---- data that load but limit the analyses: what `workbench data check` prints ----------------------

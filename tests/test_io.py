@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from helpers import io
+from helpers.mapping import MappingError
 from helpers.validate import DataError
 
 
@@ -59,3 +60,22 @@ def test_read_table_errors(tmp_path):
     (tmp_path / "ok.tsv").write_text("arm\tspend\na\t1.5\n")
     assert io.read_table(tmp_path / "ok.tsv").to_dict("list") == {"arm": ["a"], "spend": [1.5]}
     assert len(io.read_table("cfpb")) == 3186
+
+
+def test_files_that_do_not_read_say_which_and_what_to_do(tmp_path, customers):
+    # what the readers raise (pandas' parser, a decoder, pyarrow) comes out as one line, through io.read_file
+    (tmp_path / "customers.csv").write_text("customer_id,churned,tenure_months\nC1,True,3\nC2,False,4,9\n")
+    with pytest.raises(MappingError, match=r"^customers: customers.csv cannot be split into columns \(Expected 3 "
+                                           r"fields in line 3, saw 4\): check the delimiter and the quotes"):
+        io.load_dataset(tmp_path)
+    (tmp_path / "customers.csv").write_bytes("customer_id,churned,tenure_months\nJosé,True,3\n".encode("latin-1"))
+    with pytest.raises(MappingError, match=r"^customers: customers.csv is not utf-8 text \(byte 0xe9\): save it as "
+                                           r"UTF-8, or read it through a mapping file that gives its encoding"):
+        io.load_dataset(tmp_path)
+    customers.to_parquet(tmp_path / "log.parquet")
+    damaged = bytearray((tmp_path / "log.parquet").read_bytes())
+    damaged[4:200] = bytes(196)  # the column chunks zeroed, header and footer intact
+    (tmp_path / "log.parquet").write_bytes(damaged)
+    with pytest.raises(ValueError, match=r"^log.parquet is not a readable parquet file \(truncated or damaged: .+\): "
+                                         r"export it again$"):
+        io.read_table(tmp_path / "log.parquet")

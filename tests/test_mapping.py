@@ -3,8 +3,10 @@ import os
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from helpers import config, external, mapping, overview
+from helpers.cli import main
 from helpers import schema as S
 from helpers.io import load_dataset
 from helpers.validate import validate
@@ -71,6 +73,47 @@ def test_an_export_with_dates_decimal_commas_and_no_ids(tmp_path):
     assert c["status"].tolist() == ["Closed", "Active", "Closed", "Active"]
 
 
+NO_ID_MAPPING = """customers:
+  file: c.csv
+  columns: {tenure_months: tenure, churned: churn}
+  values: {churned: {"Yes": true, "No": false}}
+"""
+
+
+@pytest.mark.parametrize("header", ["Customer ID", "customerID", "CUSTOMER_ID", " customer id "])
+def test_an_unmapped_column_named_like_customer_id_gives_the_ids(tmp_path, header):
+    (tmp_path / "c.csv").write_text(f"tenure,{header},churn\n3,K7,Yes\n4,K2,No\n")
+    (tmp_path / "m.yaml").write_text(NO_ID_MAPPING)
+    ds = load_dataset(tmp_path / "m.yaml")
+    assert ds.customers["customer_id"].tolist() == ["K2", "K7"]
+    assert (f"customer ids: from column {header.strip()!r} of c.csv (customer_id is not listed under columns: in "
+            "the mapping)") in mapping.profile(ds.tables)
+
+
+def test_two_columns_named_like_customer_id_are_refused(tmp_path):
+    (tmp_path / "c.csv").write_text("Customer ID,customer_id,tenure,churn\nK7,7,3,Yes\nK2,2,4,No\n")
+    (tmp_path / "m.yaml").write_text(NO_ID_MAPPING)
+    with pytest.raises(mapping.MappingError, match=r"^customers: c.csv has 2 columns that may be the customer id "
+                                                   r"\('Customer ID', 'customer_id'\): say which under columns:, "
+                                                   r"e.g. `columns: \{customer_id: Customer ID\}`$"):
+        load_dataset(tmp_path / "m.yaml")
+    # a column mapped to another contract column is no candidate
+    (tmp_path / "m.yaml").write_text(NO_ID_MAPPING.replace("churned: churn}", "churned: churn, account_manager_id: "
+                                                                              "customer_id}"))
+    assert load_dataset(tmp_path / "m.yaml").customers["customer_id"].tolist() == ["K2", "K7"]
+
+
+def test_generated_ids_are_said_so_by_data_check(tmp_path):
+    (tmp_path / "c.csv").write_text("tenure,churn\n3,Yes\n4,No\n")
+    (tmp_path / "m.yaml").write_text(NO_ID_MAPPING)
+    done = CliRunner().invoke(main, ["data", "check", str(tmp_path / "m.yaml")])
+    assert done.exit_code == 0, done.output
+    assert ("  customer ids: generated (C1, C2, ... in file order): c.csv has no customer id column; map one under "
+            "columns: (customer_id: <column>) to use your own ids\n") in done.stdout
+    (tmp_path / "m.yaml").write_text(NO_ID_MAPPING.replace("tenure_months", "customer_id: tenure, tenure_months"))
+    assert "customer ids" not in CliRunner().invoke(main, ["data", "check", str(tmp_path / "m.yaml")]).stdout
+
+
 def test_tenure_in_days_and_churn_from_a_status_column(tmp_path):
     (tmp_path / "c.tsv").write_text("id\tdays\tstate\nx\t61\tgone\ny\t0\tactive\nz\t30\t\n")
     (tmp_path / "m.yml").write_text("customers:\n  file: c.tsv\n  columns: {customer_id: id}\n"
@@ -129,7 +172,8 @@ def test_a_notebook_runs_on_a_mapping_file_and_bad_data_writes_nothing(tmp_path)
                                        '  values: {churned: {"Yes": true, "No": false}}\n')
     done = workbench("run", "00_data_overview", "-p", f"dataset={tmp_path / 'bad.yaml'}", "--reports", reports)
     assert done.returncode == 2 and "customers.tenure_months: 1 row below 0 (row 2)" in done.stderr
-    assert [p.name for p in reports.iterdir() if p.is_dir() and p.name != "latest"] == [good]  # nothing new written
+    runs = [p.name for p in reports.iterdir() if p.is_dir() and not p.name.startswith(("latest", "."))]
+    assert runs == [good]  # nothing new written
 
 
 def test_draft_of_a_semicolon_export_with_day_first_dates(tmp_path):

@@ -17,19 +17,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
+import pyarrow as pa
 
 from . import config
 from . import schema as S
 from .external import READERS, TABLE_READERS
-from .mapping import load_mapping
+from .mapping import EXCEL, TEXT, MappingError, load_mapping
 from .validate import validate
 
 NAMED = {"synthetic": config.SYNTHETIC}
-_READERS = {".parquet": pd.read_parquet, ".csv": pd.read_csv}
+_READERS = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t")}
+_ZIP, _OLE2 = b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_KNOWN = {_ZIP: "an Excel workbook or another zip archive", _OLE2: "an Excel 97-2003 or password-protected Office "
+          "file", b"PAR1": "a parquet file"}
+_CONTROL = set(range(32)) - set(b"\t\n\r\x0c\x1a")  # bytes that text files hold rarely (binary files: 1 in 9)
+_DAMAGED = (pa.ArrowException, OSError, EOFError, zipfile.BadZipFile, KeyError)  # what the readers raise on bad bytes
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,105 @@ def fingerprint(paths) -> str:
     return h.hexdigest()[:16]
 
 
+def _is_text(head: bytes) -> bool:
+    """False for binary data: more than 1 byte in 20 a control byte (UTF-16 text, full of NULs, is text)."""
+    return head.startswith((b"\xff\xfe", b"\xfe\xff")) or sum(b in _CONTROL for b in head) * 20 <= len(head)
+
+
+def _sniff(path: Path) -> tuple[str, str] | None:
+    """(what is wrong, what to do) when its size and first and last bytes show a file cannot be read as named."""
+    suffix, size = path.suffix.lower(), path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(4096)
+        f.seek(max(size - 4, 0))
+        tail = f.read(4)
+    known = next((what for magic, what in _KNOWN.items() if head.startswith(magic)), None)
+    looks = f"it is {known}" if known else "it holds text: a CSV file renamed?" if _is_text(head) else \
+        "damaged, or another kind of file"
+    if size <= len(head) and not head.strip():
+        return f"{path.name} is empty", "export the table again" + (", with a header line and its rows"
+                                                                    if suffix in TEXT else "")
+    if suffix == ".xls":
+        return f"{path.name} is an Excel 97-2003 file (.xls), which is not read", "save it as .xlsx or CSV"
+    if suffix in EXCEL and head.startswith(_OLE2):
+        return f"{path.name} is encrypted (password-protected)", "save an unprotected copy, or export the sheet as CSV"
+    if suffix in EXCEL and not head.startswith(_ZIP):
+        return f"{path.name} is not an Excel workbook ({looks})", "save it from Excel as .xlsx, or export it as CSV"
+    if suffix == ".parquet" and not (head.startswith(b"PAR1") and tail == b"PAR1"):
+        why = "truncated or damaged: the parquet footer is missing" if head.startswith(b"PAR1") else looks
+        return f"{path.name} is not a readable parquet file ({why})", "export it again"
+    if suffix in TEXT and (known or not _is_text(head)):
+        return f"{path.name} is not a text file ({looks if known else 'it holds binary data'})", \
+            "export the table again as CSV"
+    return None
+
+
+def _read_error(path: Path, err: Exception) -> tuple[str, str]:
+    """(what is wrong, what to do) for an error a reader raised."""
+    text = str(err.args[0] if isinstance(err, KeyError) and err.args else err)  # a KeyError's str() is a repr
+    detail = (text.splitlines() or [type(err).__name__])[0].removeprefix("Error tokenizing data. C error: ")
+    if isinstance(err, pd.errors.EmptyDataError):
+        return f"{path.name} is empty", "export the table again, with a header line and its rows"
+    if isinstance(err, UnicodeDecodeError):
+        return (f"{path.name} is not {err.encoding} text (byte {err.object[err.start]:#x})", "save it as UTF-8, or "
+                "read it through a mapping file that gives its encoding (`workbench data init` drafts one)")
+    if isinstance(err, pd.errors.ParserError):
+        return f"{path.name} cannot be split into columns ({detail})", \
+            "check the delimiter and the quotes around cells (a mapping file can give delimiter:)"
+    if isinstance(err, PermissionError):
+        return f"{path.name} cannot be opened (permission denied)", "give your user read access to it"
+    if path.suffix.lower() in EXCEL:
+        return f"{path.name} is not a readable Excel workbook (truncated or damaged: {detail})", \
+            "save it again from Excel, or export the sheet as CSV"
+    kind = "parquet file" if path.suffix.lower() == ".parquet" else "text file"
+    return f"{path.name} is not a readable {kind} (truncated or damaged: {detail})", "export it again"
+
+
+def read_file(path: Path, read: Callable[[Path], pd.DataFrame] | None = None, *,
+              table: str | None = None) -> pd.DataFrame:
+    """Read one data file; a file that cannot be read is one line naming it and what to do, not a traceback.
+
+    Every reader of data files goes through here. The file's size and first and last bytes are
+    checked before reading (empty, a workbook that is not a zip archive, an encrypted workbook,
+    an .xls, a parquet file without its footer, binary data in a text file); what a reader
+    raises on damaged bytes is translated the same way.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    read : callable, optional
+        ``read(path) -> DataFrame``; by default the reader of the file's suffix (parquet, CSV, TSV).
+    table : str, optional
+        The contract table the file holds, named at the start of the message.
+
+    Raises
+    ------
+    helpers.mapping.MappingError
+        ``customers: customers.parquet is not a readable parquet file (truncated or damaged: the
+        parquet footer is missing): export it again``. FileNotFoundError passes through.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "customers.parquet"
+    >>> _ = p.write_bytes(b"")
+    >>> read_file(p, table="customers")
+    Traceback (most recent call last):
+    helpers.mapping.MappingError: customers: customers.parquet is empty: export the table again
+    """
+    try:
+        problem = _sniff(path)
+        if problem is None:
+            return (read or _READERS[path.suffix.lower()])(path)
+    except FileNotFoundError:
+        raise
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, *_DAMAGED) as err:
+        problem = _read_error(path, err)
+    what, fix = problem
+    raise MappingError(f"{table + ': ' if table else ''}{what}: {fix}") from None
+
+
 def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
     """Read, validate and fingerprint a data set.
 
@@ -119,6 +226,8 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
         When the name or folder does not exist, or the folder holds no customers table.
     helpers.validate.DataError
         When the tables break the data contract; the message lists every problem.
+    helpers.mapping.MappingError
+        When a mapping is wrong or a file cannot be read (empty, damaged, encrypted; see `read_file`).
 
     Example
     -------
@@ -138,7 +247,7 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
         files = table_files(folder)
         if S.CUSTOMERS not in files:
             raise FileNotFoundError(f"data set {str(dataset)!r}: no customers.parquet or customers.csv in {folder}")
-        raw = {name: _READERS[path.suffix](path) for name, path in files.items()}
+        raw = {name: read_file(path, table=name) for name, path in files.items()}
         paths = list(files.values())
         truth_path = folder / "truth.json"
         truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
@@ -166,10 +275,9 @@ def read_table(source: str | Path) -> pd.DataFrame:
     if str(source) in TABLE_READERS:
         return TABLE_READERS[str(source)][0]()
     path = table_path(source)
-    readers = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".parquet": pd.read_parquet}
-    if path.suffix.lower() not in readers:
+    if path.suffix.lower() not in _READERS:
         raise ValueError(f"{path.name}: give a .csv, .tsv or .parquet file")
-    df = readers[path.suffix.lower()](path)
+    df = read_file(path)
     if df.empty:
         raise ValueError(f"{path.name} has no rows")
     return df

@@ -25,7 +25,9 @@ One entry per contract table (``customers`` required; ``revenue``, ``contacts``,
       keep: [gender, Region Code]              # extra source columns (a list, or {source: name})
       fill: {total_charges: 0}                 # value for the missing cells of a column
 
-Customer ids, when not mapped, are generated as ``C1``, ``C2``, ... in file order. Row numbers in
+Customer ids, when not mapped, come from the file's column named like ``customer_id`` (any case,
+spaces or underscores: "Customer ID", "customerID"; two such columns are refused), else are
+generated as ``C1``, ``C2``, ... in file order; `profile` says which. Row numbers in
 messages are the file's line numbers (header = line 1, first data row = line 2), assuming no
 line breaks inside quoted cells. `load_mapping` returns raw tables; ``helpers.validate``
 checks them (``io.load_dataset("path/to/mapping.yaml")`` does both).
@@ -53,7 +55,7 @@ ISO_LAYOUT = "Y-9-9"
 
 
 class MappingError(ValueError):
-    """The mapping file itself is wrong, or a file it names cannot be read."""
+    """The mapping file itself is wrong, or a data file cannot be read (one a mapping names, or a folder's)."""
 
 
 def _suggest(word, options) -> str:
@@ -167,33 +169,33 @@ def _read_text(table: str, path: Path, spec: dict) -> pd.DataFrame:
     try:
         return pd.read_csv(path, sep=sep, encoding=encoding, header=int(spec.get("header_row", 1)) - 1, dtype=str,
                            na_values=list(spec.get("missing", [])), skip_blank_lines=False)
-    except UnicodeDecodeError as e:
+    except UnicodeDecodeError as e:  # the encoding is the mapping's to give; empty or damaged files: io.read_file
         raise _decode_error(table, path, encoding, e) from e
-    except pd.errors.EmptyDataError as e:
-        raise MappingError(f"{table}: {path.name} is empty: export the table again, with a header line and its rows") \
-            from e
 
 
 def _read_excel(table: str, path: Path, spec: dict) -> pd.DataFrame:
-    sheets = pd.ExcelFile(path).sheet_names
-    sheet = spec.get("sheet", sheets[0])
-    if sheet not in sheets:
-        raise MappingError(f"{table}: {path.name} has no sheet {sheet!r}{_suggest(sheet, sheets)} (sheets: "
-                           f"{', '.join(sheets)}): set sheet: in the mapping")
-    return pd.read_excel(path, sheet_name=sheet, header=int(spec.get("header_row", 1)) - 1, dtype=str,
-                         na_values=list(spec.get("missing", [])))
+    with pd.ExcelFile(path, engine="openpyxl") as book:  # .xlsx or .xlsm: `io.read_file` refuses .xls
+        sheets = book.sheet_names
+        sheet = spec.get("sheet", sheets[0])
+        if sheet not in sheets:
+            raise MappingError(f"{table}: {path.name} has no sheet {sheet!r}{_suggest(sheet, sheets)} (sheets: "
+                               f"{', '.join(sheets)}): set sheet: in the mapping")
+        return book.parse(sheet, header=int(spec.get("header_row", 1)) - 1, dtype=str,
+                          na_values=list(spec.get("missing", [])))
 
 
 def read_source(table: str, path: Path, spec: dict) -> pd.DataFrame:
     """One source file as text cells, stripped, blank cells missing, indexed by file line number."""
     if not path.is_file():
         raise MappingError(f"{table}: file not found: {path} (paths in a mapping are relative to the mapping file)")
+    from .io import read_file  # here, not at the top: io imports this module
+
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix not in TEXT + EXCEL:
+    if suffix not in TEXT + EXCEL + (".parquet",):
         raise MappingError(f"{table}: {path.name}: give a .csv, .tsv, .txt, .parquet or Excel (.xlsx) file")
-    df = _read_excel(table, path, spec) if suffix in EXCEL else _read_text(table, path, spec)
+    if suffix == ".parquet":
+        return read_file(path, table=table)
+    df = read_file(path, lambda p: (_read_excel if suffix in EXCEL else _read_text)(table, p, spec), table=table)
     df.columns = [str(c).strip() for c in df.columns]
     df.index = np.arange(len(df)) + int(spec.get("header_row", 1)) + 1
     df = df.apply(lambda s: s.str.strip() if s.dtype == object else s).replace("", np.nan)
@@ -309,6 +311,26 @@ def _churned(df: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path, spec: 
     df[S.CHURNED] = status.isin([str(v) for v in rule.get("values", [])]).where(status.notna())
 
 
+def _customer_ids(df: pd.DataFrame, raw: pd.DataFrame, path: Path, mapped: set) -> None:
+    """Ids for a customers table whose mapping lists none: the file's column named like customer_id, else C1, C2, ...
+
+    How they were found is kept in ``df.attrs["customer_ids"]`` for `profile` (`workbench data check`).
+    """
+    named = [c for c in raw.columns if _norm(c) == _norm(S.CUSTOMER_ID) and c not in mapped]
+    if len(named) > 1:
+        raise MappingError(f"{S.CUSTOMERS}: {path.name} has {len(named)} columns that may be the customer id "
+                           f"({', '.join(map(repr, named))}): say which under columns:, e.g. "
+                           f"`columns: {{{S.CUSTOMER_ID}: {_quote(named[0])}}}`")
+    if named:
+        df.insert(0, S.CUSTOMER_ID, raw[named[0]])
+        df.attrs["customer_ids"] = (f"from column {named[0]!r} of {path.name} ({S.CUSTOMER_ID} is not listed under "
+                                    "columns: in the mapping)")
+    else:
+        df.insert(0, S.CUSTOMER_ID, [f"C{i + 1}" for i in range(len(df))])
+        df.attrs["customer_ids"] = (f"generated (C1, C2, ... in file order): {path.name} has no customer id column; "
+                                    f"map one under columns: ({S.CUSTOMER_ID}: <column>) to use your own ids")
+
+
 def _table(name: str, spec: dict, raw: pd.DataFrame, path: Path, problems: list) -> pd.DataFrame:
     table = S.TABLES[name]
     columns = spec.get("columns") or {}
@@ -325,7 +347,7 @@ def _table(name: str, spec: dict, raw: pd.DataFrame, path: Path, problems: list)
     if spec.get("churned"):
         _churned(df, raw, name, path, spec)
     if name == S.CUSTOMERS and S.CUSTOMER_ID not in df:
-        df.insert(0, S.CUSTOMER_ID, [f"C{i + 1}" for i in range(len(df))])
+        _customer_ids(df, raw, path, set(columns.values()))
     for source, target in _keep(spec).items():
         df[target] = _source_column(name, raw, path, source, f"keep: {target}")
     for column, value_map in (spec.get("values") or {}).items():
@@ -471,6 +493,8 @@ def profile(tables: dict[str, pd.DataFrame]) -> list[str]:
     lines = ["rows: " + ", ".join(f"{name} {len(df):,}" for name, df in tables.items()),
              f"churned: {int(c[S.CHURNED].sum()):,} of {len(c):,} ({100 * c[S.CHURNED].mean():.2f}%)",
              f"tenure: {tenure.min():.1f} to {tenure.max():.1f} months (median {tenure.median():.1f})"]
+    if "customer_ids" in c.attrs:  # a mapping that lists no customer_id (`_customer_ids`)
+        lines.append(f"customer ids: {c.attrs['customer_ids']}")
     missing = [f"{name}.{col} {int(n):,} ({100 * n / len(df):.1f}%)" for name, df in tables.items()
                for col, n in df.isna().sum().items() if n]
     lines.append("missing values: " + (", ".join(missing) if missing else "none"))
