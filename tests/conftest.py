@@ -1,7 +1,9 @@
 """Shared fixtures: fixed seeds, a non-interactive plotting backend, figures closed after each test."""
 import copy
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -86,6 +88,7 @@ def run_notebook(tmp_path: Path, notebook: str, *params: str) -> tuple[dict, str
     executed = nbformat.read(str(path.parent / entry["ipynb"]), as_version=4)
     text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
                      for c in executed.cells for o in c.get("outputs", []))
+    text = html.unescape(re.sub(r"\\(.)", r"\1", text))  # Markdown escapes data strings (`escape_md`): read them back
     return {f["name"]: f for f in entry["findings"]}, text, (path.parent / entry["html"]).read_text()
 
 

@@ -3,7 +3,10 @@ import math
 import nbformat
 import pytest
 
-from helpers.findings import FINDING_MIME, Finding, make_finding, read_findings, record
+from bs4 import BeautifulSoup
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+from helpers.findings import FINDING_MIME, Finding, escape_md, make_finding, read_findings, record
 
 
 def test_record_outside_a_kernel_returns_the_finding():
@@ -47,3 +50,33 @@ def test_read_findings_from_cell_outputs_keeps_the_last_value():
     cell.outputs = [out(1.0), nbformat.v4.new_output("stream", text="hi"), out(2.0)]
     nb.cells = [cell]
     assert [f["value"] for f in read_findings(nb)] == [2.0]
+
+
+# escape_md: a data value in Markdown shows as exactly that value, as text
+HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(2)</script>", "[x](javascript:alert(3))",
+           '"><svg onload=alert(4)>', "</td><iframe src=javascript:alert(5)>", "![i](https://h/t.png)",
+           "<https://h/x> https://h/y www.h.example", "*a* _b_ __c__ `d` ~~e~~ $f$ $$g$$ {h} #i +j -k !l |m|",
+           "# heading", "- item", "+ item", "> quote", "| a | b |", "\\`*_{}[]()#+-!|~$:", "&lt;b&gt; &amp; &#60;",
+           "R&D 'q' \"dq\"", "1. first", "2) second", "$(touch /tmp/wb_pwned)",
+           "'; import os; os.system(\"touch /tmp/wb_pwned\") #"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_escape_md_shows_the_value_as_text(value):
+    # nbconvert's own Markdown renderer, the one that makes the reports
+    html = markdown2html_mistune(f"The arm {escape_md(value)} is compared.")
+    soup = BeautifulSoup(html, "html.parser")
+    assert [t.name for t in soup.find_all(True)] == ["p"]  # no tag, link, image, emphasis, code or heading
+    assert soup.get_text().strip() == f"The arm {value} is compared."
+    alone = BeautifulSoup(markdown2html_mistune(escape_md(value)), "html.parser")  # a whole cell (a helper's sentence)
+    assert [t.name for t in alone.find_all(True)] == ["p"] and alone.get_text().strip() == value
+
+
+def test_escape_md_keeps_a_value_in_its_sentence_and_takes_any_value():
+    assert escape_md("one\ntwo\r\n\nthree\u2028four") == "one two three four"
+    assert markdown2html_mistune(escape_md("    indented")) == "<p>indented</p>\n"  # not a code block
+    lines = markdown2html_mistune(f"- **Warning.** {escape_md('a' + chr(10) + chr(10) + '# b')}")
+    assert BeautifulSoup(lines, "html.parser").find("h1") is None
+    assert escape_md(3.5) == "3.5" and escape_md(None) == "None" and escape_md("") == ""
+    assert escape_md("&lt;") == "&amp;lt;"  # one pass: an entity in the data stays as typed
+    assert escape_md("month-to-month") == "month\\-to\\-month"

@@ -3,6 +3,9 @@
 A notebook calls `record` for each headline number. Inside a kernel the finding is shown as
 a one-line summary and carried in the cell output under the MIME type ``FINDING_MIME``; the
 report runner reads it back from the executed notebook with `read_findings`. No scrapbook.
+
+The words around the numbers come from the data too: `slug` makes a finding name of a label,
+and `escape_md` makes any data-derived string safe to put into the Markdown a report shows.
 """
 from __future__ import annotations
 
@@ -13,6 +16,14 @@ from dataclasses import asdict, dataclass
 
 FINDING_MIME = "application/vnd.workbench.finding+json"
 _NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
+# `escape_md`, in one pass so that the '#' and ';' of an entity are never escaped again
+_MD_ESCAPES = str.maketrans({
+    **{c: "\\" + c for c in "\\`*_{}[]()#+-!|~$:"},  # Markdown: emphasis, code, links (and bare URLs),
+    # images, headings, lists, tables, math
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",  # HTML
+})
+_LINE_BREAK = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_LIST_NUMBER = re.compile(r"^(\d+)\.(?=\s|$)")  # "1. x" at the start of a line would make a numbered list
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,42 @@ def slug(text) -> str:
     ``"customer_type[group]"`` -> ``"customer_type.group"``, ``"At par, high value"`` -> ``"at_par_high_value"``."""
     text = re.sub(r"\[(.*?)\]", r".\1", str(text).strip().lower())
     return re.sub(r"[^a-z0-9_.\-]+", "_", text).strip("_.") or "x"
+
+
+def escape_md(value) -> str:
+    """``value`` as Markdown text that renders as exactly that text: no tag, link, image or emphasis.
+
+    A notebook builds its sentences as Markdown, and a report shared by mail shows them as HTML:
+    an arm named ``<img src=x onerror=alert(1)>`` put into ``Markdown(f"...{arm}...")`` as it is
+    would run its script in every reader's browser. Here HTML-special characters become entities
+    (``< > & " '``); the characters with which Markdown makes emphasis, code, links, images,
+    headings, lists, tables or math get a backslash (``\\ ` * _ { } [ ] ( ) # + - ! | ~ $ :``,
+    the colon so that no URL becomes a link), and so is the dot of a leading ``1.`` (a numbered
+    list); line breaks become spaces, so a value stays inside the sentence it was put in, and
+    leading blanks are dropped (at the start of a line they make a code block; HTML does not show
+    them). Use it on every data-derived string (a data value, a segment label, a column name, a
+    file name, a parameter value, or a helper's sentence naming them) where it enters Markdown,
+    never on the Markdown the notebook itself writes; not inside a code span (between backticks
+    an entity shows as typed).
+
+    Parameters
+    ----------
+    value : object
+        Anything; it is shown as ``str(value)``.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> escape_md("<img src=x onerror=alert(1)>")
+    '&lt;img src=x onerror=alert\\\\(1\\\\)&gt;'
+    >>> print(escape_md("[x](javascript:alert(3)) *month-to-month* R&D"))
+    \\[x\\]\\(javascript\\:alert\\(3\\)\\) \\*month\\-to\\-month\\* R&amp;D
+    """
+    text = _LINE_BREAK.sub(" ", str(value)).lstrip().translate(_MD_ESCAPES)
+    return _LIST_NUMBER.sub(r"\1\\.", text)
 
 
 def make_finding(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Finding:

@@ -1,15 +1,20 @@
 """Figures: each takes ``ax=None``, draws with seaborn/matplotlib, and returns the Axes.
 
-No function here shows or saves a figure; the report layer embeds them.
+No function here shows or saves a figure; the report layer embeds them. Labels come from the
+data, so they are drawn as text: matplotlib's mathtext (``$...$``) is off, or a segment named
+``a $\\frac{1}$ b`` would stop the figure, and with it the report.
 """
 from __future__ import annotations
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 from mpl_toolkits.axes_grid1 import make_axes_locatable
 import pandas as pd
 import seaborn as sns
 
 from . import schema as S
+
+mpl.rcParams["text.parse_math"] = False  # data labels are text, never math (see the module docstring)
 
 
 def _ax(ax, height: float = 4):

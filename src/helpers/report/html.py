@@ -11,18 +11,29 @@ template would pull require.js, MathJax and mermaid from a CDN; `_TEMPLATE` exte
 those blocks emptied (the notebooks use no LaTeX or mermaid, and no widgets), and
 `strip_remote` then drops any remote ``<script src>``, ``<link href>``, ``@import`` or
 ``<img src>`` a notebook's own markdown or HTML output might carry.
+
+A report is also safe to open: it runs no script (the template writes none). Every string from the
+data is escaped where a notebook puts it into Markdown (`helpers.findings.escape_md`) and pandas
+escapes its tables; as a last line of defence `sanitize_html` (bleach, an allow-list of tags,
+attributes, CSS properties and URL schemes) cleans every markdown cell and HTML or Markdown
+output as nbconvert renders it, and `render_report` refuses a page that `script_free` still
+finds a problem in.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import re
+from html.parser import HTMLParser
 
+import bleach
 import nbformat
+from bleach.css_sanitizer import CSSSanitizer
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from ..findings import Finding, read_findings
+from ..findings import FINDING_MIME, Finding, read_findings
 
 # the lab template without its CDN scripts (require.js, MathJax, mermaid, widgets)
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -91,6 +102,202 @@ def strip_remote(page: str) -> str:
     return _REMOTE_IMG.sub(lambda m: f'<a href="{m[1]}">[image not embedded: {m[1]}]</a>', page)
 
 
+# ---- sanitizing: what a report may contain --------------------------------------------------
+_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div",
+    "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "nav",
+    "ol", "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody",
+    "td", "tfoot", "th", "thead", "tr", "u", "ul", "var"})
+_ATTRIBUTES = {
+    "*": {"class", "id", "title", "style", "lang", "dir"}, "a": {"href", "name"},
+    "img": {"src", "alt", "width", "height"}, "table": {"border"}, "td": {"colspan", "rowspan", "align", "valign"},
+    "th": {"colspan", "rowspan", "align", "valign", "scope"}, "ol": {"start", "type"}, "details": {"open"},
+    "col": {"span"}, "colgroup": {"span"}}
+_CSS_PROPERTIES = frozenset({
+    "background", "background-color", "border", "border-bottom", "border-collapse", "border-color",
+    "border-left", "border-radius", "border-right", "border-top", "color", "font-size", "font-style",
+    "font-weight", "margin", "margin-bottom", "margin-left", "margin-right", "margin-top", "max-width",
+    "padding", "padding-bottom", "padding-left", "padding-right", "padding-top", "text-align",
+    "vertical-align", "white-space", "width"})
+_SHOWN_MIME = frozenset({"text/plain", "text/html", "text/markdown", "image/png", "image/jpeg", FINDING_MIME})
+_STYLE_BLOCK = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.I | re.S)  # pandas' table CSS: the page has its own
+_BAD_CSS = re.compile(r"url\s*\(|expression|script|@import|behaviou?r|binding|\\", re.I)
+_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|gif);base64,[a-z0-9+/=]*", re.I)
+_UNSEEN = re.compile(r"[\x00-\x20\x7f-\xa0]+")  # what a browser ignores inside a URL
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):")
+_LINK_SCHEMES = ("http", "https", "mailto")
+
+
+def _url(value: str) -> str:
+    return _UNSEEN.sub("", value).lower()
+
+
+def _safe_url(tag: str, name: str, value: str) -> bool:
+    """An ``href`` to http(s), mailto, a ``#fragment`` or a relative path; an ``<img src>`` also data:image."""
+    url = _url(value)
+    if tag == "img" and name == "src" and _DATA_IMAGE.fullmatch(url):
+        return True
+    scheme = _SCHEME.match(url)
+    return scheme is None or scheme[1] in _LINK_SCHEMES
+
+
+def _allowed_attribute(tag: str, name: str, value: str) -> bool:
+    if name.startswith("on") or name not in _ATTRIBUTES["*"] | _ATTRIBUTES.get(tag, set()):
+        return False
+    if name in ("href", "src"):
+        return _safe_url(tag, name, value)
+    return name != "style" or not _BAD_CSS.search(value)
+
+
+def sanitize_html(fragment) -> str:
+    """A piece of HTML with only the tags, attributes, CSS and URLs a report needs; anything else escaped.
+
+    Allowed: text formatting, headings, lists, tables, ``<details>``, links to http(s), mailto or
+    a ``#fragment``, images from ``data:image/png|jpeg|gif;base64``, ``class``/``id``/``style`` (a
+    few layout properties, no ``url()``). Dropped: every ``on*=`` attribute, ``javascript:`` and
+    other URL schemes, comments, ``<style>`` blocks (with their CSS). Any other tag (``<script>``,
+    ``<iframe>``, ``<svg>``, ``<form>``...) is shown as text. `render_report` applies it, as
+    nbconvert's ``clean_html`` filter, to every markdown cell and HTML or Markdown output.
+
+    Example
+    -------
+    >>> sanitize_html('<p onclick="x()">a <img src=x onerror=alert(1)><a href="javascript:alert(2)">b</a></p>')
+    '<p>a <img src="x"><a>b</a></p>'
+    >>> sanitize_html('<script>alert(3)</script><b style="color:red;background:url(//t)">c</b>')
+    '&lt;script&gt;alert(3)&lt;/script&gt;<b>c</b>'
+    """
+    fragment = fragment.decode() if isinstance(fragment, bytes) else str(fragment)
+    cleaner = bleach.Cleaner(tags=_TAGS, attributes=_allowed_attribute, protocols={*_LINK_SCHEMES, "data"},
+                             strip=False, strip_comments=True,
+                             css_sanitizer=CSSSanitizer(allowed_css_properties=_CSS_PROPERTIES))
+    return cleaner.clean(_STYLE_BLOCK.sub("", fragment))
+
+
+def _exporter(show_code: bool = False) -> HTMLExporter:
+    """nbconvert's lab template without its CDN scripts, sanitizing with `sanitize_html`."""
+    return HTMLExporter(extra_loaders=[DictLoader({"wb_share.html.j2": _TEMPLATE})], template_file="wb_share.html.j2",
+                        exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True,
+                        sanitize_html=True, filters={"clean_html": sanitize_html})
+
+
+def _shown_outputs_only(nb) -> None:
+    """Drop the outputs a report never shows as such (JavaScript, widgets, SVG...) and the widget state."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "data" in output:
+                output["data"] = {k: v for k, v in output["data"].items() if k in _SHOWN_MIME}
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if "data" not in o or o["data"]]
+
+
+# ---- the final check ---------------------------------------------------------------------------
+_FORBIDDEN_TAGS = frozenset({"script", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "base",
+                             "link", "svg", "math", "portal"})
+_URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background",
+                             "srcset", "cite", "longdesc", "lowsrc", "dynsrc", "ping", "codebase", "manifest",
+                             "icon", "archive", "classid", "usemap"})
+_BLOCK = re.compile(r"<(script|style)\b[^>]*>(.*?)</\1\s*>", re.I | re.S)
+# the same rules on the raw text, in case a browser reads a tag otherwise than `_Scan` (e.g. in <svg>)
+_RAW_FORBIDDEN = re.compile(rf"<\s*/?\s*(?:{'|'.join(sorted(_FORBIDDEN_TAGS | {'style'}))})\b", re.I)
+_RAW_TAG = re.compile(r"""<[a-z](?:"[^"]*"|'[^']*'|[^"'>])*>?""", re.I)
+_QUOTED = re.compile(r""""[^"]*"|'[^']*'""")
+_RAW_IN_TAG = {"an event-handler attribute": re.compile(r"[\s\"'/]on[a-z]+\s*=", re.I),  # outside quotes
+               "a script URL": re.compile(r"(?:java|vb|live)script\s*:", re.I),
+               "a data:text URL": re.compile(r"data\s*:\s*text/", re.I),
+               "a meta refresh": re.compile(r"^<meta\b.*http-equiv", re.I | re.S)}
+
+
+def _raw_problems(raw: str) -> list[str]:
+    problems = [f"a forbidden tag in the raw page: {m[0]!r}" for m in _RAW_FORBIDDEN.finditer(raw)]
+    for tag in _RAW_TAG.finditer(raw):
+        for what, pattern in _RAW_IN_TAG.items():
+            text = _QUOTED.sub('""', tag[0]) if what == "an event-handler attribute" else tag[0]
+            if pattern.search(text):
+                problems.append(f"{what} in the raw page: {tag[0][:60]!r}")
+    return problems
+
+
+class _Scan(HTMLParser):
+    """Every tag of a page, its problems, and the text of its ``<script>`` and ``<style>`` blocks."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.blocks: list[tuple[str, str]] = []
+        self._open: tuple[str, list[str]] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._open = (tag, [])
+        if tag in _FORBIDDEN_TAGS - {"script"} or (tag == "meta" and any(n == "http-equiv" for n, _ in attrs)):
+            self.problems.append(f"a <{tag}> tag")
+        for name, value in attrs:
+            value = value or ""
+            shown = f"<{tag} {name}={value[:60]!r}>"
+            if name.startswith("on"):
+                self.problems.append(f"{shown}: an event-handler attribute")
+            elif name in _URL_ATTRIBUTES and not (name in ("href", "src") and _safe_url(tag, name, value)):
+                self.problems.append(f"{shown}: a URL other than http(s), mailto, #, a relative path or a data image")
+            elif name == "style" and _BAD_CSS.search(value):
+                self.problems.append(f"{shown}: CSS that can load or run something")
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open[1].append(data)
+
+    def handle_endtag(self, tag):
+        if self._open is not None and tag == self._open[0]:
+            self.blocks.append((tag, "".join(self._open[1])))
+            self._open = None
+
+    def close(self):
+        super().close()
+        if self._open is not None:  # a block never closed runs to the end of the page
+            self.handle_endtag(self._open[0])
+
+
+@functools.cache
+def _template_blocks() -> frozenset[tuple[str, str]]:
+    """The ``<script>`` and ``<style>`` blocks the template itself writes (those of an empty notebook)."""
+    page, _ = _exporter().from_notebook_node(nbformat.v4.new_notebook(), resources={"metadata": {"name": "x"}})
+    scan = _Scan()
+    scan.feed(page)
+    scan.close()
+    return frozenset(scan.blocks)
+
+
+def script_free(page: str) -> list[str]:
+    """What in a report page could run a script or load a page; empty when nothing could.
+
+    A problem is: a ``<script>`` or ``<style>`` block that the template did not write (the lab
+    template with its CDN blocks emptied writes its CSS in a few ``<style>`` blocks and no
+    script); an ``on*=`` attribute; a ``javascript:``, ``vbscript:``, ``data:`` (but a
+    ``data:image/png|jpeg|gif;base64`` image) or other non-http(s) URL; CSS with ``url()``,
+    ``expression`` or ``@import`` in a ``style`` attribute; a ``<iframe>``, ``<object>``,
+    ``<embed>``, ``<form>``, ``<base>``, ``<link>``, ``<svg>``, ``<math>`` or ``<meta http-equiv>``.
+    The page is read twice: parsed (so entities and quotes are resolved), and as raw text.
+
+    Example
+    -------
+    >>> script_free('<p>a &lt;script&gt; <a href="#x">b</a><img src="data:image/png;base64,AAAA"></p>')
+    []
+    >>> for problem in script_free('<img src=x onerror=alert(1)><a href="jav&#x61;script:alert(2)">b</a>'):
+    ...     print(problem)
+    <img onerror='alert(1)'>: an event-handler attribute
+    <a href='javascript:alert(2)'>: a URL other than http(s), mailto, #, a relative path or a data image
+    an event-handler attribute in the raw page: '<img src=x onerror=alert(1)>'
+    """
+    own = _template_blocks()
+    scan = _Scan()
+    scan.feed(page)
+    scan.close()
+    problems = scan.problems + [f"a <{tag}> block the template did not write: {text.strip()[:60]!r}"
+                                for tag, text in scan.blocks if (tag, text) not in own]
+    problems += _raw_problems(_BLOCK.sub(lambda m: "" if (m[1].lower(), m[2]) in own else m[0], page))
+    return list(dict.fromkeys(problems))
+
+
 def findings_html(findings: list[dict]) -> str:
     """The "Key findings" block: one line per recorded finding, in the order recorded."""
     if not findings:
@@ -148,54 +355,99 @@ def render_report(executed, entry: dict, run: dict, *, show_code: bool = False) 
     str
         The page: title, provenance header, key findings, contents, then the sections. The
         parameters cells (the notebook's defaults and papermill's injected values) are never
-        shown; the values used are in the header.
+        shown; the values used are in the header. Every markdown cell and HTML or Markdown output
+        is cleaned by `sanitize_html`; JavaScript, widget and other outputs are dropped.
+
+    Raises
+    ------
+    ValueError
+        When `script_free` still finds a way to run a script in the page (no page is better
+        than one that runs a script in its readers' browsers).
     """
     nb = copy.deepcopy(executed)
     nb.cells = [c for c in nb.cells
                 if not {"parameters", "injected-parameters"} & set(c.get("metadata", {}).get("tags", []))]
+    _shown_outputs_only(nb)
     sections = _section_anchors(nb)
     titled = bool(nb.cells) and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     top = header_html(entry, run) + findings_html(read_findings(executed)) + toc_html(sections)
     nb.cells.insert(1 if titled else 0, nbformat.v4.new_markdown_cell(top))
-    exporter = HTMLExporter(extra_loaders=[DictLoader({"wb_share.html.j2": _TEMPLATE})],
-                            template_file="wb_share.html.j2", exclude_input=not show_code,
-                            exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": _title(nb, entry["notebook"])}})
-    return strip_remote(body)
+    title = _title(nb, entry["notebook"])
+    body, _ = _exporter(show_code).from_notebook_node(nb, resources={"metadata": {"name": title}})
+    page = strip_remote(body)
+    problems = script_free(page)
+    if problems:  # fail closed: no report rather than one that runs a script in its readers' browsers
+        raise ValueError(f"the report of {entry['notebook']} could still run a script after sanitizing: "
+                         + "; ".join(problems[:5]))
+    return page
 
 
-def _latest_good(runs: list[dict]) -> dict[str, tuple[dict, dict]]:
-    latest: dict[str, tuple[dict, dict]] = {}
+_DATA_PARAMS = ("DATASET", "EXPERIMENT_FILE", "ONE_TABLE")
+
+
+def _report_group(run: dict, entry: dict) -> tuple[str, str]:
+    """(data set, parameters) of a report: runs on other data or with other parameters are kept apart."""
+    data = (entry.get("data") or {}).get("dataset") or "no data set"
+    grid = (run.get("grid") or {}).get("label")
+    given = {k: v for k, v in (entry.get("given") or {}).items() if k not in _DATA_PARAMS}
+    label = ", ".join(f"{k.lower()}={v!r}" for k, v in sorted(given.items()))
+    if grid:
+        label = f"grid point {grid}"
+    return str(data), label or "default parameters"
+
+
+def _latest_good(runs: list[dict]) -> dict[tuple[str, str], dict[str, tuple[dict, dict]]]:
+    """Per (data set, parameters): each notebook's newest good report."""
+    latest: dict[tuple[str, str], dict[str, tuple[dict, dict]]] = {}
     for run in runs:  # newest first
         for entry in run.get("notebooks", []):
-            if entry.get("status") == "succeeded" and entry["notebook"] not in latest:
-                latest[entry["notebook"]] = (run, entry)
+            if entry.get("status") == "succeeded" and entry.get("html"):
+                latest.setdefault(_report_group(run, entry), {}).setdefault(entry["notebook"], (run, entry))
     return latest
+
+
+def _index_text(item: dict) -> str:
+    """A finding from a manifest as text; one that is not a finding's shape says so instead of failing."""
+    try:
+        return _finding_text(item)
+    except (TypeError, ValueError):
+        return f"{str(item.get('name', 'a finding'))[:60]}: (not readable)"
 
 
 def _findings_list(entry: dict, most: int = 6) -> str:
     items = entry.get("findings", [])[:most]
-    return "<ul>" + "".join(f"<li>{_e(_finding_text(f))}</li>" for f in items) + "</ul>" if items else ""
+    return "<ul>" + "".join(f"<li>{_e(_index_text(f))}</li>" for f in items) + "</ul>" if items else ""
 
 
-def render_index(runs: list[dict]) -> str:
-    """The index page: newest good report per notebook, then every run, newest first.
+def render_index(runs: list[dict], *, unreadable: list[dict] | None = None) -> str:
+    """The index page: the newest good report of each notebook per data set and parameters, then every run.
 
     A failed run is listed with its error and never takes the place of the last good report.
+    Reports of different data sets, or of other parameters than the defaults, are shown apart,
+    each group naming its data set; the group whose reports form a stable set names its folder
+    (``latest/``). ``unreadable`` manifests are listed with the reason, and followed nowhere.
     """
-    latest = _latest_good(runs)
-    rows = []
-    for name, (run, entry) in sorted(latest.items()):
-        link = f"{_e(run['run_id'])}/{_e(entry['html'])}"
-        rows.append(f"<tr><td><a href=\"{link}\">{_e(name)}</a></td><td>{_e(run['started_at'])}</td>"
-                    f"<td>{_findings_list(entry)}</td></tr>")
-    latest_html = ("<table><tr><th>report</th><th>run started</th><th>headline findings</th></tr>"
-                   + "".join(rows) + "</table>") if rows else "<p>No successful run yet.</p>"
+    groups = []
+    for (dataset, params), reports in sorted(_latest_good(runs).items(),
+                                             key=lambda kv: (kv[0][1] != "default parameters", kv[0])):
+        stable = {e.get("stable_set") for _, e in reports.values()} - {None}
+        where = f" &middot; stable folder <code>{_e(stable.pop())}/</code>" if len(stable) == 1 else ""
+        rows = "".join(
+            f"<tr><td><a href=\"{_e(run['run_id'])}/{_e(entry['html'])}\">{_e(name)}</a></td>"
+            f"<td>{_e(run['started_at'])}</td><td><code>{_e(str((entry.get('data') or {}).get('fingerprint', ''))[:12])}"
+            f"</code></td><td>{_findings_list(entry)}</td></tr>" for name, (run, entry) in sorted(reports.items()))
+        groups.append(f"<h3>Data set <code>{_e(dataset)}</code>, {_e(params)}{where}</h3>"
+                      "<table><tr><th>report</th><th>run started</th><th>data fingerprint</th>"
+                      f"<th>headline findings</th></tr>{rows}</table>")
+    latest_html = "".join(groups) or "<p>No successful run yet.</p>"
+    bad = "".join(f"<li><code>{_e(u['path'])}</code>: {_e(u['reason'])}</li>" for u in unreadable or [])
+    bad_html = (f"<h2>Unreadable manifests</h2><p class=\"failed\">These runs cannot be listed; their files "
+                f"were not followed. Remove or repair them:</p><ul>{bad}</ul>") if bad else ""
     run_rows = []
     for run in runs:
         cells = []
         for entry in run.get("notebooks", []):
-            if entry.get("status") == "succeeded":
+            if entry.get("status") == "succeeded" and entry.get("html"):
                 cells.append(f"<li class=\"ok\"><a href=\"{_e(run['run_id'])}/{_e(entry['html'])}\">"
                              f"{_e(entry['notebook'])}</a> ({entry.get('duration_s', 0):.0f} s)</li>")
             else:
@@ -211,6 +463,6 @@ def render_index(runs: list[dict]) -> str:
         f"<style>{_CSS}</style></head><body><h1>Customer-service workbench: reports</h1>"
         "<h2>Latest good report of each notebook</h2>" + latest_html +
         "<h2>All runs, newest first</h2><table><tr><th>run</th><th>started (UTC)</th><th>status</th>"
-        "<th>notebooks</th></tr>" + "".join(run_rows) + "</table></body></html>"
+        "<th>notebooks</th></tr>" + "".join(run_rows) + "</table>" + bad_html + "</body></html>"
     )
 
