@@ -7,7 +7,7 @@ SYNTH  := data/processed/synthetic/customers.parquet
 JOBS   ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install data report test lab clean-reports
+.PHONY: help install data report test test-fast lab clean-reports
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ report: $(STAMP) $(SYNTH) ## Run every notebook on the synthetic data, JOBS at a
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## Run the tests that start no notebook kernel (about a minute)
+	$(BIN)/python -m pytest -m "not slow"
 
 lab: $(STAMP) $(SYNTH) ## Start JupyterLab with the project's kernel registered as "Python (cs-workbench)"
 	$(BIN)/python -m ipykernel install --user --name cs-workbench --display-name "Python (cs-workbench)"

@@ -10,13 +10,15 @@ import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
 from helpers.findings import Finding
 from helpers.report import RunRefused, run
 from helpers.report.history import diff_runs
-from helpers.report.html import render_report, strip_remote
+from helpers.report import html as report_html
+from helpers.report.html import render_report, sanitize_html, script_free, strip_remote
 from helpers.report.runner import run_state
 
 from .conftest import workbench
@@ -96,14 +98,93 @@ def test_show_code_includes_the_code_but_never_the_parameters_cells(overview):
     assert "open_data" in html and "record" in html
     assert "injected-parameters" not in html and "TOP_SHARE = 0.2" not in html
     assert remote_references(html) == []
+    assert script_free(html) == [] and script_free((folder / entry["html"]).read_text()) == []
+
+
+# 3. safe to open: no script but none, whatever the notebook's outputs carry
+HOSTILE_HTML = ['<img src=x onerror=alert(1)>', '<script>alert(2)</script>', '<a href="javascript:alert(3)">x</a>',
+                '"><svg onload=alert(4)>', '</td><iframe src=javascript:alert(5)>', '<img/src=x/onerror=alert(6)>',
+                '<a href=" JaVa&#x09;ScRiPt:alert(7)">x</a>', '<a href="data:text/html;base64,PHNjcmlwdD4=">x</a>',
+                '<object data="x.swf"></object>', '<embed src="x.swf">',
+                '<form action="https://h/"><button>go</button></form>',
+                '<base href="https://h/">', '<meta http-equiv="refresh" content="0;url=javascript:alert(8)">',
+                '<div style="background:url(javascript:alert(9))">x</div>', '<a href="vbscript:msgbox(10)">x</a>',
+                '<img src="data:image/svg+xml;base64,PHN2Zz4=">', '<style>body{background:url(//h/x)}</style>',
+                '<math><mtext><img src=x onerror=alert(11)></mtext></math>', '<!--<script>alert(12)</script>-->']
+
+
+@pytest.mark.parametrize("fragment", HOSTILE_HTML)
+def test_script_free_flags_and_sanitize_html_removes_each_way_in(fragment):
+    assert script_free(f"<p>before</p>{fragment}<p>after</p>") != []
+    assert script_free(sanitize_html(fragment)) == []
+
+
+def test_sanitize_html_keeps_what_a_report_needs():
+    frame = pd.DataFrame({"<b>arm</b>": ["<img src=x onerror=alert(1)>"]}, index=pd.Index(["r"], name="i"))
+    table = frame._repr_html_()  # pandas escapes values, column names and the index
+    kept = sanitize_html(table + '<h2 id="a">Head<a class="anchor-link" href="#a">¶</a></h2><details><summary>s'
+                         '</summary><code>x</code></details><a href="https://docs.example/x?a=1&amp;b=2">docs</a>'
+                         '<img src="data:image/png;base64,iVBORw0KGgo=" alt="figure"><div style="border:1px solid #ccc;'
+                         'padding:.3rem">box</div>')
+    soup = BeautifulSoup(kept, "html.parser")
+    assert soup.find("table", class_="dataframe") and soup.find("tr", style="text-align: right;")
+    assert [th.get_text() for th in soup.find_all("th")] == ["", "<b>arm</b>", "i", "", "r"]
+    assert soup.find("td").get_text() == "<img src=x onerror=alert(1)>"
+    assert "<style" not in kept and ".dataframe tbody" not in kept  # pandas' CSS: the page has its own
+    assert soup.find("h2", id="a").find("a", href="#a") and soup.find("details").find("summary")
+    assert soup.find("a", href="https://docs.example/x?a=1&b=2")
+    assert soup.find("img", src="data:image/png;base64,iVBORw0KGgo=")
+    assert soup.find("div", style=True)["style"] == "border:1px solid #ccc;padding:.3rem;"
+    assert script_free(kept) == []
+
+
+def _hostile_notebook() -> nbformat.NotebookNode:
+    """A notebook whose markdown cell and outputs (HTML, Markdown, JavaScript, a widget) carry script."""
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("x")
+    code.outputs = [nbformat.v4.new_output("display_data", data={"text/html": HOSTILE_HTML[1] + "<p>html out</p>",
+                                                                 "text/plain": "x"}),
+                    nbformat.v4.new_output("display_data", data={"text/markdown": "[md out](javascript:alert(3)) "
+                                                                                  + HOSTILE_HTML[0]}),
+                    nbformat.v4.new_output("display_data", data={"application/javascript": "alert(13)"}),
+                    nbformat.v4.new_output("display_data", data={
+                        "application/vnd.jupyter.widget-view+json": {"model_id": "m", "version_major": 2}})]
+    markdown = nbformat.v4.new_markdown_cell(f"# Title\n\n## Section {HOSTILE_HTML[3]}\n\n{HOSTILE_HTML[5]}")
+    nb.cells = [markdown, code]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2}}
+    return nb
+
+
+ENTRY = {"notebook": "99_hostile", "parameters": {"LABEL": HOSTILE_HTML[0]}, "data": {"dataset": HOSTILE_HTML[4]}}
+RUN = {"run_id": "20240101-000000-aaaa", "started_at": "2024-01-01T00:00:00Z", "code": {}}
+
+
+def test_render_report_sanitizes_every_cell_and_output():
+    page = render_report(_hostile_notebook(), ENTRY, RUN)
+    assert script_free(page) == [] and remote_references(page) == []
+    text = BeautifulSoup(page, "html.parser").get_text(" ")
+    assert "html out" in text and "md out" in text and "Section" in text
+    assert "alert(13)" not in page and "widget-state" not in page
+
+
+def test_render_report_refuses_a_page_that_could_run_a_script(monkeypatch):
+    monkeypatch.setattr(report_html, "sanitize_html", lambda fragment: str(fragment))  # the check must stop it
+    with pytest.raises(ValueError, match="99_hostile could still run a script after sanitizing: .*onerror"):
+        render_report(_hostile_notebook(), ENTRY, RUN)
 
 
 # 5. latest and diff
-def test_latest_points_at_the_newest_good_run(overview):
+def stable_runs(folder: Path) -> dict[str, str]:
+    """Notebook -> the run whose report a stable folder (reports/latest...) holds."""
+    return {e["notebook"]: e["run_id"] for e in json.loads((folder / "stable.json").read_text())["notebooks"]}
+
+
+def test_latest_holds_the_newest_good_report_of_its_data_set(overview):
     manifest, folder = overview
-    latest = folder.parent / "latest"
-    assert latest.is_symlink() and os.readlink(latest) == manifest["run_id"]
-    assert (latest / "00_data_overview.html").exists()
+    (latest,) = folder.parent.glob("latest-*")  # a data set given by path: its own stable folder
+    assert latest.name.startswith("latest-synthetic") and not (folder.parent / "latest").exists()
+    assert stable_runs(latest) == {"00_data_overview": manifest["run_id"]}
+    assert (latest / "00_data_overview.html").read_bytes() == (folder / "00_data_overview.html").read_bytes()
 
 
 def _manifest(run_id, findings):
@@ -210,7 +291,7 @@ def test_killed_and_concurrent_runs_leave_the_reports_intact(project, tmp_path):
     manifest = json.loads((reports / killed_id / "manifest.json").read_text())
     assert manifest["status"] == "running" and manifest["pid"] == killed.pid
     assert run_state(manifest) == "incomplete (killed)"
-    assert os.readlink(reports / "latest") == max(good)
+    assert stable_runs(reports / "latest") == {"10_echo": max(good)}
 
     rerun = workbench("run", "10", "--reports", reports, "--no-progress", "--force",  # unchanged, but rerun
                       env={"WORKBENCH_ROOT": str(project)})
@@ -219,7 +300,7 @@ def test_killed_and_concurrent_runs_leave_the_reports_intact(project, tmp_path):
     assert not (reports / ".tmp").exists()  # the killed run's scratch is gone
     index = (reports / "index.html").read_text()
     assert "incomplete (killed)" in index and all(f'href="{g}/10_echo.html"' in index for g in good)
-    assert os.readlink(reports / "latest") not in good  # the rerun is the newest good run
+    assert stable_runs(reports / "latest")["10_echo"] not in good  # the rerun is the newest good run
 
 
 def test_run_state_decides_from_the_pid():

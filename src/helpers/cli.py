@@ -1,8 +1,10 @@
 """The ``workbench`` command.
 
 Exit status: 0 all went well; 1 a notebook failed (its error is in the manifest and the
-index, and the previous good report stays listed); 2 the run was refused before any kernel
-started (unknown parameter, wrong type, value outside its choices, missing or invalid data).
+index, and the previous good report stays listed), or the disk filled up (that run's files are
+removed); 2 the run was refused before any kernel started (unknown parameter, wrong type, value
+outside its choices or range, a YAML tag, missing or invalid data). Every refusal is one
+message naming what to fix, never a traceback.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
 from . import config
 
@@ -113,16 +114,19 @@ def init_command(file: Path, out: Path | None, force: bool) -> None:
 
 
 def _overrides(pairs: tuple[str, ...], params_file: Path | None) -> dict:
-    from .report.params import split_assignments
+    """The -f file's values, then the -p values over them (a name matches in any case)."""
+    from .report.params import ParameterError, load_plain_yaml, split_assignments
 
     values = {}
     if params_file is not None:
-        loaded = yaml.safe_load(params_file.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise click.UsageError(f"{params_file}: a parameters file is a mapping of NAME: value")
-        values.update(loaded)
-    values.update(split_assignments(list(pairs)))
-    return values
+        loaded = load_plain_yaml(params_file.read_bytes(), source=str(params_file))
+        if not isinstance(loaded, (dict, type(None))):
+            raise ParameterError(f"{params_file}: a parameters file is a mapping of NAME: value, "
+                                 f"got {type(loaded).__name__}")
+        values.update(loaded or {})
+    given = split_assignments(list(pairs))
+    lowered = {name.lower() for name in given}
+    return {k: v for k, v in values.items() if str(k).lower() not in lowered} | given
 
 
 @main.command("run")
@@ -139,29 +143,31 @@ def _overrides(pairs: tuple[str, ...], params_file: Path | None) -> dict:
               help="Run the notebooks on the Dask cluster at ADDRESS (e.g. tcp://127.0.0.1:8786) instead.")
 @click.option("--scheduler-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="How long to wait for the scheduler and a worker.")
+@click.option("--max-points", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --grid: refuse a grid of more than N points [default: 1000].")
 @click.option("--force", is_flag=True,
               help="Rerun notebooks whose source, parameters, data and environment are unchanged since a good run.")
 @click.option("--reports", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Reports folder [default: reports/].")
 @click.option("--no-progress", is_flag=True, help="No progress output while notebooks run.")
 @click.option("--show-code", is_flag=True, help="Include the code in the HTML reports.")
-def run_command(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler, scheduler_timeout, force,
-                reports, no_progress, show_code) -> None:
+def run_command(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler, scheduler_timeout, max_points,
+                force, reports, no_progress, show_code) -> None:
     """Execute notebooks and write reports/<run-id>/ (notebook, HTML, manifest) and reports/index.html.
 
     A notebook whose source, parameters, data and environment are unchanged since a successful
     run is skipped (the output names the run that holds its report); --force reruns it.
     """
     from .report import ParameterError, RunRefused
-    from .report.grid import GridError, SchedulerUnreachable, load_grid
-    from .report.runner import run_grid, run_points
+    from .report.grid import MAX_POINTS, GridError, SchedulerUnreachable, load_grid
+    from .report.runner import DiskFull, run_grid, run_points
 
-    _check_run_options(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler)
+    _check_run_options(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler, max_points)
     options = {"reports": reports, "progress": not no_progress, "show_code": show_code, "jobs": jobs,
                "scheduler": scheduler, "force": force, "timeout": scheduler_timeout}
     try:
         if grid_file is not None:
-            grid = load_grid(grid_file)
+            grid = load_grid(grid_file, max_points=max_points or MAX_POINTS)
             manifests = run_grid(grid, **options)
         else:
             grid = None
@@ -169,6 +175,9 @@ def run_command(notebooks, run_all, pairs, params_file, grid_file, jobs, schedul
     except (RunRefused, ParameterError, GridError, SchedulerUnreachable) as e:
         click.echo(f"refused: {e}", err=True)
         sys.exit(EXIT_REFUSED)
+    except DiskFull as e:
+        click.echo(f"failed: {e}", err=True)
+        sys.exit(EXIT_FAILED)
     folder = Path(reports or config.reports_dir())
     for manifest in manifests:  # with progress, each notebook's line was printed as it finished
         _echo_run(manifest, folder, notebooks=no_progress)
@@ -180,12 +189,14 @@ def run_command(notebooks, run_all, pairs, params_file, grid_file, jobs, schedul
         sys.exit(EXIT_FAILED)
 
 
-def _check_run_options(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler) -> None:
+def _check_run_options(notebooks, run_all, pairs, params_file, grid_file, jobs, scheduler, max_points) -> None:
     if run_all and notebooks:
         raise click.UsageError("give notebook names or --all, not both")
     if grid_file is not None and (notebooks or run_all or pairs or params_file):
         raise click.UsageError("with --grid, the notebooks and parameters come from the grid file: "
                                "drop the notebook names, --all, -p and -f (fixed values go under `parameters:`)")
+    if max_points is not None and grid_file is None:
+        raise click.UsageError("--max-points goes with --grid")
     if jobs is not None and scheduler:
         raise click.UsageError("give --jobs or --scheduler, not both: on a cluster its workers run the jobs")
 
@@ -219,7 +230,9 @@ def params_command(notebook: str) -> None:
     click.echo(f"{path.stem} parameters (set with -p name=value):")
     for p in declared_parameters(path).values():
         choices = f" choices: {', '.join(map(str, p.choices))}." if p.choices else ""
-        click.echo(f"  {p.name.lower():<22} {p.type_name:<6} default {p.default!r}. {p.help}{choices}")
+        bounds = f" range: {p.bounds}." if p.bounds else ""
+        length = f" {p.length} values." if p.length else ""
+        click.echo(f"  {p.name.lower():<22} {p.type_name:<6} default {p.default!r}. {p.help}{choices}{bounds}{length}")
 
 
 @main.command("index")

@@ -19,10 +19,13 @@ yields each result as it finishes. Only the runner writes manifests and the inde
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import difflib
 import functools
 import itertools
 import json
+import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -38,17 +41,18 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 import papermill as pm
-import yaml
 from traitlets.config import Config
 
 from ..files import atomic_write
 from ..findings import read_findings
 from .html import render_report
+from .params import ParameterError, inject_parameters, load_plain_yaml
 
 if TYPE_CHECKING:
     from distributed import Client
 
 GRID_KEYS = ("notebooks", "parameters", "grid")
+MAX_POINTS = 1000  # grid points a file may make unless --max-points says more
 # figures must be inline outputs whatever backend the caller's environment sets (e.g. Agg)
 KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -76,8 +80,11 @@ class Grid:
         return ", ".join(f"{name}={point[name]}" for name in self.varying)
 
 
-def load_grid(path: str | Path) -> Grid:
+def load_grid(path: str | Path, *, max_points: int = MAX_POINTS) -> Grid:
     """Read a grid file (YAML) and expand it into points; `GridError` says what to fix.
+
+    The file may hold only plain values (`helpers.report.params.load_plain_yaml`: no YAML tags,
+    anchors or repeated keys), and it may make at most ``max_points`` points.
 
     Example
     -------
@@ -89,15 +96,15 @@ def load_grid(path: str | Path) -> Grid:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise GridError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-    return parse_grid(data, source=str(path))
+        data = load_plain_yaml(path.read_bytes(), source=str(path))
+    except ParameterError as e:
+        raise GridError(str(e)) from None
+    except OSError as e:
+        raise GridError(f"{path}: cannot be read ({e.strerror})") from None
+    return parse_grid(data, source=str(path), max_points=max_points)
 
 
-def parse_grid(data: Any, *, source: str = "the grid file") -> Grid:
+def parse_grid(data: Any, *, source: str = "the grid file", max_points: int = MAX_POINTS) -> Grid:
     """Check a grid file's mapping and expand its ``grid`` into the cartesian product of its lists.
 
     Parameters
@@ -107,6 +114,8 @@ def parse_grid(data: Any, *, source: str = "the grid file") -> Grid:
         name -> non-empty list of values) and optionally ``parameters`` (name -> value, every run).
     source : str
         Name used in messages.
+    max_points : int
+        Refuse a grid of more points than this (``workbench run --max-points``).
 
     Returns
     -------
@@ -117,7 +126,8 @@ def parse_grid(data: Any, *, source: str = "the grid file") -> Grid:
     ------
     GridError
         Not a mapping, an unknown or missing key, an empty grid, a value that is not a list,
-        a repeated value, or a parameter given both fixed and in the grid.
+        a repeated value, a parameter given both fixed and in the grid, or more than
+        ``max_points`` points.
 
     Example
     -------
@@ -138,6 +148,11 @@ def parse_grid(data: Any, *, source: str = "the grid file") -> Grid:
     for name in axes:
         if name.lower() in {k.lower() for k in fixed}:
             raise GridError(f"{source}: {name} is both under parameters and under grid; keep it in one")
+    count = math.prod(len(values) for values in axes.values())
+    if count > max_points:
+        sizes = " x ".join(f"{len(values)} {name}" for name, values in axes.items())
+        raise GridError(f"{source}: the grid makes {count:,} points ({sizes}), more than the {max_points:,} "
+                        f"allowed; make it smaller, or raise the limit with --max-points {count}")
     points = tuple({**fixed, **dict(zip(axes, combo))} for combo in itertools.product(*axes.values()))
     return Grid(_notebooks(data.get("notebooks"), source), points, tuple(axes), source)
 
@@ -223,12 +238,13 @@ def _papermill(job: dict) -> dict:
     """Execute the notebook into the scratch folder, then move it into the run folder."""
     stem = job["path"].stem
     partial = Path(job["scratch"]) / f"{stem}.ipynb"
-    entry = {"notebook": stem, "parameters": job["parameters"], "data": job["data"],
-             "cache_key": job.get("cache_key"), "status": "running"}
+    entry = {"notebook": stem, "parameters": job["parameters"], "given": job["given"], "data": job["data"],
+             "cache_key": job.get("cache_key"), "stable_set": job.get("stable_set"), "status": "running"}
     started = time.perf_counter()
     try:
         with kernel_env(), tempfile.TemporaryDirectory(prefix="wb-kernel-") as sockets:
-            pm.execute_notebook(str(job["path"]), str(partial), parameters=job["given"], cwd=str(job["path"].parent),
+            source = inject_parameters(nbformat.read(str(job["path"]), as_version=4), job["given"])
+            pm.execute_notebook(source, str(partial), cwd=str(job["path"].parent),
                                 progress_bar={"desc": job["progress"]} if job.get("progress") else False,
                                 config=_kernel_config(sockets))
         entry["status"] = "succeeded"
@@ -241,10 +257,30 @@ def _papermill(job: dict) -> dict:
         executed = nbformat.read(str(partial), as_version=4)
         entry["findings"] = read_findings(executed)
         entry["ipynb"] = f"{stem}.ipynb" if entry["status"] == "succeeded" else f"{stem}.failed.ipynb"
-        partial.replace(Path(job["folder"]) / entry["ipynb"])
+        if entry["status"] == "succeeded":
+            partial.replace(Path(job["folder"]) / entry["ipynb"])
+        else:  # kept for the error only: the outputs of a half-run notebook are never shared
+            atomic_write(Path(job["folder"]) / entry["ipynb"], nbformat.writes(errors_only(executed)))
+            partial.unlink()
         if entry["status"] == "succeeded":
             entry["executed"] = executed
     return entry
+
+
+def errors_only(nb):
+    """A copy of an executed notebook with every output removed but the error (name and message).
+
+    What a failed run printed before it failed (tables, figures, data values in a traceback's
+    frames) stays out of the reports folder; the error says what to fix.
+    """
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = [nbformat.v4.new_output("error", ename=o.get("ename", ""), evalue=o.get("evalue", ""),
+                                               traceback=[f"{o.get('ename', '')}: {o.get('evalue', '')}"])
+                        for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    return nb
 
 
 def execute_job(job: dict) -> dict:
@@ -337,13 +373,51 @@ def _outcome(get: Callable[[], Any]) -> Any:
         return e
 
 
-def _one_thread_each() -> None:
-    """In a pool worker: its kernels use one BLAS/OpenMP thread, as Dask's workers do by default.
+WATCH_SECONDS = 0.5  # how often a pool worker checks that the runner that started it still lives
 
-    With one kernel per core, more threads per kernel only compete for the same cores.
+
+def _worker_init(runner: int) -> None:
+    """In a pool worker: one BLAS/OpenMP thread per kernel, and an end when the runner dies.
+
+    With one kernel per core, more threads per kernel only compete for the same cores. A worker
+    is a child of the forkserver, not of the runner, so a killed runner (``kill -9``) would leave
+    it, and its kernel, running into the dead run's folder: a watchdog thread ends both.
     """
     for name in THREAD_VARS:
         os.environ.setdefault(name, "1")
+    threading.Thread(target=_watch, args=(runner,), name="runner-watchdog", daemon=True).start()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _watch(runner: int) -> None:
+    """Poll ``runner``; when it is gone, stop this worker's kernels and exit at once."""
+    while not _gone(runner):
+        time.sleep(WATCH_SECONDS)
+    end_children()
+    os._exit(1)
+
+
+def end_children(grace: float = 2.0) -> None:
+    """Terminate this process's descendants (kernels), then kill those still running after ``grace`` s."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -365,7 +439,7 @@ def warm_up() -> None:
 
 def _in_pool(fn: Callable, jobs: list, workers: int) -> Iterator[tuple[int, Any]]:
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
-                               initializer=_one_thread_each)
+                               initializer=_worker_init, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
         for future in as_completed(futures):

@@ -13,24 +13,35 @@ COLUMNS = ["notebook", "finding", "a", "b", "change", "a_interval", "b_interval"
 
 
 def load_manifest(run: str | Path, reports: Path) -> dict:
-    """A run's manifest from a run id (or ``latest``) under ``reports``, a run folder or a manifest path.
+    """A run's manifest from a run id, a stable folder (``latest``, ``latest-telco``), a run folder or a file.
+
+    A stable folder's ``stable.json`` lists each notebook's report with the run it came from, so
+    ``workbench diff <last week's run> latest`` compares every notebook of the stable set.
 
     Raises
     ------
     FileNotFoundError
-        With the runs that exist, when there is no such run.
+        With the runs that exist, when there is no such run, or its file is not a manifest.
     """
     path = Path(run)
-    candidates = [path, path / "manifest.json", reports / str(run) / "manifest.json"]
+    candidates = [path, path / "manifest.json", path / "stable.json", reports / str(run) / "manifest.json",
+                  reports / str(run) / "stable.json"]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         known = sorted(p.parent.name for p in reports.glob("*/manifest.json"))
         raise FileNotFoundError(f"no run {str(run)!r} under {reports} (runs: {', '.join(known) or 'none'})")
-    return json.loads(found.read_text())
+    try:
+        manifest = json.loads(found.read_bytes())
+    except (OSError, ValueError) as e:
+        raise FileNotFoundError(f"{found} is not a readable manifest ({type(e).__name__}: {str(e)[:120]})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("notebooks", []), list):
+        raise FileNotFoundError(f"{found} is not a run manifest (no list of notebooks)")
+    return manifest
 
 
 def _findings(manifest: dict) -> dict[tuple[str, str], dict]:
-    return {(e["notebook"], f["name"]): f for e in manifest.get("notebooks", []) for f in e.get("findings", [])}
+    return {(str(e.get("notebook")), str(f.get("name"))): f for e in manifest.get("notebooks", [])
+            if isinstance(e, dict) for f in e.get("findings", []) if isinstance(f, dict) and "value" in f}
 
 
 def _interval(f: dict | None) -> tuple[float, float] | None:

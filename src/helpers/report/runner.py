@@ -31,6 +31,8 @@ its scratch files are removed the next time the index is rebuilt.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -41,6 +43,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -51,7 +54,7 @@ import nbformat
 
 from .. import config
 from ..files import atomic_write
-from ..io import fingerprint, table_path
+from ..io import fingerprint, read_table, table_path
 from ..scale import LARGE, checked_fingerprint
 from .grid import Grid, completed, connect, execute_job, warm_up
 from .html import render_index
@@ -67,6 +70,10 @@ TABLE_PARAMS = ("EXPERIMENT_FILE", "ONE_TABLE")  # a one-table source replaces t
 
 class RunRefused(ValueError):
     """The run was refused before any kernel started (bad parameter, missing or invalid data)."""
+
+
+class DiskFull(RuntimeError):
+    """The disk filled up during a run; the folders of that run were removed."""
 
 
 def list_notebooks() -> list[Path]:
@@ -128,8 +135,9 @@ def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
     table = next((str(effective[p]) for p in TABLE_PARAMS if effective.get(p)), "")
     if table:
         try:
+            read_table(table)  # readable before any kernel starts: a damaged file is refused here
             return {"dataset": table, "fingerprint": fingerprint([table_path(table)])}
-        except FileNotFoundError as e:
+        except (FileNotFoundError, ValueError) as e:
             raise RunRefused(f"{notebook}: {e}") from None
     if DATASET_PARAM not in effective:
         return None
@@ -141,6 +149,34 @@ def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
         except (FileNotFoundError, ValueError) as e:
             raise RunRefused(f"{notebook}: {e}") from None
     return {"dataset": name, "fingerprint": cache[name]}
+
+
+def _set_slug(dataset: str) -> str:
+    """A data set as a folder-name suffix: a built-in name as it is, a path as its stem and a digest."""
+    stem = re.sub(r"[^a-z0-9_.-]+", "-", Path(dataset).stem.lower()).strip("-.")[:40] or "data"
+    is_path = "/" in dataset or "\\" in dataset or "." in dataset
+    return f"{stem}-{hashlib.sha256(dataset.encode()).hexdigest()[:6]}" if is_path else stem
+
+
+def stable_set_name(declared: dict, given: dict[str, Any]) -> str | None:
+    """The stable set a run's report joins: ``latest`` for the notebook's defaults, ``latest-<data set>``
+    when only the data set differs, None when any other parameter is given (an ad-hoc run).
+
+    Example
+    -------
+    >>> from helpers.report.params import Parameter
+    >>> declared = {"DATASET": Parameter("DATASET", "synthetic"), "SEED": Parameter("SEED", 0)}
+    >>> [stable_set_name(declared, g) for g in ({}, {"DATASET": "telco"}, {"SEED": 3})]
+    ['latest', 'latest-telco', None]
+    """
+    if set(given) - {DATASET_PARAM, *TABLE_PARAMS}:
+        return None
+    table = next((str(given[p]) for p in TABLE_PARAMS if given.get(p)), "")
+    dataset = table or str(given.get(DATASET_PARAM, ""))
+    default = getattr(declared.get(DATASET_PARAM), "default", None)
+    if not dataset or (not table and dataset == default):
+        return LATEST
+    return f"{LATEST}-{_set_slug(dataset)}"
 
 
 def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
@@ -169,26 +205,122 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
         given = _absolute_paths(given)  # the kernel runs in notebooks/, not in the caller's folder
         effective = {name: p.default for name, p in params.items()} | given
         data = _data_of(effective, datasets, path.stem)
-        jobs.append({"path": path, "parameters": effective, "given": given, "data": data})
+        jobs.append({"path": path, "parameters": effective, "given": given, "data": data,
+                     "stable_set": stable_set_name(params, given)})
     return jobs
 
 
 SCRATCH = ".tmp"  # papermill's notebooks in progress, per run: reports/.tmp/<run-id>/
+STABLE = ".stable"  # the report sets behind reports/latest and reports/latest-<data set>/
 LOCK = ".index.lock"
 LATEST = "latest"
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}(?:-[a-z0-9_.=,+-]{1,60})?$")  # what `_new_run_folder` makes
+STABLE_SET = re.compile(rf"^{LATEST}(?:-[a-z0-9_.-]{{1,60}})?$")
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")  # a notebook stem or a report file name
+STATUSES = ("running", "succeeded", "failed")
+EMPTY_RUN_SECONDS = 60  # an empty run folder older than this is left over, not being opened
+
+
+class UnsafePath(ValueError):
+    """A path built from a manifest or a run id that would leave the reports folder."""
+
+
+def confined(reports: Path, *parts: str) -> Path:
+    """``reports/<parts...>``, refused unless it lies inside ``reports`` (after resolving links).
+
+    Example
+    -------
+    >>> confined(Path("/srv/reports"), "20260101-000000-abcd", "00.html").as_posix()
+    '/srv/reports/20260101-000000-abcd/00.html'
+    >>> confined(Path("/srv/reports"), "../victim")
+    Traceback (most recent call last):
+    ...
+    helpers.report.runner.UnsafePath: '../victim' leads outside the reports folder /srv/reports
+    """
+    root = Path(reports).resolve()
+    path = root.joinpath(*parts).resolve()
+    if path == root or not path.is_relative_to(root):
+        raise UnsafePath(f"{'/'.join(map(str, parts))!r} leads outside the reports folder {root}")
+    return path
+
+
+def _check_entry(entry: Any, n: int) -> None:
+    if not isinstance(entry, dict):
+        raise ValueError(f"notebook entry {n} is not a mapping")
+    name, status = entry.get("notebook"), entry.get("status")
+    if not (isinstance(name, str) and _FILE.match(name)):
+        raise ValueError(f"notebook entry {n} has no valid notebook name")
+    if status not in STATUSES:
+        raise ValueError(f"notebook entry {n} has an unknown status {str(status)[:40]!r}")
+    for key in ("html", "ipynb"):
+        if entry.get(key) is not None and not (isinstance(entry[key], str) and _FILE.match(entry[key])):
+            raise ValueError(f"notebook entry {n} names an invalid {key} file")
+    if not isinstance(entry.get("findings", []), list) or not all(isinstance(f, dict) for f in entry.get("findings", [])):
+        raise ValueError(f"notebook entry {n} has findings that are not a list of mappings")
+    if not isinstance(entry.get("duration_s", 0), (int, float)):
+        raise ValueError(f"notebook entry {n} has a duration that is not a number")
+    for key, kinds in (("cache_key", dict), ("parameters", dict), ("given", dict), ("data", dict)):
+        if entry.get(key) is not None and not isinstance(entry[key], kinds):
+            raise ValueError(f"notebook entry {n} has a {key} that is not a mapping")
+    stable = entry.get("stable_set")
+    if stable is not None and not (isinstance(stable, str) and STABLE_SET.match(stable)):
+        raise ValueError(f"notebook entry {n} names an invalid stable set")
+
+
+def check_manifest(manifest: Any, folder: str) -> dict:
+    """A run's manifest, checked before anything is read, linked or removed through it.
+
+    The run id must be the runner's own pattern and the folder's name; every file it names must
+    be a plain file name. Raises ValueError saying what is wrong.
+    """
+    if not isinstance(manifest, dict):
+        raise ValueError(f"not a mapping but {type(manifest).__name__}")
+    run_id = manifest.get("run_id")
+    if not (isinstance(run_id, str) and RUN_ID.match(run_id)):
+        raise ValueError("its run_id is not one the runner makes")
+    if run_id != folder:
+        raise ValueError(f"its run_id is not its folder's name {folder!r}")
+    if not isinstance(manifest.get("started_at"), str) or manifest.get("status") not in STATUSES:
+        raise ValueError("it has no valid started_at and status")
+    for key in ("notebooks", "skipped"):
+        if not isinstance(manifest.get(key, []), list):
+            raise ValueError(f"its {key} is not a list")
+    for n, entry in enumerate(manifest.get("notebooks", []), 1):
+        _check_entry(entry, n)
+    return manifest
+
+
+def scan_runs(reports: Path) -> tuple[list[dict], list[dict]]:
+    """Every run's checked manifest under ``reports``, newest first, and the manifests that cannot be used.
+
+    Returns
+    -------
+    (runs, unreadable)
+        ``unreadable`` holds ``{"path": "<folder>/manifest.json", "reason": ...}`` for each
+        manifest that is not JSON, not a mapping, empty, behind a symbolic link, or whose run id
+        or file names are not the runner's own; such a run is listed, never followed.
+    """
+    runs, unreadable = [], []
+    for path in sorted(Path(reports).glob("*/manifest.json")):
+        if path.parent.is_symlink() or path.parent.name.startswith("."):
+            continue  # reports/latest (older layout) and the scratch folders
+        shown = f"{path.parent.name}/manifest.json"
+        try:
+            if path.is_symlink():
+                raise ValueError("it is a symbolic link")
+            raw = path.read_bytes()
+            if not raw.strip():
+                raise ValueError("it is empty")
+            runs.append(check_manifest(json.loads(raw), path.parent.name))
+        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            unreadable.append({"path": shown, "reason": str(e)[:200]})
+    runs.sort(key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
+    return runs, unreadable
 
 
 def read_runs(reports: Path) -> list[dict]:
-    """Every run's manifest under ``reports``, newest first; unreadable ones (and ``latest``) are skipped."""
-    runs = []
-    for path in reports.glob("*/manifest.json"):
-        if path.parent.is_symlink():
-            continue
-        try:
-            runs.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            continue
-    return sorted(runs, key=lambda r: (r.get("started_at", ""), r.get("run_id", "")), reverse=True)
+    """Every run's checked manifest under ``reports``, newest first (`scan_runs` without the unreadable)."""
+    return scan_runs(reports)[0]
 
 
 def _alive(pid: int) -> bool:
@@ -219,28 +351,90 @@ def run_state(run: dict) -> str:
 
 def _sweep(reports: Path, runs: list[dict]) -> None:
     """Remove the scratch files of runs that are over (finished or killed); call under the lock."""
-    for tmp in [*reports.glob(".index.html.*.partial"), *reports.glob(f".{LATEST}.*.partial")]:
+    for tmp in [*reports.glob(".index.html.*.partial"), *reports.glob(f".{LATEST}*.partial")]:
         tmp.unlink(missing_ok=True)  # left by a kill: these are only written under the lock
     for run in runs:
         if run_state(run) in ("running", "incomplete (killed or still running)"):
             continue  # alive, or on another host: its scratch may still be in use
-        shutil.rmtree(reports / SCRATCH / run["run_id"], ignore_errors=True)
-        for tmp in (reports / run["run_id"]).glob(".*.partial"):
+        shutil.rmtree(confined(reports, SCRATCH, run["run_id"]), ignore_errors=True)
+        for tmp in confined(reports, run["run_id"]).glob(".*.partial"):
             tmp.unlink(missing_ok=True)
     if (reports / SCRATCH).is_dir() and not any((reports / SCRATCH).iterdir()):
         (reports / SCRATCH).rmdir()
+    for folder in reports.iterdir():  # a run folder left empty (its first manifest could not be written)
+        if RUN_ID.match(folder.name) and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            if time.time() - folder.stat().st_mtime > EMPTY_RUN_SECONDS:
+                folder.rmdir()
+
+
+def stable_sets(runs: list[dict], reports: Path) -> dict[str, dict[str, tuple[dict, dict]]]:
+    """Per stable set (``latest``, ``latest-<data set>``): each notebook's newest good report in it.
+
+    An entry belongs to the stable set the runner named for it (``stable_set``): runs with the
+    notebooks' default parameters on one data set. Runs with other parameters, grid points and
+    reports whose HTML is gone belong to none.
+    """
+    sets: dict[str, dict[str, tuple[dict, dict]]] = {}
+    for run in runs:  # newest first
+        for entry in run.get("notebooks", []):
+            name = entry.get("stable_set")
+            if not name or entry["status"] != "succeeded" or not entry.get("html"):
+                continue
+            if entry["notebook"] not in sets.setdefault(name, {}) and confined(reports, run["run_id"],
+                                                                               entry["html"]).is_file():
+                sets[name][entry["notebook"]] = (run, entry)
+    return sets
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)  # same bytes, no extra space; the folder can be zipped or mailed as is
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _write_stable_set(reports: Path, name: str, picks: dict[str, tuple[dict, dict]]) -> None:
+    """Make ``reports/<name>`` hold ``picks``: a new folder under `STABLE`, then the link renamed over the old.
+
+    The folder holds each notebook's HTML (hard links to the run's files) and ``stable.json``:
+    the manifest entries with the run each came from, which `workbench diff` reads like a run's.
+    """
+    record = {"stable_set": name, "notebooks": [{**entry, "run_id": run["run_id"]}
+                                                for _, (run, entry) in sorted(picks.items())]}
+    link = reports / name
+    if link.is_symlink():
+        try:
+            current = json.loads((link / "stable.json").read_text())
+            if current.get("notebooks") == json.loads(json.dumps(record["notebooks"], default=str)):
+                return
+        except (OSError, ValueError):
+            pass
+    elif link.exists():
+        return  # a real file or folder of someone else's: never replaced
+    folder = confined(reports, STABLE, f"{name}-{secrets.token_hex(4)}")
+    folder.mkdir(parents=True)
+    for _, (run, entry) in picks.items():
+        _link_or_copy(confined(reports, run["run_id"], entry["html"]), folder / entry["html"])
+    atomic_write(folder / "stable.json", json.dumps({**record, "updated_at": _now()}, indent=2, default=str))
+    tmp = reports / f".{name}.{os.getpid()}.partial"
+    tmp.unlink(missing_ok=True)
+    os.symlink(f"{STABLE}/{folder.name}", tmp)  # relative: the reports folder can be moved or served as is
+    os.replace(tmp, link)
+
+
+def _prune_stable(reports: Path) -> None:
+    """Remove the folders under `STABLE` that no ``latest*`` link points at any more."""
+    kept = {os.readlink(p) for p in reports.glob(f"{LATEST}*") if p.is_symlink()}
+    for folder in (reports / STABLE).glob("*") if (reports / STABLE).is_dir() else []:
+        if f"{STABLE}/{folder.name}" not in kept:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _point_latest(reports: Path, runs: list[dict]) -> None:
-    """Point ``reports/latest`` at the newest successful run: a new link renamed over the old one."""
-    good = next((r["run_id"] for r in runs if r.get("status") == "succeeded"), None)
-    link = reports / LATEST
-    if good is None or (link.is_symlink() and os.readlink(link) == good):
-        return
-    tmp = reports / f".{LATEST}.{os.getpid()}.partial"
-    tmp.unlink(missing_ok=True)
-    os.symlink(good, tmp)  # relative: the reports folder can be moved or served as is
-    os.replace(tmp, link)
+    """Rebuild every stable set (``reports/latest``, ``reports/latest-<data set>``) from the runs."""
+    for name, picks in stable_sets(runs, reports).items():
+        _write_stable_set(reports, name, picks)
+    _prune_stable(reports)
 
 
 @contextmanager
@@ -256,16 +450,18 @@ def _index_lock(reports: Path):
 
 
 def write_index(reports: Path) -> Path:
-    """Rebuild ``reports/index.html`` and ``reports/latest`` from the manifests, under the index lock.
+    """Rebuild ``reports/index.html`` and the stable sets (``reports/latest*``) from the manifests, under the lock.
 
-    Runs whose process is gone are shown as incomplete and their scratch files are removed.
+    Runs whose process is gone are shown as incomplete and their scratch files are removed;
+    manifests that cannot be used are listed as unreadable and followed nowhere.
     """
     reports = Path(reports)
     with _index_lock(reports):
-        runs = read_runs(reports)
+        runs, unreadable = scan_runs(reports)
         _sweep(reports, runs)
         _point_latest(reports, runs)
-        return atomic_write(reports / "index.html", render_index([{**r, "status": run_state(r)} for r in runs]))
+        page = render_index([{**r, "status": run_state(r)} for r in runs], unreadable=unreadable)
+        return atomic_write(reports / "index.html", page)
 
 
 def _save(manifest: dict, folder: Path, reports: Path) -> None:
@@ -338,7 +534,7 @@ def find_unchanged(key: str, runs: list[dict], reports: Path) -> dict | None:
     for run in runs:  # newest first
         for entry in run.get("notebooks", []):
             found = entry.get("status") == "succeeded" and (entry.get("cache_key") or {}).get("key") == key
-            if found and entry.get("html") and (reports / run["run_id"] / entry["html"]).is_file():
+            if found and entry.get("html") and confined(reports, run["run_id"], entry["html"]).is_file():
                 return {"notebook": entry["notebook"], "cache_key": entry["cache_key"],
                         "unchanged_since": run["run_id"], "report": f"{run['run_id']}/{entry['html']}"}
     return None
@@ -367,9 +563,10 @@ def _plan_points(names: list[str], points: list[dict], grid: Grid | None, string
     return planned
 
 
-def _open_run(reports: Path, env: dict, extra: dict, suffix: str) -> dict:
-    """Create a run folder, its scratch folder and its first manifest ("running")."""
+def _open_run(reports: Path, env: dict, extra: dict, suffix: str, created: list[str]) -> dict:
+    """Create a run folder, its scratch folder and its first manifest ("running"); its id goes into ``created``."""
     run_id, folder = _new_run_folder(reports, suffix)
+    created.append(run_id)
     (reports / SCRATCH / run_id).mkdir(parents=True)
     manifest = {"run_id": run_id, "started_at": _now(), "status": "running", "pid": os.getpid(),
                 "host": socket.gethostname(), **env, **extra, "notebooks": []}
@@ -379,8 +576,8 @@ def _open_run(reports: Path, env: dict, extra: dict, suffix: str) -> dict:
 
 def _crashed(job: dict, error: BaseException) -> dict:
     """The entry of a job whose worker failed outside the notebook (worker died, connection lost)."""
-    return {"notebook": job["path"].stem, "parameters": job["parameters"], "data": job["data"],
-            "cache_key": job.get("cache_key"), "status": "failed", "duration_s": 0.0,
+    return {"notebook": job["path"].stem, "parameters": job["parameters"], "given": job["given"], "data": job["data"],
+            "cache_key": job.get("cache_key"), "stable_set": job.get("stable_set"), "status": "failed", "duration_s": 0.0,
             "error": f"{type(error).__name__}: {error}"[:2000]}
 
 
@@ -399,6 +596,8 @@ def _prepare(planned: list[list[dict]], grid: Grid | None, reports: Path, env: d
         todo, skipped = [], []
         for job in jobs:
             job["cache_key"] = cache_key(job, environment)
+            if grid is not None:
+                job["stable_set"] = None  # a grid point is never the stable report
             same = None if force else find_unchanged(job["cache_key"]["key"], earlier, reports)
             (todo if same is None else skipped).append(job if same is None else same)
         point = grid.points[n] if grid else {}
@@ -478,7 +677,7 @@ def _unchanged(point: dict) -> dict:
 
 
 def _open_runs(prepared: list[dict], reports: Path, env: dict, *, progress: bool, show_code: bool,
-               in_process: bool) -> tuple[list[dict], list[dict], list[tuple]]:
+               in_process: bool, created: list[str]) -> tuple[list[dict], list[dict], list[tuple]]:
     """A run folder per point with jobs; (manifests, job specs for `execute_job`, each spec's slot)."""
     manifests, specs, slots = [], [], []
     total = sum(len(p["todo"]) for p in prepared)
@@ -486,7 +685,8 @@ def _open_runs(prepared: list[dict], reports: Path, env: dict, *, progress: bool
         if not point["todo"]:
             manifests.append(_unchanged(point))
             continue
-        manifest = _open_run(reports, env, {**point["extra"], "skipped": point["skipped"]}, _slug(point["label"]))
+        manifest = _open_run(reports, env, {**point["extra"], "skipped": point["skipped"]}, _slug(point["label"]),
+                             created)
         manifests.append(manifest)
         header = {k: manifest[k] for k in ("run_id", "started_at", "code")}
         for pos, job in enumerate(point["todo"]):
@@ -509,14 +709,22 @@ def _record(manifest: dict, got: dict[int, dict], expected: int, reports: Path) 
 
 def _execute_points(prepared: list[dict], reports: Path, env: dict, *, progress: bool, show_code: bool,
                     workers: int, client) -> list[dict]:
-    """Open the run folders, run the jobs, and record each entry as its job finishes."""
+    """Open the run folders, run the jobs, and record each entry as its job finishes.
+
+    When the disk fills up, the run folders this call made are removed with their scratch, and
+    `DiskFull` says so: a half-recorded run is worse than none.
+    """
     in_process = client is None and workers == 1  # then a progress bar per notebook, as they run one at a time
-    manifests, specs, slots = _open_runs(prepared, reports, env, progress=progress, show_code=show_code,
-                                         in_process=in_process)
-    write_index(reports)  # the new runs are listed as running
-    entries: dict[str, dict[int, dict]] = {m["run_id"]: {} for m in manifests if m["run_id"]}
+    created: list[str] = []
+    manifests: list[dict] = []
     try:
+        manifests, specs, slots = _open_runs(prepared, reports, env, progress=progress, show_code=show_code,
+                                             in_process=in_process, created=created)
+        write_index(reports)  # the new runs are listed as running
+        entries: dict[str, dict[int, dict]] = {m["run_id"]: {} for m in manifests if m["run_id"]}
         for done, (i, outcome) in enumerate(completed(execute_job, specs, workers=workers, client=client), 1):
+            if _disk_full(outcome):
+                raise outcome
             manifest, pos, expected, label = slots[i]
             entry = outcome if isinstance(outcome, dict) else _crashed(specs[i], outcome)
             entries[manifest["run_id"]][pos] = entry
@@ -524,17 +732,41 @@ def _execute_points(prepared: list[dict], reports: Path, env: dict, *, progress:
             if progress:
                 print(f"[{done}/{len(specs)}] {result_line(entry, label)}", flush=True)
     except BaseException as e:  # Ctrl-C, or a bug: record the runs as failed rather than "running"
+        if _disk_full(e):
+            _discard(reports, created)
+            where = getattr(e, "filename", None) or reports
+            raise DiskFull(f"no space left on the device writing {where}: this run's files were removed; "
+                           f"free some space and run again") from None
         for m in manifests:
             if m["status"] == "running":
                 m.update(status="failed", finished_at=_now(), error=f"run interrupted: {type(e).__name__}: {e}"[:2000])
         raise
     finally:
-        for m in manifests:
-            if m["run_id"]:
-                shutil.rmtree(reports / SCRATCH / m["run_id"], ignore_errors=True)
-                atomic_write(reports / m["run_id"] / "manifest.json", json.dumps(m, indent=2, default=str))
-        write_index(reports)  # once more, when every run is written
+        if created:  # empty when nothing was opened, or the runs were discarded
+            _close_runs(reports, [m for m in manifests if m["run_id"] in created])
     return manifests
+
+
+def _disk_full(error: Any) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _discard(reports: Path, run_ids: list[str]) -> None:
+    """Remove runs (folder and scratch) this process made, e.g. when the disk is full."""
+    for run_id in run_ids:
+        shutil.rmtree(confined(reports, run_id), ignore_errors=True)
+        shutil.rmtree(confined(reports, SCRATCH, run_id), ignore_errors=True)
+    run_ids.clear()
+    with contextlib.suppress(OSError):
+        write_index(reports)
+
+
+def _close_runs(reports: Path, manifests: list[dict]) -> None:
+    """Remove the runs' scratch, write their final manifests and the index once more."""
+    for m in manifests:
+        shutil.rmtree(confined(reports, SCRATCH, m["run_id"]), ignore_errors=True)
+        atomic_write(confined(reports, m["run_id"], "manifest.json"), json.dumps(m, indent=2, default=str))
+    write_index(reports)
 
 
 def _named(notebook: str, label: str) -> str:
