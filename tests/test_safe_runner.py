@@ -403,3 +403,21 @@ def test_a_failed_notebook_keeps_only_its_error():
     kept = errors_only(nb)
     assert kept.cells[0].outputs == [] and "example.com" not in nbformat.writes(kept)
     assert kept.cells[1].outputs[0]["evalue"] == "no convergence" and nb.cells[0].outputs  # a copy
+
+
+def test_an_identifier_named_as_a_model_term_is_refused_before_any_kernel(tmp_path, dataset):
+    import pandas as pd
+
+    folder = tmp_path / "with_email"
+    shutil.copytree(dataset, folder)
+    customers = pd.read_parquet(folder / "customers.parquet")
+    customers["email"] = [f"c{i}@example.com" for i in range(len(customers))]
+    customers.to_parquet(folder / "customers.parquet")
+    for pair, message in [("covariates=[contract, email]", "covariate email is an identifier (1,500 distinct values "
+                                                           "in 1,500 customers): it cannot be a model term; drop it "
+                                                           "from COVARIATES"),
+                          ("strata=[customer_id]", "stratum customer_id is an identifier (an identifier column of "
+                                                   "the data contract)")]:
+        done = cli("run", "01", "-p", f"dataset={folder}", "-p", pair, "--reports", tmp_path / "r")
+        assert done.exit_code == 2 and message in done.output, done.output
+    assert not (tmp_path / "r").exists()

@@ -16,6 +16,7 @@ from lifelines import CoxPHFitter
 from . import schema as S
 from . import survival
 from .io import Dataset
+from .privacy import MIN_CELL, check_covariates, pool_small_levels
 from .segments import LOG2_VALUE, add_segments, pool_small
 
 
@@ -50,6 +51,7 @@ class CoxResult:
     verdict: str
     strata: list[str] = field(default_factory=list)
     note: str = ""
+    min_cell: int = MIN_CELL  # smallest level of a covariate or stratum (`privacy.pool_small_levels`)
 
     @property
     def ph_holds(self) -> bool:
@@ -61,13 +63,22 @@ class CoxResult:
 
 
 def cox_with_ph_check(customers: pd.DataFrame, covariates: Sequence[str], *, strata: Sequence[str] = (),
-                      alpha: float = 0.05, min_complete: float = 0.5) -> CoxResult:
+                      alpha: float = 0.05, min_complete: float = 0.5, min_cell: int = MIN_CELL) -> CoxResult:
     """Fit Cox, test proportional hazards (Schoenfeld residuals), and refit with the remedy.
 
     A categorical violator becomes a stratum; a numeric one gets an early and a late hazard
     ratio (see `survival.ph_remedy`). The verdict is a sentence for readers.
+
+    Before any fit, identifier covariates and strata are refused (`privacy.check_covariates`)
+    and the levels of categorical covariates and strata with fewer than ``min_cell`` customers
+    are pooled or left out (`privacy.pool_small_levels`); ``note`` says how many.
     """
+    check_covariates(customers, covariates)
+    check_covariates(customers, strata, parameter="STRATA", role="stratum")
     kept, note = usable_covariates(customers, covariates, min_complete=min_complete)
+    customers, pooled = pool_small_levels(customers, [S.TENURE, S.CHURNED, *kept, *strata], min_cell=min_cell)
+    kept, single = usable_covariates(customers, kept, min_complete=min_complete)  # a level left out may leave one
+    note = " ".join(part for part in (note, pooled, single) if part)
     if not kept:
         raise ValueError(f"no usable covariate for the Cox model among {', '.join(covariates)}. {note}")
     first = survival.fit_cox(customers, covariates=kept, strata=list(strata) or None)
@@ -75,7 +86,7 @@ def cox_with_ph_check(customers: pd.DataFrame, covariates: Sequence[str], *, str
     final, verdict = survival.ph_remedy(customers, check, covariates=kept, strata=list(strata) or None)
     bad = set(check.loc[check["violated"], "covariate"])
     new_strata = list(strata) + [c for c in kept if c in bad and not pd.api.types.is_numeric_dtype(customers[c])]
-    return CoxResult(kept, first, check, final, verdict, new_strata, note)
+    return CoxResult(kept, first, check, final, verdict, new_strata, note, min_cell)
 
 
 def holdout_accuracy(customers: pd.DataFrame, result: CoxResult, *, horizon: float, test_share: float = 0.3,
@@ -87,8 +98,10 @@ def holdout_accuracy(customers: pd.DataFrame, result: CoxResult, *, horizon: flo
     proportional model) and judged on the rest: the Brier score at ``horizon`` with censoring
     weights, the integrated Brier score over ``grid`` tenures up to the horizon, the Brier score
     of the no-covariate Kaplan-Meier prediction for comparison, and calibration by bins of
-    predicted survival.
+    predicted survival. The customers are pooled as for the model (`privacy.pool_small_levels`).
     """
+    customers, _ = pool_small_levels(customers, [S.TENURE, S.CHURNED, *result.covariates, *result.strata],
+                                     min_cell=getattr(result, "min_cell", MIN_CELL))
     covariates = [c for c in result.covariates if c not in result.strata]
     test = customers.sample(frac=test_share, random_state=seed)
     train = customers.drop(test.index)
@@ -162,12 +175,15 @@ def rank_revenue_at_risk(customers: pd.DataFrame, segmentations: Sequence[str], 
 
 def manager_departure_effect(ds: Dataset, customers: pd.DataFrame, *, window_months: float = 6,
                              covariates: Sequence[str] = (LOG2_VALUE,), strata: Sequence[str] = (S.CONTRACT,),
-                             confidence: float = 0.95) -> pd.DataFrame | None:
+                             confidence: float = 0.95, min_cell: int = MIN_CELL) -> pd.DataFrame | None:
     """Hazard ratio of churn in the ``window_months`` after a group customer's account manager left.
 
     A time-varying Cox model on group customers with an account manager: the exposure switches
     on at the departure (in the customer's tenure) and off ``window_months`` later. None when
-    the data have no group customers with managers or no departures table.
+    the data have no group customers with managers or no departures table. Levels of the
+    covariates and strata with fewer than ``min_cell`` group customers are pooled or left out
+    first (`privacy.pool_small_levels`; None when no group customer is left);
+    ``out.attrs["small_cell_note"]`` says how many.
     """
     if not (ds.has(S.MANAGER_DEPARTURES) and ds.has(S.CUSTOMERS, S.ACCOUNT_MANAGER_ID, S.SIGNUP_DATE)):
         return None
@@ -176,13 +192,19 @@ def manager_departure_effect(ds: Dataset, customers: pd.DataFrame, *, window_mon
         group = group.loc[group[S.CUSTOMER_TYPE] == S.GROUP]
     covariates = [c for c in covariates if c in group]
     strata = [c for c in strata if c in group]
+    check_covariates(group, covariates)
+    group, pooled = pool_small_levels(group, [S.TENURE, S.CHURNED, *covariates, *strata], min_cell=min_cell)
+    if group.empty:  # every group customer was in a level too small to show
+        return None
     events = survival.departure_tenure(group, ds[S.MANAGER_DEPARTURES])
     episodes = survival.episodes_after_event(group, events, window_months=window_months,
                                              covariates=[*covariates, *strata])
     model = survival.fit_time_varying(episodes, covariates=[survival.AFTER_EVENT, *covariates], strata=strata or None)
     out = survival.hazard_ratios(model, confidence)
     exposed = episodes.groupby(S.CUSTOMER_ID)[survival.AFTER_EVENT].max().sum()
-    return out.assign(group_customers=len(group), customers_exposed=int(exposed))
+    out = out.assign(group_customers=len(group), customers_exposed=int(exposed))
+    out.attrs["small_cell_note"] = pooled
+    return out
 
 
 def prepare(ds: Dataset, *, satisfaction_threshold: float = 7.0, cohort_freq: str = "Q") -> pd.DataFrame:

@@ -31,6 +31,7 @@ from statsmodels.stats.rates import confint_poisson
 
 from . import schema as S
 from . import survival
+from .privacy import MIN_CELL, POOLED, check_covariates, pool_small_levels
 from .survival import START, STOP, _as_list, _encode
 
 STATE = "state"  # episode column: the complaint state
@@ -524,13 +525,20 @@ def complaint_episodes(customers: pd.DataFrame, contacts: pd.DataFrame, *, covar
 
 def complaint_state_model(episodes: pd.DataFrame, *, covariates: Sequence[str] = (),
                           strata: str | Sequence[str] | None = None, id_col: str = S.CUSTOMER_ID,
-                          event: str = S.CHURNED, state: str = STATE) -> CoxTimeVaryingFitter:
+                          event: str = S.CHURNED, state: str = STATE,
+                          min_cell: int = MIN_CELL) -> CoxTimeVaryingFitter:
     """Time-varying Cox model of churn on the complaint state (reference: no complaint so far).
 
     The state enters as dummies named ``complaint[open]``, ``complaint[recovered]``,
     ``complaint[failed]`` (the names of the generator's truth); a state that never occurs gets
     no term. Fitted by `survival.fit_time_varying` (lifelines CoxTimeVaryingFitter, Efron ties,
     complete cases). Read it with `survival.hazard_ratios` and `hazard_reading`.
+
+    Before the fit, identifier covariates and strata are refused (`privacy.check_covariates`)
+    and the states and the levels of categorical covariates and strata that fewer than
+    ``min_cell`` customers ever had are pooled (a pooled state is ``complaint[other (pooled)]``)
+    or left out with their episodes (`privacy.pool_small_levels`); the model's
+    ``small_cell_note_`` says how many.
 
     Parameters
     ----------
@@ -549,11 +557,18 @@ def complaint_state_model(episodes: pd.DataFrame, *, covariates: Sequence[str] =
     >>> complaint_state_model(ep).params_.index.tolist()
     ['complaint[open]', 'complaint[failed]']
     """
+    customers = episodes.drop_duplicates(id_col)
+    check_covariates(customers, covariates)
+    check_covariates(customers, _as_list(strata), parameter="STRATA", role="stratum")
+    episodes, note = pool_small_levels(episodes, [START, STOP, event, state, *covariates, *_as_list(strata)],
+                                       min_cell=min_cell, id_col=id_col)
     values = episodes[state].astype(object)
-    present = [term for term, level in zip(STATE_TERMS, STATES[1:]) if (values == level).any()]
+    present = [f"complaint[{level}]" for level in (*STATES[1:], POOLED) if (values == level).any()]
     dummies = {term: (values == term[len("complaint["):-1]).astype(float).where(values.notna()) for term in present}
-    return survival.fit_time_varying(episodes.assign(**dummies), covariates=[*present, *covariates], strata=strata,
-                                     id_col=id_col, event=event)
+    model = survival.fit_time_varying(episodes.assign(**dummies), covariates=[*present, *covariates], strata=strata,
+                                      id_col=id_col, event=event)
+    model.small_cell_note_ = note
+    return model
 
 
 def _ci(row, confidence: float) -> str:
@@ -748,7 +763,8 @@ def _logit_rows(df: pd.DataFrame, terms: list[str], outcome: str, confidence: fl
 
 def flag_comparison(df: pd.DataFrame, *, flag: str | Sequence[str], outcome: str = S.CHURNED,
                     covariates: Sequence[str] = (), duration: str | None = None, event: str | None = None,
-                    strata: str | Sequence[str] | None = None, confidence: float = 0.95) -> pd.DataFrame:
+                    strata: str | Sequence[str] | None = None, confidence: float = 0.95,
+                    min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Adjusted comparison of customers with and without a flag (e.g. complained, resolved).
 
     A logistic regression of ``outcome`` on the flag(s) and covariates (statsmodels Logit,
@@ -778,12 +794,17 @@ def flag_comparison(df: pd.DataFrame, *, flag: str | Sequence[str], outcome: str
         Cox strata (a baseline hazard per level).
     confidence : float
         Level of the intervals.
+    min_cell : int
+        Identifier flags and covariates are refused (`privacy.check_covariates`); levels of
+        categorical flags, covariates and strata with fewer customers are pooled or left out
+        before either model (`privacy.pool_small_levels`).
 
     Returns
     -------
     DataFrame
         One row per model and term: ``model`` (logistic / cox), ``measure`` (odds ratio /
-        hazard ratio), ``term``, ``estimate``, ``lower``, ``upper``, ``p``, ``n``.
+        hazard ratio), ``term``, ``estimate``, ``lower``, ``upper``, ``p``, ``n``;
+        ``attrs["small_cell_note"]`` says what was pooled ("" when nothing was).
 
     Example
     -------
@@ -795,6 +816,11 @@ def flag_comparison(df: pd.DataFrame, *, flag: str | Sequence[str], outcome: str
     """
     terms = [*_as_list(flag), *covariates]
     _require(df, "data", [outcome, *terms, *([duration, event or outcome] if duration else [])], "flag_comparison")
+    check_covariates(df, _as_list(flag), parameter="FLAGS", role="flag")
+    check_covariates(df, covariates)
+    check_covariates(df, _as_list(strata), parameter="STRATA", role="stratum")
+    df, note = pool_small_levels(df, [outcome, *terms, *([duration, event or outcome] if duration else []),
+                                      *_as_list(strata)], min_cell=min_cell)
     parts = [_logit_rows(df, terms, outcome, confidence)]
     if duration is not None:
         cph = survival.fit_cox(df, covariates=terms, strata=strata, duration=duration, event=event or outcome)
@@ -802,7 +828,9 @@ def flag_comparison(df: pd.DataFrame, *, flag: str | Sequence[str], outcome: str
         parts.append(pd.DataFrame({"model": "cox", "measure": "hazard ratio", "term": hr["term"],
                                    "estimate": hr["hr"], LOWER: hr["lower"], UPPER: hr["upper"], "p": hr["p"],
                                    "n": len(cph.design_)}))
-    return pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs["small_cell_note"] = note
+    return out
 
 
 def customer_flags(customers: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ Conventions, the same in every function:
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 
@@ -38,6 +39,7 @@ from statsmodels.tools.sm_exceptions import (ConvergenceWarning, HessianInversio
                                              PerfectSeparationWarning)
 
 from . import schema as S
+from .privacy import MIN_CELL, check_covariates, pool_small_levels
 from .survival import fit_cox, hazard_ratios
 
 _D = "_treated"  # the treated indicator's term in every design
@@ -99,16 +101,17 @@ def _outcome(rows: pd.DataFrame, d: pd.Series, *, outcome: str, treated, control
     return y
 
 
-def _two_arms(df: pd.DataFrame, *, outcome: str, arm: str, treated, control,
-              columns: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.Series, pd.Series, int]:
-    """Rows of the two arms with complete outcome and ``columns``: rows, y, 0/1 indicator, rows dropped."""
+def _two_arms(df: pd.DataFrame, *, outcome: str, arm: str, treated, control, columns: Sequence[str] = (),
+              min_cell: int = MIN_CELL) -> tuple[pd.DataFrame, pd.Series, pd.Series, int, str]:
+    """Rows of the two arms with complete outcome and ``columns``, small levels of ``columns`` pooled
+    (`privacy.pool_small_levels`): rows, y, 0/1 indicator, rows dropped, the pooling note."""
     _require(df, outcome=outcome, arm=arm, covariate=list(columns))
     kept, missing = _arm_rows(df, arm=arm, control=control, treated=treated)
     pair = kept[kept[arm].isin([treated, control])]
-    rows = pair.dropna(subset=[outcome, *columns])
+    rows, note = pool_small_levels(pair.dropna(subset=[outcome, *columns]), columns, min_cell=min_cell)
     d = (rows[arm] == treated).astype(float).rename(_D)
     y = _outcome(rows, d, outcome=outcome, treated=treated, control=control)
-    return rows, y, d, missing + len(pair) - len(rows)
+    return rows, y, d, missing + len(pair) - len(rows), note
 
 
 def _terms(df: pd.DataFrame, covariates: Sequence[str], *, drop_first: bool = True) -> pd.DataFrame:
@@ -199,7 +202,7 @@ def difference_in_means(df: pd.DataFrame, *, outcome: str, arm: str = S.ARM, tre
     >>> round(r["estimate"], 3), round(r["se"], 3)
     (2.0, 1.291)
     """
-    rows, y, d, dropped = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control)
+    rows, y, d, dropped, _ = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control)
     return {**_effect(y, _design(d), confidence=confidence), **_counts(d), "mean_treated": float(y[d == 1].mean()),
             "mean_control": float(y[d == 0].mean()), "dropped": dropped}
 
@@ -208,13 +211,16 @@ naive = difference_in_means  # the unadjusted comparison of a targeted campaign:
 
 
 def regression_adjusted(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str = S.ARM,
-                        treated=S.TREATMENT, control=S.CONTROL, confidence: float = 0.95) -> dict:
+                        treated=S.TREATMENT, control=S.CONTROL, confidence: float = 0.95,
+                        min_cell: int = MIN_CELL) -> dict:
     """Covariate-adjusted effect (ANCOVA): statsmodels OLS ``outcome ~ treated + covariates``, HC2 SE.
 
     With randomized arms the adjusted estimate targets the same effect as the difference in
     means, with a smaller SE when the covariates predict the outcome; with HC2 errors the
     interval stays valid even when the linear model is wrong (Lin 2013). Non-numeric
     covariates are one-hot encoded, first level dropped. Rows missing a covariate are dropped.
+    Identifier covariates are refused (`privacy.check_covariates`); levels with fewer than
+    ``min_cell`` customers are pooled or left out first (`privacy.pool_small_levels`).
 
     Parameters
     ----------
@@ -233,7 +239,7 @@ def regression_adjusted(df: pd.DataFrame, *, outcome: str, covariates: Sequence[
     -------
     dict
         ``estimate``, ``se``, ``lower``, ``upper``, ``t``, ``p``, ``n_treated``, ``n_control``,
-        ``dropped``.
+        ``dropped``, ``small_cell_note`` ("" when no level was pooled).
 
     Example
     -------
@@ -243,10 +249,11 @@ def regression_adjusted(df: pd.DataFrame, *, outcome: str, covariates: Sequence[
     2.0
     """
     covariates = _as_list(covariates)
-    rows, y, d, dropped = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control,
-                                    columns=covariates)
+    check_covariates(df, covariates)
+    rows, y, d, dropped, note = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control,
+                                          columns=covariates, min_cell=min_cell)
     X = _design(d, _terms(rows, covariates))
-    return {**_effect(y, X, confidence=confidence), **_counts(d), "dropped": dropped}
+    return {**_effect(y, X, confidence=confidence), **_counts(d), "dropped": dropped, "small_cell_note": note}
 
 
 def cuped(df: pd.DataFrame, *, outcome: str, pre: str, arm: str = S.ARM, treated=S.TREATMENT,
@@ -286,7 +293,7 @@ def cuped(df: pd.DataFrame, *, outcome: str, pre: str, arm: str = S.ARM, treated
     >>> round(r["estimate"], 3), round(r["theta"], 3), round(r["variance_reduction"], 3)
     (2.0, 1.0, 0.556)
     """
-    rows, y, d, dropped = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control, columns=[pre])
+    rows, y, d, dropped, _ = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control, columns=[pre])
     x = rows[pre].astype(float)
     if x.var() == 0:
         raise ValueError(f"pre-period column {pre!r} is constant: it cannot reduce variance; pass another one")
@@ -360,7 +367,8 @@ def arm_effects(df: pd.DataFrame, *, outcome: str, arm: str = S.ARM, control=S.C
 
 def segment_effects(df: pd.DataFrame, *, outcome: str, by: str, arm: str = S.ARM, treated=S.TREATMENT,
                     control=S.CONTROL, min_per_arm: int = 30, correction: str = "holm",
-                    confidence: float = 0.95, estimator=None, **estimator_kw) -> pd.DataFrame:
+                    confidence: float = 0.95, estimator=None, min_cell: int = MIN_CELL,
+                    **estimator_kw) -> pd.DataFrame:
     """Effect within each segment, p-values adjusted across segments, and a verdict.
 
     ``estimator`` is `difference_in_means` by default (randomized designs); a targeted design
@@ -374,7 +382,11 @@ def segment_effects(df: pd.DataFrame, *, outcome: str, by: str, arm: str = S.ARM
     variation within the arms" (a standard error of zero would mean nothing). The others are
     `difference_in_means` (HC2 SE, normal interval); ``p_adjusted`` comes from statsmodels
     ``multipletests`` over them, and the verdict is "effect" when it is below
-    ``1 - confidence``, else "no clear effect". Rows with a missing segment are dropped.
+    ``1 - confidence``, else "no clear effect". Rows with a missing segment are dropped. First,
+    an identifier ``by`` is refused (`privacy.check_covariates`) and segments with fewer than
+    ``min_cell`` customers in the two arms are pooled or left out (`privacy.pool_small_levels`;
+    ``attrs["small_cell_note"]`` says how many); ``min_cell`` is passed on to an estimator that
+    takes it (`aipw`), for its covariates within each segment.
 
     Parameters
     ----------
@@ -406,7 +418,12 @@ def segment_effects(df: pd.DataFrame, *, outcome: str, by: str, arm: str = S.ARM
     ['no clear effect', 'too small to tell']
     """
     _require(df, by=by)
-    rows, _, _, _ = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control, columns=[by])
+    check_covariates(df, [by], parameter="SEGMENTS", role="segmentation")
+    rows, _, _, _, note = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control, columns=[by],
+                                    min_cell=min_cell)
+    estimator = estimator or difference_in_means
+    if "min_cell" in inspect.signature(estimator).parameters:
+        estimator_kw = {**estimator_kw, "min_cell": min_cell}
     out = []
     for level, sub in rows.groupby(by, observed=True, sort=True):
         row = {by: level, **_counts((sub[arm] == treated).astype(float))}
@@ -416,8 +433,8 @@ def segment_effects(df: pd.DataFrame, *, outcome: str, by: str, arm: str = S.ARM
             row["verdict"] = NO_VARIATION
         else:
             try:
-                r = (estimator or difference_in_means)(sub, outcome=outcome, arm=arm, treated=treated,
-                                                       control=control, confidence=confidence, **estimator_kw)
+                r = estimator(sub, outcome=outcome, arm=arm, treated=treated, control=control,
+                              confidence=confidence, **estimator_kw)
                 row.update({k: r[k] for k in _EFFECT_COLUMNS})
             except ValueError as e:
                 row["verdict"] = f"not estimable: {e}"
@@ -428,16 +445,20 @@ def segment_effects(df: pd.DataFrame, *, outcome: str, by: str, arm: str = S.ARM
     if tested.any():
         out.loc[tested, "p_adjusted"] = multipletests(out.loc[tested, "p"], method=correction)[1]
         out.loc[tested, "verdict"] = np.where(out.loc[tested, "p_adjusted"] < 1 - confidence, EFFECT, NO_CLEAR_EFFECT)
+    out.attrs["small_cell_note"] = note
     return out
 
 
 def churn_hazard_ratio(df: pd.DataFrame, *, arm: str = S.ARM, treated=S.TREATMENT, control=S.CONTROL,
                        duration: str = S.TENURE, event: str = S.CHURNED, covariates: Sequence[str] = (),
-                       confidence: float = 0.95) -> dict:
+                       confidence: float = 0.95, min_cell: int = MIN_CELL) -> dict:
     """Hazard ratio of churn, treated vs control, from a Cox model (lifelines, via `survival.fit_cox`).
 
     Below 1 means the treated arm churns more slowly. The interval is the Wald interval on the
-    log scale (`survival.hazard_ratios`). Optional ``covariates`` adjust the comparison.
+    log scale (`survival.hazard_ratios`). Optional ``covariates`` adjust the comparison; identifier
+    covariates are refused and levels with fewer than ``min_cell`` customers pooled or left out
+    first (`privacy.check_covariates`, `privacy.pool_small_levels`; the rows left out count in
+    ``dropped``).
 
     Parameters
     ----------
@@ -469,8 +490,9 @@ def churn_hazard_ratio(df: pd.DataFrame, *, arm: str = S.ARM, treated=S.TREATMEN
     """
     covariates = _as_list(covariates)
     _require(df, duration=duration, event=event)
-    rows, _, d, dropped = _two_arms(df, outcome=duration, arm=arm, treated=treated, control=control,
-                                    columns=[event, *covariates])
+    check_covariates(df, covariates)
+    rows, _, d, dropped, _ = _two_arms(df, outcome=duration, arm=arm, treated=treated, control=control,
+                                       columns=[event, *covariates], min_cell=min_cell)
     churned = rows[event].astype(bool)
     if not churned.any():
         raise ValueError(f"event column {event!r} has no churn in arms {treated!r} and {control!r}: "
@@ -512,13 +534,15 @@ def _logit(d: pd.Series, X: pd.DataFrame, covariates: Sequence[str]):
 
 
 def propensity(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM, treated=S.TREATMENT,
-               control=S.CONTROL) -> pd.Series:
+               control=S.CONTROL, min_cell: int = MIN_CELL) -> pd.Series:
     """Propensity score P(treated | covariates) from a statsmodels logistic regression.
 
     Fitted on the complete cases of the two arms; non-numeric covariates are one-hot encoded
     (first level dropped). A covariate that predicts the arm perfectly (every customer with
     some level was targeted, say) makes the scores 0 or 1 and the weights infinite: that is a
-    ValueError naming the covariate, as is a fit that does not converge.
+    ValueError naming the covariate, as is a fit that does not converge. So is an identifier
+    covariate (`privacy.check_covariates`); levels with fewer than ``min_cell`` customers are
+    pooled or left out before the fit (`privacy.pool_small_levels`).
 
     Parameters
     ----------
@@ -528,11 +552,14 @@ def propensity(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM,
         What the targeting could have depended on, measured before assignment.
     arm, treated, control :
         Arm column and the two values compared.
+    min_cell : int
+        Smallest level of a categorical covariate, in customers of the two arms.
 
     Returns
     -------
     Series
-        ``propensity``, indexed like ``df``; NaN for rows of other arms or with a missing value.
+        ``propensity``, indexed like ``df``; NaN for rows of other arms, with a missing value or
+        of a small level left out; ``attrs["small_cell_note"]`` says what was pooled.
 
     Example
     -------
@@ -543,12 +570,16 @@ def propensity(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM,
     """
     covariates = _as_list(covariates)
     _require(df, arm=arm, covariate=covariates)
+    check_covariates(df, covariates)
     kept, _ = _arm_rows(df, arm=arm, control=control, treated=treated)
-    rows = kept[kept[arm].isin([treated, control])].dropna(subset=covariates)
+    rows, note = pool_small_levels(kept[kept[arm].isin([treated, control])].dropna(subset=covariates), covariates,
+                                   min_cell=min_cell)
     d = (rows[arm] == treated).astype(float)
     X = sm.add_constant(_terms(rows, covariates), has_constant="add")
     fit = _logit(d, X, covariates)
-    return pd.Series(fit.predict(X), index=rows.index, name="propensity").reindex(df.index)
+    ps = pd.Series(fit.predict(X), index=rows.index, name="propensity").reindex(df.index)
+    ps.attrs["small_cell_note"] = note
+    return ps
 
 
 def overlap_summary(ps, treated_mask, *, trim: tuple[float, float] | None = (0.05, 0.95)) -> dict:
@@ -634,7 +665,7 @@ def _smd(difference: pd.Series, sd: pd.Series) -> np.ndarray:
 
 
 def balance(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM, treated=S.TREATMENT,
-            control=S.CONTROL, weights=None, threshold: float = 0.1) -> pd.DataFrame:
+            control=S.CONTROL, weights=None, threshold: float = 0.1, min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Standardised mean differences of the covariates between arms, before and after weighting.
 
     ``smd = (mean_treated - mean_control) / sqrt((var_treated + var_control) / 2)`` with the
@@ -642,7 +673,10 @@ def balance(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM, tr
     the numerator. Non-numeric covariates get one row per level (share of customers with it).
     Weighted means use ``weights`` normalised within each arm; rows whose weight is missing
     (trimmed ones, say) are left out of them. ``|smd| > threshold`` (0.1 by convention) flags
-    a covariate as imbalanced, judged on the weighted SMD when there are weights.
+    a covariate as imbalanced, judged on the weighted SMD when there are weights. Identifier
+    covariates are refused (`privacy.check_covariates`), and levels with fewer than ``min_cell``
+    customers in the two arms are pooled or left out first (`privacy.pool_small_levels`), so no
+    row of the table stands for fewer than ``min_cell`` customers.
 
     Parameters
     ----------
@@ -656,12 +690,15 @@ def balance(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM, tr
         Column name or one weight per row of ``df``, e.g. from `ipw_weights`.
     threshold : float
         Largest |SMD| counted as balanced.
+    min_cell : int
+        Smallest level shown, in customers.
 
     Returns
     -------
     DataFrame
         ``covariate`` (``col[level]`` for a level), ``mean_treated``, ``mean_control``,
-        ``smd_unweighted``, ``smd_weighted`` (with weights), ``imbalanced``.
+        ``smd_unweighted``, ``smd_weighted`` (with weights), ``imbalanced``;
+        ``attrs["small_cell_note"]`` says what was pooled ("" when nothing was).
 
     Example
     -------
@@ -671,8 +708,10 @@ def balance(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM, tr
     """
     covariates = _as_list(covariates)
     _require(df, arm=arm, covariate=covariates)
+    check_covariates(df, covariates)
     kept, _ = _arm_rows(df, arm=arm, control=control, treated=treated)
-    rows = kept[kept[arm].isin([treated, control])].dropna(subset=covariates)
+    rows, note = pool_small_levels(kept[kept[arm].isin([treated, control])].dropna(subset=covariates), covariates,
+                                   min_cell=min_cell)
     t = (rows[arm] == treated).to_numpy()
     X = _terms(rows, covariates, drop_first=False)
     sd = np.sqrt((X[t].var() + X[~t].var()) / 2)
@@ -684,22 +723,24 @@ def balance(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM, tr
         weighted = [X[m].mul(w[m], axis=0).sum() / w[m].sum() for m in (t, ~t)]
         out["smd_weighted"] = _smd(weighted[0] - weighted[1], sd)
     out["imbalanced"] = out["smd_unweighted" if weights is None else "smd_weighted"].abs() > threshold
+    out.attrs["small_cell_note"] = note
     return out
 
 
 # ---- targeted campaigns: weighting estimators --------------------------------------------
 def _weighting_rows(df: pd.DataFrame, ps, trim, *, outcome: str, arm: str, treated, control,
-                    columns: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.Series, pd.Series, int, int]:
-    """`_two_arms` with the propensity as a column, trimmed: rows, y, d, rows dropped, rows trimmed."""
+                    columns: Sequence[str] = (), min_cell: int = MIN_CELL,
+                    ) -> tuple[pd.DataFrame, pd.Series, pd.Series, int, int, str]:
+    """`_two_arms` with the propensity as a column, trimmed: rows, y, d, rows dropped, rows trimmed, pooling note."""
     e = _aligned(df, ps, "ps")
     outside = e.notna() & ~e.between(*trim) if trim else pd.Series(False, index=df.index)
-    rows, y, d, dropped = _two_arms(df.assign(**{_PS: e.mask(outside)}), outcome=outcome, arm=arm,
-                                    treated=treated, control=control, columns=[_PS, *columns])
+    rows, y, d, dropped, note = _two_arms(df.assign(**{_PS: e.mask(outside)}), outcome=outcome, arm=arm,
+                                          treated=treated, control=control, columns=[_PS, *columns], min_cell=min_cell)
     extreme = int((~rows[_PS].between(0, 1, inclusive="neither")).sum())
     if extreme:
         raise ValueError(f"{extreme:,} propensity scores are 0, 1 or outside [0, 1]: their weights are infinite; "
                          f"trim them (trim=(0.05, 0.95)) or fix the scores")
-    return rows, y, d, dropped, int((outside & df[arm].isin([treated, control])).sum())
+    return rows, y, d, dropped, int((outside & df[arm].isin([treated, control])).sum()), note
 
 
 def _ess(w: pd.Series) -> float:
@@ -749,8 +790,8 @@ def ipw(df: pd.DataFrame, *, outcome: str, ps, arm: str = S.ARM, treated=S.TREAT
     >>> ipw(df, outcome="spend", ps="ps")["estimate"]
     3.0
     """
-    rows, y, d, dropped, trimmed = _weighting_rows(df, ps, trim, outcome=outcome, arm=arm, treated=treated,
-                                                   control=control)
+    rows, y, d, dropped, trimmed, _ = _weighting_rows(df, ps, trim, outcome=outcome, arm=arm, treated=treated,
+                                                      control=control)
     w = ipw_weights(rows[_PS], d == 1, estimand)
     means = [float(np.average(y[m], weights=w[m])) for m in (d == 1, d == 0)]
     return {"estimand": estimand, **_effect(y, _design(d), weights=w, cov_type="HC0", confidence=confidence),
@@ -760,7 +801,7 @@ def ipw(df: pd.DataFrame, *, outcome: str, ps, arm: str = S.ARM, treated=S.TREAT
 
 def aipw(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str = S.ARM, treated=S.TREATMENT,
          control=S.CONTROL, ps=None, estimand: str = "ATE", trim: tuple[float, float] | None = (0.05, 0.95),
-         confidence: float = 0.95) -> dict:
+         confidence: float = 0.95, min_cell: int = MIN_CELL) -> dict:
     """Augmented IPW (doubly robust) effect: right if either the propensity or the outcome model is.
 
     Outcome models are statsmodels OLS of the outcome on the covariates, one per arm, fitted on
@@ -775,7 +816,9 @@ def aipw(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str 
 
     and ``se = sd(phi) / sqrt(n)`` (sd with n - 1), the empirical influence-function SE; the
     interval is normal. Without ``ps`` the score is `propensity` on the same covariates.
-    Rows with a score outside ``trim`` are left out.
+    Rows with a score outside ``trim`` are left out. Identifier covariates are refused
+    (`privacy.check_covariates`); levels with fewer than ``min_cell`` customers are pooled or
+    left out before the outcome models (`privacy.pool_small_levels`).
 
     Parameters
     ----------
@@ -799,7 +842,7 @@ def aipw(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str 
     -------
     dict
         ``estimand``, ``estimate``, ``se``, ``lower``, ``upper``, ``t``, ``p``, ``n_treated``,
-        ``n_control``, ``trimmed``, ``dropped`` (includes ``trimmed``).
+        ``n_control``, ``trimmed``, ``dropped`` (includes ``trimmed``), ``small_cell_note``.
 
     Example
     -------
@@ -812,10 +855,11 @@ def aipw(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str 
         raise ValueError(f"estimand={estimand!r}: use 'ATE' (everyone) or 'ATT' (the treated)")
     covariates = _as_list(covariates)
     _require(df, outcome=outcome, arm=arm, covariate=covariates)
+    check_covariates(df, covariates)
     if ps is None:
-        ps = propensity(df, covariates=covariates, arm=arm, treated=treated, control=control)
-    rows, y, d, dropped, trimmed = _weighting_rows(df, ps, trim, outcome=outcome, arm=arm, treated=treated,
-                                                   control=control, columns=covariates)
+        ps = propensity(df, covariates=covariates, arm=arm, treated=treated, control=control, min_cell=min_cell)
+    rows, y, d, dropped, trimmed, note = _weighting_rows(df, ps, trim, outcome=outcome, arm=arm, treated=treated,
+                                                         control=control, columns=covariates, min_cell=min_cell)
     X, e = sm.add_constant(_terms(rows, covariates), has_constant="add"), rows[_PS]
     m1, m0 = (sm.OLS(y[d == k], X[d == k]).fit().predict(X) for k in (1, 0))
     if estimand == "ATE":
@@ -825,4 +869,4 @@ def aipw(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str 
         estimate = a.sum() / d.sum()
         phi = (a - estimate * d) / d.mean() + estimate
     return {"estimand": estimand, **_normal(phi.mean(), phi.std(ddof=1) / np.sqrt(len(phi)), confidence),
-            **_counts(d), "trimmed": trimmed, "dropped": dropped}
+            **_counts(d), "trimmed": trimmed, "dropped": dropped, "small_cell_note": note}

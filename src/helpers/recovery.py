@@ -35,7 +35,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from . import schema as S
 from .effects import difference_in_means
-from .survival import _z, fit_cox, hazard_ratios, km_table
+from .privacy import MIN_CELL, check_covariates, pool_small_levels
+from .survival import _as_list, _z, fit_cox, hazard_ratios, km_table
 from .validate import require_columns
 
 # ---- column names of the frames built here -------------------------------------------------
@@ -491,7 +492,8 @@ def _level_rows(hr: pd.DataFrame, column: str, rates: pd.DataFrame) -> pd.DataFr
 
 
 def speed_dose_response(drivers: pd.DataFrame, *, covariates: Sequence[str] = _DRIVER_COVARIATES,
-                        strata: str | None = S.CONTRACT, confidence: float = 0.95) -> pd.DataFrame:
+                        strata: str | None = S.CONTRACT, confidence: float = 0.95,
+                        min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Churn hazard ratio by resolution-speed band vs same-day resolution, with a trend test.
 
     Observational, not randomized: slow resolution may go with harder complaints. A Cox model
@@ -500,6 +502,9 @@ def speed_dose_response(drivers: pd.DataFrame, *, covariates: Sequence[str] = _D
     baseline). The trend test refits with the band as an ordinal score 0-4; its row
     (``level == TREND``) gives the hazard ratio per band step and its Wald p-value. Note that
     same-day resolution and first-contact resolution coincide in most data, so FCR is left out.
+    Speed bands and levels of the covariates and strata with fewer than ``min_cell`` customers
+    are pooled or left out before either fit (`privacy.pool_small_levels`; the trend score
+    keeps each customer's own band); ``attrs["small_cell_note"]`` says how many.
 
     Parameters
     ----------
@@ -528,24 +533,34 @@ def speed_dose_response(drivers: pd.DataFrame, *, covariates: Sequence[str] = _D
     ('same day', 'trend (per band)')
     """
     kw = dict(strata=strata, duration=FOLLOWUP, event=CHURNED_FOLLOWUP)
+    check_covariates(drivers, covariates, parameter="covariates")
+    check_covariates(drivers, _as_list(strata), parameter="strata", role="stratum")
+    score = drivers[SPEED_BAND].cat.codes.astype(float)  # before pooling: the band's own rank
+    drivers, note = pool_small_levels(drivers, [FOLLOWUP, CHURNED_FOLLOWUP, SPEED_BAND, *covariates,
+                                                *_as_list(strata)], min_cell=min_cell)
     hr = hazard_ratios(fit_cox(drivers, covariates=[SPEED_BAND, *covariates], **kw), confidence)
     rows = _level_rows(hr, SPEED_BAND, recovery_rates(drivers, by=SPEED_BAND, confidence=confidence))
-    scored = drivers.assign(_band=drivers[SPEED_BAND].cat.codes.astype(float))
+    scored = drivers.assign(_band=score.reindex(drivers.index))
     trend = hazard_ratios(fit_cox(scored, covariates=["_band", *covariates], **kw), confidence).iloc[0]
     trend_row = pd.DataFrame([{"level": TREND, "n": len(drivers), "hr": trend["hr"], "lower": trend["lower"],
                                "upper": trend["upper"], "p": trend["p"], "term": SPEED_BAND}])
-    return pd.concat([rows, trend_row], ignore_index=True)
+    out = pd.concat([rows, trend_row], ignore_index=True)
+    out.attrs["small_cell_note"] = note
+    return out
 
 
 def action_effects(drivers: pd.DataFrame, *, covariates: Sequence[str] = _DRIVER_COVARIATES,
-                   strata: str | None = S.CONTRACT, confidence: float = 0.95) -> pd.DataFrame:
+                   strata: str | None = S.CONTRACT, confidence: float = 0.95,
+                   min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Churn hazard ratio by recovery action (vs "none"), first-contact resolution and compensation.
 
     Observational, not randomized: the action may be chosen for the complaint or the customer.
     One Cox model (`survival.fit_cox`) of time from resolution to churn on the recovery action,
     first-contact resolution (FCR), compensation as a share of monthly value (HR per one
     month's value given back) and ``covariates``, stratified by contract. Action and FCR rows
-    also carry the recovered share (Wilson interval).
+    also carry the recovered share (Wilson interval). Actions and levels of the covariates and
+    strata with fewer than ``min_cell`` customers are pooled or left out before the fit
+    (`privacy.pool_small_levels`); ``attrs["small_cell_note"]`` says how many.
 
     Parameters
     ----------
@@ -576,14 +591,19 @@ def action_effects(drivers: pd.DataFrame, *, covariates: Sequence[str] = _DRIVER
     d = drivers.assign(**{S.FIRST_CONTACT_RESOLUTION: drivers[S.FIRST_CONTACT_RESOLUTION].map(
         {False: "False", True: "True"}).astype(pd.CategoricalDtype(["False", "True"]))})
     terms = [S.RECOVERY_ACTION, S.FIRST_CONTACT_RESOLUTION, COMPENSATION_SHARE, *covariates]
+    check_covariates(d, covariates, parameter="covariates")
+    check_covariates(d, _as_list(strata), parameter="strata", role="stratum")
+    d, note = pool_small_levels(d, [FOLLOWUP, CHURNED_FOLLOWUP, *terms, *_as_list(strata)], min_cell=min_cell)
     hr = hazard_ratios(fit_cox(d, covariates=terms, strata=strata, duration=FOLLOWUP, event=CHURNED_FOLLOWUP),
                        confidence)
     parts = [_level_rows(hr, col, recovery_rates(d, by=col, confidence=confidence))
              for col in (S.RECOVERY_ACTION, S.FIRST_CONTACT_RESOLUTION)]
     comp = hr.loc[hr["term"] == COMPENSATION_SHARE, ["hr", "lower", "upper", "p"]].assign(
         term=COMPENSATION_SHARE, level="per month of value", n=int((d[COMPENSATION_SHARE] > 0).sum()))
-    return pd.concat([*parts, comp], ignore_index=True)[
+    out = pd.concat([*parts, comp], ignore_index=True)[
         ["term", "level", "n", "recovered", "share", "share_lower", "share_upper", "hr", "lower", "upper", "p"]]
+    out.attrs["small_cell_note"] = note
+    return out
 
 
 # ---- revenue event study ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from statsmodels.stats.multitest import multipletests
 from . import effects
 from . import schema as S
 from .io import Dataset, load_dataset, read_table
+from .privacy import MIN_CELL
 from .segments import add_segments
 
 # columns of a campaign frame (outcomes and covariates at assignment)
@@ -153,16 +154,24 @@ def _row(arm_value, method: str, result: dict) -> dict:
             "variance_reduction": result.get("variance_reduction", np.nan)}
 
 
+def _notes(*notes: str) -> str:
+    """The distinct non-empty small-cell notes, in order, as one text."""
+    return " ".join(dict.fromkeys(n for n in notes if n))
+
+
 def effect_table(frame: pd.DataFrame, *, outcome: str, design: str, arm: str, control, covariates=(),
-                 pre: str | None = None, trim=(0.05, 0.95), confidence: float = 0.95) -> pd.DataFrame:
+                 pre: str | None = None, trim=(0.05, 0.95), confidence: float = 0.95,
+                 min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Effect of each arm against control on one outcome, by every method the design allows.
 
     Randomized: difference in means, CUPED on the pre-period outcome (``pre``), ANCOVA on the
     covariates. Targeted: the naive difference (biased: shown so the reader sees the bias),
     IPW and AIPW (ATE and, for AIPW, ATT) with the propensity fitted on the covariates and the
-    trimming rule applied. p-values are Holm-adjusted across arms within each method.
+    trimming rule applied. p-values are Holm-adjusted across arms within each method. Every
+    model with covariates refuses identifiers and pools levels with fewer than ``min_cell``
+    customers first (`privacy`); ``attrs["small_cell_note"]`` says what was pooled.
     """
-    rows = []
+    rows, notes = [], []
     for a in arms_against(frame, arm, control):
         kw = dict(outcome=outcome, arm=arm, treated=a, control=control, confidence=confidence)
         if design == "randomized":
@@ -170,17 +179,23 @@ def effect_table(frame: pd.DataFrame, *, outcome: str, design: str, arm: str, co
             if pre:
                 rows.append(_row(a, "CUPED (pre-period outcome)", effects.cuped(frame, pre=pre, **kw)))
             if covariates:
-                rows.append(_row(a, "ANCOVA (covariates)", effects.regression_adjusted(frame, covariates=covariates,
-                                                                                        **kw)))
+                r = effects.regression_adjusted(frame, covariates=covariates, min_cell=min_cell, **kw)
+                rows.append(_row(a, "ANCOVA (covariates)", r))
+                notes.append(r["small_cell_note"])
         else:
             rows.append(_row(a, "naive difference (biased)", effects.difference_in_means(frame, **kw)))
-            ps = effects.propensity(frame, covariates=covariates, arm=arm, treated=a, control=control)
+            ps = effects.propensity(frame, covariates=covariates, arm=arm, treated=a, control=control,
+                                    min_cell=min_cell)
+            notes.append(ps.attrs.get("small_cell_note", ""))
             rows.append(_row(a, "IPW (ATE)", effects.ipw(frame, ps=ps, trim=trim, **kw)))
-            rows.append(_row(a, "AIPW (ATE)", effects.aipw(frame, covariates=covariates, ps=ps, trim=trim, **kw)))
-            rows.append(_row(a, "AIPW (ATT)", effects.aipw(frame, covariates=covariates, ps=ps, trim=trim,
-                                                           estimand="ATT", **kw)))
+            for estimand in ("ATE", "ATT"):
+                r = effects.aipw(frame, covariates=covariates, ps=ps, trim=trim, estimand=estimand,
+                                 min_cell=min_cell, **kw)
+                rows.append(_row(a, f"AIPW ({estimand})", r))
+                notes.append(r["small_cell_note"])
     out = pd.DataFrame(rows)
     out["p_adjusted"] = out.groupby("method")["p"].transform(lambda p: multipletests(p, method="holm")[1])
+    out.attrs["small_cell_note"] = _notes(*notes)
     return out
 
 
@@ -195,36 +210,49 @@ def headline(table: pd.DataFrame, design: str) -> pd.DataFrame:
     return table.iloc[0:0]
 
 
-def targeted_diagnostics(frame: pd.DataFrame, *, arm: str, treated, control, covariates, trim=(0.05, 0.95)) -> dict:
-    """Propensity scores, their overlap and the covariate balance before and after weighting."""
-    ps = effects.propensity(frame, covariates=covariates, arm=arm, treated=treated, control=control)
+def targeted_diagnostics(frame: pd.DataFrame, *, arm: str, treated, control, covariates, trim=(0.05, 0.95),
+                         min_cell: int = MIN_CELL) -> dict:
+    """Propensity scores, their overlap and the covariate balance before and after weighting.
+
+    Levels with fewer than ``min_cell`` customers are pooled or left out of the propensity model
+    and of the balance table (`privacy.pool_small_levels`); ``small_cell_note`` says how many.
+    """
+    ps = effects.propensity(frame, covariates=covariates, arm=arm, treated=treated, control=control,
+                            min_cell=min_cell)
     in_arms = frame[arm].isin([treated, control]) & ps.notna()
     is_treated = frame.loc[in_arms, arm] == treated
     weights = effects.ipw_weights(ps[in_arms], is_treated, "ATE")
     kept = ps[in_arms].between(*trim) if trim else pd.Series(True, index=weights.index)
     table = effects.balance(frame.loc[in_arms & kept.reindex(frame.index, fill_value=False)], covariates=covariates,
-                            arm=arm, treated=treated, control=control, weights=weights[kept])
-    return {"ps": ps, "overlap": effects.overlap_summary(ps[in_arms], is_treated, trim=trim), "balance": table}
+                            arm=arm, treated=treated, control=control, weights=weights[kept], min_cell=min_cell)
+    return {"ps": ps, "overlap": effects.overlap_summary(ps[in_arms], is_treated, trim=trim), "balance": table,
+            "small_cell_note": _notes(ps.attrs.get("small_cell_note", ""), table.attrs["small_cell_note"])}
 
 
 def segment_table(frame: pd.DataFrame, *, outcome: str, segments, design: str, arm: str, treated, control,
-                  covariates=(), min_per_arm: int = 30, trim=(0.05, 0.95), confidence: float = 0.95) -> pd.DataFrame:
+                  covariates=(), min_per_arm: int = 30, trim=(0.05, 0.95), confidence: float = 0.95,
+                  min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Effects within segments, Holm-adjusted within each segmentation, with a verdict per segment.
 
     Randomized: difference in means per segment. Targeted: AIPW per segment (segments too small
-    for a propensity model are "too small to tell").
+    for a propensity model are "too small to tell"). Segments with fewer than ``min_cell``
+    customers in the two arms are pooled or left out first (`privacy.pool_small_levels`);
+    ``attrs["small_cell_note"]`` says how many.
     """
-    parts = []
+    parts, notes = [], []
     for by in [s for s in segments if s in frame and frame[s].notna().any()]:
         kw = {} if design == "randomized" else dict(estimator=effects.aipw, trim=trim,
                                                     covariates=[c for c in covariates if c != by])
         t = effects.segment_effects(frame, outcome=outcome, by=by, arm=arm, treated=treated, control=control,
-                                    min_per_arm=min_per_arm, confidence=confidence, **kw)
+                                    min_per_arm=min_per_arm, confidence=confidence, min_cell=min_cell, **kw)
         parts.append(t.rename(columns={by: "segment"}).assign(segmentation=by))
+        notes.append(t.attrs["small_cell_note"])
     if not parts:
         return pd.DataFrame()
     out = pd.concat(parts, ignore_index=True)
-    return out[["segmentation", "segment", *[c for c in out if c not in ("segmentation", "segment")]]]
+    out = out[["segmentation", "segment", *[c for c in out if c not in ("segmentation", "segment")]]]
+    out.attrs["small_cell_note"] = _notes(*notes)
+    return out
 
 
 def value_from_effect(effect: pd.Series | dict, *, margin_rate: float, cost_per_action: float) -> dict:

@@ -656,24 +656,33 @@ def complaint_state_model(src: Source, *, covariates: Sequence[str] = (), strata
 
 # ---- checks of the full data without pandas ------------------------------------------------
 def checked_fingerprint(dataset: str | Path, *, engine: str = "auto", threshold: int = LARGE) -> str:
-    """Check a data set before any kernel starts and return its fingerprint.
+    """Check a data set before any kernel starts and return its fingerprint (`checked_data`)."""
+    return checked_data(dataset, engine=engine, threshold=threshold)[0]
+
+
+def checked_data(dataset: str | Path, *, engine: str = "auto", threshold: int = LARGE):
+    """Check a data set before any kernel starts: its fingerprint, and the loaded data when small.
 
     Small data sets (and built-in names, mapping files, ``engine="rows"``) are loaded and
-    validated in pandas (`helpers.io.load_dataset`); a folder of ``threshold`` customers or more
-    is checked in DuckDB (`check`) without loading its rows.
+    validated in pandas (`helpers.io.load_dataset`), and that `Dataset` is returned with the
+    fingerprint, so that plan-time checks of the customers (identifier covariates) need no
+    second load; a folder of ``threshold`` customers or more is checked in DuckDB (`check`)
+    without loading its rows, and the second item is None.
     """
     from .io import READERS, load_dataset
     key = str(dataset)
     if engine == "rows" or key in READERS or Path(key).suffix.lower() in (".yaml", ".yml"):
-        return load_dataset(dataset).fingerprint
+        ds = load_dataset(dataset)
+        return ds.fingerprint, ds
     n = _count_or_none(dataset)
     if n is None or n < threshold:  # small, or unreadable by DuckDB: pandas' check says what is wrong
-        return load_dataset(dataset).fingerprint
+        ds = load_dataset(dataset)
+        return ds.fingerprint, ds
     try:
         src = Source(dataset)
     except duckdb.Error as err:  # e.g. a file that is not parquet/CSV at all
         raise ValueError(f"data set {key!r}: DuckDB cannot read its files: {str(err).splitlines()[0]}") from None
-    return checked(src)
+    return checked(src), None
 
 
 def _marker(fp: str) -> Path:

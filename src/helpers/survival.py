@@ -25,6 +25,7 @@ from scipy.integrate import trapezoid
 from statsmodels.stats.multitest import multipletests
 
 from . import schema as S
+from .privacy import MIN_CELL, check_covariates, pool_small_levels
 
 ONE_DAY = 1 / S.DAYS_PER_MONTH  # months: the floor for zero tenure (parametric fits, cumulative incidence)
 UNKNOWN = "unknown"  # cause given to churned customers whose end reason is missing
@@ -653,7 +654,7 @@ def ph_remedy(df: pd.DataFrame, check: pd.DataFrame, *, covariates: Sequence[str
 
 # ---- parametric models ---------------------------------------------------------------------
 def compare_parametric(df: pd.DataFrame, *, covariates: Sequence[str] = (), duration: str = S.TENURE,
-                       event: str = S.CHURNED, floor: float = ONE_DAY) -> pd.DataFrame:
+                       event: str = S.CHURNED, floor: float = ONE_DAY, min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Weibull, log-normal and log-logistic AFT models of tenure, ranked by AIC.
 
     The three are fitted by full likelihood on the same rows, so their AICs compare. The Cox
@@ -671,6 +672,10 @@ def compare_parametric(df: pd.DataFrame, *, covariates: Sequence[str] = (), dura
         Tenure and churn columns.
     floor : float
         Smallest tenure (months) passed to the fitters.
+    min_cell : int
+        Levels of a categorical covariate with fewer customers are pooled or left out first
+        (`privacy.pool_small_levels`, as in `churn.cox_with_ph_check`); identifier covariates
+        are refused (`privacy.check_covariates`).
 
     Returns
     -------
@@ -685,6 +690,8 @@ def compare_parametric(df: pd.DataFrame, *, covariates: Sequence[str] = (), dura
     >>> compare_parametric(df)["model"].iloc[0]
     'Weibull AFT'
     """
+    check_covariates(df, covariates)
+    df, _ = pool_small_levels(df, [duration, event, *covariates], min_cell=min_cell)
     design, _ = _design(df, covariates=covariates, strata=[], duration=duration, event=event)
     floored = int((design[duration] < floor).sum())
     design[duration] = design[duration].clip(lower=floor)

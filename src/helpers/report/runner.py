@@ -51,11 +51,13 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 
 from .. import config
 from ..files import atomic_write
 from ..io import fingerprint, read_table, table_path
-from ..scale import LARGE, checked_fingerprint
+from ..privacy import check_covariates
+from ..scale import LARGE, checked_data
 from .grid import Grid, completed, connect, execute_job, warm_up
 from .html import render_index
 from .params import ParameterError, declared_parameters, resolve_parameters
@@ -130,25 +132,44 @@ def _absolute_paths(given: dict) -> dict:
     return out
 
 
+MODEL_TERMS = ("COVARIATES", "STRATA")  # parameters whose columns become model terms
+
+
 def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
-    """Load (and so check) the data a notebook's parameters name, once per name; its fingerprint."""
+    """Load (and so check) the data a notebook's parameters name, once per name; its fingerprint.
+
+    Identifier columns named as model terms (`MODEL_TERMS`) are refused here, before any kernel
+    starts (`helpers.privacy.check_covariates`), on the customers of a small data set or on a
+    one-table source; a large data set is checked for the contract's id columns only.
+    """
     table = next((str(effective[p]) for p in TABLE_PARAMS if effective.get(p)), "")
     if table:
         try:
-            read_table(table)  # readable before any kernel starts: a damaged file is refused here
+            frame = read_table(table)  # readable before any kernel starts: a damaged file is refused here
+            _no_identifiers(frame, effective)
             return {"dataset": table, "fingerprint": fingerprint([table_path(table)])}
         except (FileNotFoundError, ValueError) as e:
             raise RunRefused(f"{notebook}: {e}") from None
     if DATASET_PARAM not in effective:
         return None
     name = str(effective[DATASET_PARAM])
-    if name not in cache:
-        try:
-            cache[name] = checked_fingerprint(name, engine=str(effective.get(ENGINE_PARAM, "auto")),
-                                              threshold=int(effective.get(LARGE_PARAM, LARGE)))
-        except (FileNotFoundError, ValueError) as e:
-            raise RunRefused(f"{notebook}: {e}") from None
-    return {"dataset": name, "fingerprint": cache[name]}
+    try:
+        if name not in cache:
+            cache[name] = checked_data(name, engine=str(effective.get(ENGINE_PARAM, "auto")),
+                                       threshold=int(effective.get(LARGE_PARAM, LARGE)))
+        fp, ds = cache[name]
+        _no_identifiers(ds.tables if ds is not None else pd.DataFrame(), effective)
+    except (FileNotFoundError, ValueError) as e:
+        raise RunRefused(f"{notebook}: {e}") from None
+    return {"dataset": name, "fingerprint": fp}
+
+
+def _no_identifiers(data, effective: dict) -> None:
+    for parameter in MODEL_TERMS:
+        columns = effective.get(parameter)
+        if isinstance(columns, list):
+            check_covariates(data, columns, parameter=parameter,
+                             role="covariate" if parameter == "COVARIATES" else "stratum")
 
 
 def _set_slug(dataset: str) -> str:
@@ -185,7 +206,7 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
 
     With one notebook an unknown parameter is refused; with several, a parameter is passed to
     the notebooks that declare it and refused only when none does. ``data_cache`` (data set
-    name -> fingerprint) lets several plans (the points of a grid) load each data set once.
+    name -> (fingerprint, Dataset or None)) lets several plans (the points of a grid) load each data set once.
     """
     paths = [find_notebook(n) for n in names] if names else list_notebooks()
     if not paths:
