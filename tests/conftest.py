@@ -92,6 +92,16 @@ def run_notebook(tmp_path: Path, notebook: str, *params: str) -> tuple[dict, str
     return {f["name"]: f for f in entry["findings"]}, text, (path.parent / entry["html"]).read_text()
 
 
+def write_notebook(path: Path, params: str, *cells: str) -> None:
+    """A notebook whose first cell, tagged ``parameters``, is ``params``, then one code cell per ``cells``."""
+    nb = nbformat.v4.new_notebook()
+    first = nbformat.v4.new_code_cell(params)
+    first.metadata["tags"] = ["parameters"]
+    nb.cells = [first, *map(nbformat.v4.new_code_cell, cells)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
 @pytest.fixture
 def project_with_failing_notebook(tmp_path) -> Path:
     """00_data_overview and 99_fails (raises in its second cell)."""

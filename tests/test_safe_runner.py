@@ -30,7 +30,7 @@ from helpers.report.params import Parameter, inject_parameters, load_plain_yaml,
 from helpers.report.history import diff_runs, load_manifest
 from helpers.report.runner import DiskFull, confined, scan_runs, write_index
 
-from .conftest import workbench
+from .conftest import workbench, write_notebook
 
 PAYLOAD = 'x"+str(__import__("os").system("id > pwned.txt"))+"'
 BINARY = base64.b64encode(PAYLOAD.encode()).decode()
@@ -39,15 +39,6 @@ BINARY = base64.b64encode(PAYLOAD.encode()).decode()
 def cli(*args) -> "click.testing.Result":
     """The `workbench` command in this process: refusals come before any kernel, so no subprocess is needed."""
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _notebook(path: Path, params: str, *cells: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    first = nbformat.v4.new_code_cell(params)
-    first.metadata["tags"] = ["parameters"]
-    nb.cells = [first, *map(nbformat.v4.new_code_cell, cells)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
 
 
 # 1. parameter values: plain, typed element by element, bounded, never code
@@ -137,7 +128,7 @@ def test_an_untyped_none_default_or_empty_list_is_a_notebook_error(tmp_path):
                           ("X = []  # columns", "X: an empty list default must declare its type"),
                           ("X = 2  # a count [range: x in 1..5]", "a range is written like"),
                           ("X = 2  # a count [range: 5 <= x <= 9]", r"X = 2 is outside its range 5 <= x <= 9")]:
-        _notebook(tmp_path / "nb.ipynb", line)
+        write_notebook(tmp_path / "nb.ipynb", line)
         with pytest.raises(ParameterError, match=message):
             declared_parameters(tmp_path / "nb.ipynb")
 
@@ -173,7 +164,7 @@ def lists_project(tmp_path) -> Path:
     """A project whose notebook records the text of a list parameter and of a text parameter."""
     root = tmp_path / "project"
     (root / "notebooks").mkdir(parents=True)
-    _notebook(root / "notebooks" / "30_lists.ipynb", 'ITEMS = ["a"]  # texts\nLABEL = "x"  # a text',
+    write_notebook(root / "notebooks" / "30_lists.ipynb", 'ITEMS = ["a"]  # texts\nLABEL = "x"  # a text',
               'from helpers import record\nrecord("items", " | ".join(ITEMS))\nrecord("label", LABEL)')
     return root
 
@@ -291,7 +282,7 @@ def test_a_malformed_manifest_is_listed_as_unreadable_and_breaks_nothing(tmp_pat
 def _sleepers(root: Path, names=("20_sleeps", "21_sleeps")) -> Path:
     (root / "notebooks").mkdir(parents=True)
     for name in names:
-        _notebook(root / "notebooks" / f"{name}.ipynb", 'LABEL = "x"  # unused',
+        write_notebook(root / "notebooks" / f"{name}.ipynb", 'LABEL = "x"  # unused',
                   f'import pathlib, time\npathlib.Path("{name}.started").write_text("1")\ntime.sleep(90)\n'
                   f'pathlib.Path("{name}.finished").write_text("1")')
     return root
@@ -328,7 +319,7 @@ def two_notebooks(tmp_path, dataset, monkeypatch) -> Path:
     root = tmp_path / "project"
     (root / "notebooks").mkdir(parents=True)
     for name in ("10_a", "11_b"):
-        _notebook(root / "notebooks" / f"{name}.ipynb",
+        write_notebook(root / "notebooks" / f"{name}.ipynb",
                   'DATASET = "synthetic"  # data set\nTOP = 1  # a number [range: 0 <= x <= 10]',
                   f'from helpers import record\nrecord("top", TOP)\nrecord("which", "{name}")')
     monkeypatch.setattr(config, "NOTEBOOKS", root / "notebooks")

@@ -21,7 +21,7 @@ from helpers.report import html as report_html
 from helpers.report.html import render_report, sanitize_html, script_free, strip_remote
 from helpers.report.runner import run_state
 
-from .conftest import workbench
+from .conftest import workbench, write_notebook
 
 pytestmark = pytest.mark.slow
 _RUNS: dict = {}
@@ -234,23 +234,14 @@ def test_diff_command_prints_a_plain_table(tmp_path):
 ECHO = ["A", "B", "C", "D"]
 
 
-def _notebook(path: Path, params: str, *cells: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    first = nbformat.v4.new_code_cell(params)
-    first.metadata["tags"] = ["parameters"]
-    nb.cells = [first, *map(nbformat.v4.new_code_cell, cells)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
-
-
 @pytest.fixture
 def project(tmp_path) -> Path:
     """A project with `10_echo` (records its four string parameters) and `20_sleeps` (sleeps 120 s)."""
     root = tmp_path / "project"
     (root / "notebooks").mkdir(parents=True)
-    _notebook(root / "notebooks" / "10_echo.ipynb", "\n".join(f'{p} = "{p.lower()}"  # any text' for p in ECHO),
+    write_notebook(root / "notebooks" / "10_echo.ipynb", "\n".join(f'{p} = "{p.lower()}"  # any text' for p in ECHO),
               "from helpers import record\n" + "\n".join(f'record("{p.lower()}", {p})' for p in ECHO))
-    _notebook(root / "notebooks" / "20_sleeps.ipynb", 'LABEL = "x"  # unused',
+    write_notebook(root / "notebooks" / "20_sleeps.ipynb", 'LABEL = "x"  # unused',
               'import pathlib, time\npathlib.Path("started").write_text("1")\ntime.sleep(120)')
     return root
 
