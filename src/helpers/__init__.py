@@ -3,9 +3,16 @@
 Layers (each imports only those below it): ``schema``/``config`` -> ``io``/``validate``/``synth``
 -> analyses (``overview``, ``findings``, ``plots``) -> ``report`` -> ``cli``.
 """
-from .findings import record
-from .io import Dataset, load_dataset
-from .validate import DataError, validate
+import sys
+
+# jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which compiles a lark
+# grammar: 1 to 3 s of every `workbench` command and kernel start, for checking the "iri" string
+# format that no notebook schema uses (jsonschema skips a format whose checker is missing).
+sys.modules.setdefault("rfc3987_syntax", None)
+
+from .findings import record  # noqa: E402
+from .io import Dataset, load_dataset  # noqa: E402
+from .validate import DataError, validate  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["DataError", "Dataset", "load_dataset", "record", "validate"]
