@@ -72,3 +72,24 @@ def test_the_churn_notebook_pools_small_levels_before_the_cox_model(tmp_path, da
             "rows (fewer than 10 customers); 1 level of region left out with its rows (fewer than 10 customers). "
             "Left out of the model: customer_type (a single value).") in shown
     assert "hr.satisfaction" in findings
+
+
+def test_the_complaint_notebook_says_how_many_levels_it_pooled_without_naming_them(tmp_path, dataset):
+    import shutil
+
+    import numpy as np
+    import pandas as pd
+
+    from .conftest import run_notebook
+
+    folder = tmp_path / "data"
+    shutil.copytree(dataset, folder)
+    customers = pd.read_parquet(folder / "customers.parquet")
+    rows = np.random.default_rng(1).choice(len(customers), 3, replace=False)
+    customers["customer_type"] = "individual"
+    customers.loc[rows, "customer_type"] = "group"  # 3 customers: no model term may stand for them
+    customers.to_parquet(folder / "customers.parquet", index=False)
+    _, text, html = run_notebook(tmp_path, "03_complaint_recovery", f"dataset={folder}")
+    assert "customer_type[group]" not in html and "customer_type[T.group]" not in html
+    assert ("Levels with fewer than 10 customers, before any model: 1 level of customer_type left out with its "
+            "rows (fewer than 10 customers).") in text

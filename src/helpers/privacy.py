@@ -181,6 +181,32 @@ def pool_small_levels(df: pd.DataFrame, columns: Sequence[str], *, min_cell: int
     return out, f"Levels with fewer than {min_cell} customers, before any model: {'; '.join(parts)}."
 
 
+def pooled_notes(*results) -> str:
+    """The notes `pool_small_levels` left on model results, one per line; "" when no level was small.
+
+    A result carries its note as ``attrs["small_cell_note"]`` (a table), a ``small_cell_note``
+    key (a dict) or a ``small_cell_note_`` attribute (a fitted model); a notebook shows them
+    with ``display(Markdown(escape_md(pooled_notes(a, b))))``, which shows nothing when empty.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"x": [1]}); t.attrs["small_cell_note"] = "Levels with fewer than 10 ..."
+    >>> pooled_notes(t, {"small_cell_note": ""}, None)
+    'Levels with fewer than 10 ...'
+    """
+    notes = []
+    for result in results:
+        if isinstance(result, dict):
+            note = result.get("small_cell_note")
+        elif isinstance(result, pd.DataFrame):
+            note = result.attrs.get("small_cell_note")
+        else:
+            note = getattr(result, "small_cell_note_", None)
+        if note and note not in notes:
+            notes.append(note)
+    return "\n".join(notes)
+
+
 # ---- identifiers are never model terms -----------------------------------------------------
 ID_COLUMNS = tuple(dict.fromkeys(c.name for t in S.TABLES.values() for c in t.columns if c.kind == "id"))
 NEARLY_UNIQUE = 0.95  # a text column with a larger share of distinct values is an identifier
