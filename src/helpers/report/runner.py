@@ -57,7 +57,6 @@ from .. import config
 from ..files import atomic_write
 from ..io import fingerprint, read_table, table_path
 from ..privacy import check_covariates
-from ..scale import LARGE, checked_data
 from .grid import Grid, completed, connect, execute_job, warm_up
 from .html import render_index
 from .params import ParameterError, declared_parameters, resolve_parameters
@@ -155,6 +154,8 @@ def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
     name = str(effective[DATASET_PARAM])
     try:
         if name not in cache:
+            from ..scale import LARGE, checked_data  # DuckDB and lifelines: only when a data set is checked
+
             cache[name] = checked_data(name, engine=str(effective.get(ENGINE_PARAM, "auto")),
                                        threshold=int(effective.get(LARGE_PARAM, LARGE)))
         fp, ds = cache[name]
