@@ -8,8 +8,10 @@ number of customers behind it (column `WEIGHT`). On those rows:
 
 - Kaplan-Meier, RMST and log-rank are *exact*: `helpers.survival`'s functions take the counts
   as frequency weights (``weights=WEIGHT``); tenure is kept at the data's own resolution;
-- the Cox model is lifelines on the collapsed rows with frequency weights (`fit_cox` with
-  ``weights=``) when every covariate is categorical (numeric ones are banded, `Source.band`);
+- the Cox model is the exact Efron partial likelihood from the counts (`fit_cox_counts`,
+  `helpers.efron`: every customer one death in the tie correction, so it equals lifelines on
+  one row per customer) when every covariate is categorical (numeric ones are banded,
+  `Source.band`);
 - the piecewise-exponential model (`person_period`, `fit_pwe`) is a Poisson GLM (statsmodels)
   on events and exposure per interval x covariate cell with a log-exposure offset: the
   scalable counterpart of the Cox model, and the one that takes time-varying states
@@ -33,6 +35,7 @@ import duckdb
 import pandas as pd
 
 from . import config
+from . import efron
 from . import schema as S
 from . import survival
 from .complaints import STATES
@@ -547,15 +550,41 @@ def _ordered(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 # ---- the churn Cox model on the aggregated path ------------------------------------------
+def fit_cox_counts(rows: pd.DataFrame, *, covariates: Sequence[str], strata: str | Sequence[str] | None = None,
+                   duration: str = S.TENURE, event: str = S.CHURNED, weights: str = WEIGHT) -> efron.EfronCox:
+    """Cox model (Efron ties) on collapsed rows, exactly the row-level fit: `efron.fit_efron`.
+
+    Covariates are encoded as `survival.fit_cox` encodes them (terms ``col[level]``, first level
+    the reference) and incomplete rows are dropped (``rows_dropped_``: customers). Unlike
+    lifelines' weighted fit, each customer counts once in Efron's tie correction, so the
+    estimates equal lifelines' on one row per customer (1e-6, tests/test_scale.py). A fit that
+    does not converge raises `efron.ConvergenceError`, which names the runaway terms.
+
+    Example
+    -------
+    >>> rows = pd.DataFrame({"tenure_months": [1.0, 1, 2, 2, 3], "churned": [True, True, False, True, True],
+    ...                      "contract": ["a", "b", "a", "b", "b"], "customers": [40, 10, 30, 25, 5]})
+    >>> fit_cox_counts(rows, covariates=["contract"]).params_.index.tolist()
+    ['contract[b]']
+    """
+    strata = survival._as_list(strata)
+    design, dropped = survival._design(rows, covariates=covariates, strata=strata, duration=duration, event=event,
+                                       weights=weights)
+    terms = [c for c in design.columns if c not in {duration, event, weights, *strata}]
+    fit = efron.fit_efron(design, covariates=terms, duration=duration, event=event, strata=strata, weights=weights)
+    fit.rows_dropped_ = dropped
+    return fit
+
+
 @dataclass
 class AggregatedCox:
-    """Weighted Cox on collapsed rows with a PWE proportional-hazards check and remedy; read like
+    """Exact Cox on collapsed counts with a PWE proportional-hazards check and remedy; read like
     `churn.CoxResult` (no ``first`` model: the check is made on the piecewise-exponential one)."""
 
     covariates: list[str]
     banded: list[str]
     check: pd.DataFrame
-    final: object
+    final: efron.EfronCox
     pwe: PWEModel
     verdict: str
     strata: list[str]
@@ -575,9 +604,9 @@ class AggregatedCox:
     def fit_note(self) -> str:
         grouped = "" if self.resolution is None else " tenure grouped into whole months (Efron ties) to keep them few;"
         return (f"Cox model fitted on {self.rows:,} collapsed rows standing for {self.customers:,} customers "
-                f"with every covariate (frequency weights);{grouped} {', '.join(self.banded) or 'no covariate'} "
-                f"entered as quantile bands. hr_pwe: the piecewise-exponential model (monthly baseline, exact "
-                f"exposure) beside it.")
+                f"with every covariate (exact Efron partial likelihood from the counts);{grouped} "
+                f"{', '.join(self.banded) or 'no covariate'} entered as quantile bands. hr_pwe: the "
+                f"piecewise-exponential model (monthly baseline, exact exposure) beside it.")
 
 
 def usable_covariates(src: Source, covariates: Sequence[str], *, min_complete: float = 0.5) -> tuple[list[str], str]:
@@ -604,10 +633,10 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
     """The aggregated counterpart of `churn.cox_with_ph_check`.
 
     Numeric covariates with many values become quantile bands; the customers are collapsed to
-    one row per (covariates, strata, tenure, churned); lifelines' Cox is fitted on those rows
-    with frequency weights. Proportional hazards are checked on the piecewise-exponential
-    model (`ph_check`); a violating covariate becomes a stratum (every covariate here is
-    categorical or 0/1). The final model is refitted both ways (Cox and PWE).
+    one row per (covariates, strata, tenure, churned); the Cox model is fitted on those counts
+    exactly (`fit_cox_counts`: the row-level estimates, to 1e-6). Proportional hazards are
+    checked on the piecewise-exponential model (`ph_check`); a violating covariate becomes a
+    stratum (every covariate here is categorical or 0/1). The final model is refitted both ways (Cox and PWE).
 
     Tenure keeps the data's own resolution unless that leaves more than ``max_rows``
     collapsed rows; then the Cox model groups tenure into whole months (Efron ties) and says
@@ -625,7 +654,7 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
     check = ph_check(pp, covariates=kept, strata=strata, alpha=alpha)
     bad = [c for c in kept if c in set(check.loc[check["violated"], "covariate"])]
     final_strata, final_cov = [*strata, *bad], [c for c in kept if c not in bad]
-    final = survival.fit_cox(rows, covariates=final_cov, strata=final_strata or None, weights=WEIGHT)
+    final = fit_cox_counts(rows, covariates=final_cov, strata=final_strata)
     pwe = fit_pwe(pp, covariates=final_cov, strata=final_strata)
     verdict = survival.ph_verdict_text(check, stratified=bad)
     slight = check[check["significant"] & ~check["violated"]]
