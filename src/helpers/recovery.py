@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from scipy.spatial import cKDTree
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.stats.proportion import proportion_confint
 
@@ -136,17 +137,92 @@ def _standardised(customers: pd.DataFrame, covariates, log_scale) -> np.ndarray:
     return z / np.where(np.nanstd(z, axis=0) > 0, np.nanstd(z, axis=0), 1.0)
 
 
-def _nearest(i: int, pool: dict, cases: dict, *, ratio, tenure_caliper, caliper, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Pool rows matched to case ``i``: eligible on the landmark, nearest on the covariates."""
-    t = cases["landmark"][i]
-    tenure = (t - pool["signup"]) / S.DAYS_PER_MONTH
-    ok = ((pool["signup"] <= t) & (pool["end"] > t) & (pool["first"] > t) & pool["complete"]
-          & (np.abs(tenure - cases["tenure"][i]) <= tenure_caliper))
-    d = np.sqrt(((pool["z"] - cases["z"][i]) ** 2).sum(axis=1))
-    d = np.where(ok & (d <= caliper), d, np.inf)
-    order = np.lexsort((rng.random(d.size), d))[:ratio]  # random among ties
-    order = order[np.isfinite(d[order])]
-    return order, d[order]
+_DIRECT_WINDOW = 256  # tenure windows of up to this many customers are scanned; larger ones searched by k-d tree
+
+
+def _cell_keys(df: pd.DataFrame, exact) -> pd.Series:
+    """Each row's exact-match cell: its ``exact`` values as strings joined by "|" ("" without any)."""
+    key = pd.Series("", index=df.index, dtype=object)
+    for k, column in enumerate(exact):
+        key = df[column].astype(str) if k == 0 else key + "|" + df[column].astype(str)
+    return key
+
+
+def _cell_pool(rows: np.ndarray, signup, end, first_day, z_all) -> dict:
+    """The cell's customers that can ever be a control (known signup, finite covariates), sorted by signup.
+
+    ``pos`` is each one's place among all ``rows`` of the cell (customer order): ties are broken by it
+    and by the draws it indexes (`_uniforms`); ``size`` counts all of the cell's customers.
+    """
+    pos = np.flatnonzero(np.isfinite(signup[rows]) & np.isfinite(z_all[rows]).all(axis=1))
+    pos = pos[np.argsort(signup[rows[pos]], kind="stable")]
+    r = rows[pos]
+    return {"pos": pos, "row": r, "signup": signup[r], "end": end[r], "first": first_day[r], "z": z_all[r],
+            "size": len(rows)}
+
+
+def _candidates(pool: dict, c: dict, idx: np.ndarray, *, tenure_caliper, caliper) -> list[np.ndarray]:
+    """Per case of ``idx``, the pool places that may be eligible: a superset of `_nearest`'s conditions.
+
+    The pool is sorted by signup, so the tenure caliper is a slice, cut by `np.searchsorted` with a
+    day of margin. A slice longer than ``_DIRECT_WINDOW`` is replaced by the places a k-d tree
+    finds within the caliper on the covariates and the tenure together.
+    """
+    t = c["landmark"][idx]
+    centre, half = t - c["tenure"][idx] * S.DAYS_PER_MONTH, tenure_caliper * S.DAYS_PER_MONTH + 1
+    lo = np.searchsorted(pool["signup"], centre - half, side="left")
+    hi = np.maximum(lo, np.searchsorted(pool["signup"], np.minimum(centre + half, t), side="right"))
+    out = [np.arange(a, b) for a, b in zip(lo, hi)]
+    big = np.flatnonzero(hi - lo > _DIRECT_WINDOW)
+    if big.size and 0 < caliper < np.inf:
+        scale = caliper / half  # ``half`` days of signup count as ``caliper``: the box fits a ball of caliper * 2**0.5
+        tree = cKDTree(np.column_stack([pool["z"], pool["signup"] * scale]))
+        near = tree.query_ball_point(np.column_stack([c["z"][idx[big]], centre[big] * scale]),
+                                     r=caliper * np.sqrt(2) * (1 + 1e-9))
+        for k, places in zip(big, near):
+            out[k] = np.asarray(places, dtype=np.intp)
+    return out
+
+
+def _uniforms(seed, first: int, places: np.ndarray) -> np.ndarray:
+    """Draws number ``first + places`` of ``np.random.default_rng(seed).random(...)``, skipping those before.
+
+    PCG64 makes each double from one 64-bit output, so ``advance`` jumps to a draw without making
+    the ones before it.
+    """
+    rng = np.random.default_rng(seed)
+    rng.bit_generator.advance(int(first) + int(places.min()))  # a Python int: advance refuses numpy's
+    return rng.random(int(places.max() - places.min()) + 1)[places - places.min()]
+
+
+def _nearest(idx: np.ndarray, cand: list, pool: dict, c: dict, *, ratio, tenure_caliper, caliper, seed,
+             drawn: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to ``ratio`` pool places per case of ``idx``: eligible on its landmark, nearest on the covariates.
+
+    ``cand[k]`` holds the candidate places of case ``idx[k]`` (`_candidates`). Returns (k, place,
+    distance) by case, then distance; ties go to the smaller draw (`_uniforms`, the k-th case's
+    from draw ``drawn + k * size`` on), then to the smaller ``pos``.
+    """
+    k = np.repeat(np.arange(len(idx)), [len(p) for p in cand])
+    p, i = np.concatenate(cand), idx[k]
+    t, s = c["landmark"][i], pool["signup"][p]
+    ok = ((s <= t) & (pool["end"][p] > t) & (pool["first"][p] > t)
+          & (np.abs((t - s) / S.DAYS_PER_MONTH - c["tenure"][i]) <= tenure_caliper))
+    d = np.sqrt(((pool["z"][p] - c["z"][i]) ** 2).sum(axis=1))
+    keep = ok & (d <= caliper) & np.isfinite(d)
+    k, p, d = k[keep], p[keep], d[keep]
+    order = np.lexsort((pool["pos"][p], d, k))
+    k, p, d = k[order], p[order], d[order]
+    start = np.searchsorted(k, k)  # where each row's case begins
+    rank = np.arange(k.size) - start
+    tied = (k[1:] == k[:-1]) & (d[1:] == d[:-1]) & (rank[:-1] < ratio)  # a tie decides who is picked, or the order
+    for first in np.unique(start[1:][tied]):  # reorder the case's rows up to the (ratio + 1)-th distance
+        end = np.searchsorted(k, k[first], side="right")
+        rows = slice(first, first + np.searchsorted(d[first:end], d[min(first + ratio, end - 1)], side="right"))
+        pos = pool["pos"][p[rows]]
+        p[rows] = p[rows][np.lexsort((pos, _uniforms(seed, drawn + k[first] * pool["size"], pos), d[rows]))]
+    pick = rank < ratio
+    return k[pick], p[pick], d[pick]
 
 
 def _as_days(dates: pd.Series) -> np.ndarray:
@@ -157,23 +233,28 @@ def _as_days(dates: pd.Series) -> np.ndarray:
 
 def _match(cases: pd.DataFrame, customers: pd.DataFrame, first: pd.DataFrame, z_all: np.ndarray, *, exact,
            ratio, tenure_caliper, caliper, seed) -> pd.DataFrame:
-    """(case row, customer row, distance) for every matched control; cell by cell of the exact keys."""
-    rng = np.random.default_rng(seed)
+    """(case row, customer row, distance) for every matched control; cell by cell of the exact keys.
+
+    O(n log n): each cell's pool is sorted once by signup and searched by slice or k-d tree
+    (`_candidates`). Ties are broken as by the full scan this replaced, which drew one uniform
+    per customer of the cell for each case in turn (cells in key order, cases in row order):
+    `_uniforms` makes only the draws a tie needs, so the matched sets are the same.
+    """
     first_at = customers[S.CUSTOMER_ID].map(first.set_index(S.CUSTOMER_ID)[S.OPENED_AT])
-    key_all = customers[list(exact)].astype(str).agg("|".join, axis=1) if exact else pd.Series("", customers.index)
-    key_case = cases[list(exact)].astype(str).agg("|".join, axis=1) if exact else pd.Series("", cases.index)
+    key_all, key_case = _cell_keys(customers, exact), _cell_keys(cases, exact)
+    cells = key_all.groupby(key_all).indices
     signup, end, first_day = (_as_days(d) for d in (customers[S.SIGNUP_DATE], customers[S.END_DATE], first_at))
     c = {"landmark": _as_days(cases[LANDMARK]), "tenure": cases[TENURE_AT].to_numpy(),
          "z": z_all[cases["_crow"].to_numpy()]}
-    out = []
+    out, drawn = [], 0  # drawn: uniforms the full scan had used up before the cell's first case
     for key, idx in key_case.groupby(key_case).indices.items():
-        rows = np.flatnonzero((key_all == key).to_numpy())
-        pool = {"signup": signup[rows], "end": end[rows], "first": first_day[rows], "z": z_all[rows],
-                "complete": ~np.isnan(z_all[rows]).any(axis=1)}
-        for i in idx:
-            picked, dist = _nearest(i, pool, c, ratio=ratio, tenure_caliper=tenure_caliper, caliper=caliper, rng=rng)
-            out += [(i, rows[j], dj) for j, dj in zip(picked, dist)]
-    return pd.DataFrame(out, columns=["_case", "_crow", DISTANCE])
+        pool = _cell_pool(np.sort(cells[key]), signup, end, first_day, z_all)
+        cand = _candidates(pool, c, idx, tenure_caliper=tenure_caliper, caliper=caliper)
+        k, places, dist = _nearest(idx, cand, pool, c, ratio=ratio, tenure_caliper=tenure_caliper, caliper=caliper,
+                                   seed=seed, drawn=drawn)
+        out.append(pd.DataFrame({"_case": idx[k], "_crow": pool["row"][places], DISTANCE: dist}))
+        drawn += len(idx) * pool["size"]
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["_case", "_crow", DISTANCE])
 
 
 def paradox_cohort(customers: pd.DataFrame, contacts: pd.DataFrame, revenue: pd.DataFrame | None = None, *,
