@@ -34,6 +34,17 @@ def test_contract_breaks_proportional_hazards_and_is_stratified(cox):
     assert "contract[two-year]" not in set(cox.hazard_ratios()["term"])
 
 
+def test_ph_check_on_the_default_data_is_lifelines_test_and_leaves_customer_type_alone(cox):
+    # reference: lifelines 0.30 proportional_hazard_test(time_transform="rank"), which the check
+    # called before it was written with cumulative sums: same statistics, so the same verdicts
+    from lifelines.statistics import proportional_hazard_test
+    ref = proportional_hazard_test(cox.first, cox.first.design_, time_transform="rank").summary
+    np.testing.assert_allclose(cox.check["statistic"], ref["test_statistic"], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(cox.check["p"], ref["p"], rtol=1e-9, atol=1e-6)
+    violated = set(cox.check.loc[cox.check["violated"], "covariate"])
+    assert violated == {"contract"} and "customer_type[group]" in set(cox.hazard_ratios()["term"])
+
+
 def test_cox_recovers_the_planted_hazard_ratios(cox, synthetic):
     # recovery: each planted log-HR lies in the 95% interval of the stratified model, and the
     # interval is informative (narrower than a factor 1.5 on the HR scale)
