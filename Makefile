@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYNTH  := data/processed/synthetic/customers.parquet
 JOBS   ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+TEST_JOBS ?= $(JOBS)
 
 .DEFAULT_GOAL := help
 .PHONY: help install data report test test-fast lab clean-reports
@@ -27,8 +28,8 @@ data: $(SYNTH) ## Generate the synthetic data set if missing (data/processed/syn
 report: $(STAMP) $(SYNTH) ## Run every notebook on the synthetic data, JOBS at a time (default: cores); index at reports/index.html
 	$(BIN)/workbench run --all --jobs $(JOBS)
 
-test: $(STAMP) ## Run the whole test suite
-	$(BIN)/python -m pytest
+test: $(STAMP) ## Run the whole test suite, a test file per core at once (TEST_JOBS=1: one at a time)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 test-fast: $(STAMP) ## Run the tests that start no notebook kernel (about a minute)
 	$(BIN)/python -m pytest -m "not slow"
