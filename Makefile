@@ -31,8 +31,8 @@ report: $(STAMP) $(SYNTH) ## Run every notebook on the synthetic data, JOBS at a
 test: $(STAMP) ## Run the whole test suite, a test file per core at once (TEST_JOBS=1: one at a time)
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
-test-fast: $(STAMP) ## Run the tests that start no notebook kernel (about a minute)
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: $(STAMP) ## Run the tests that start no notebook kernel, a file per core
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_JOBS) --dist loadfile
 
 lab: $(STAMP) $(SYNTH) ## Start JupyterLab with the project's kernel registered as "Python (cs-workbench)"
 	$(BIN)/python -m ipykernel install --user --name cs-workbench --display-name "Python (cs-workbench)"
