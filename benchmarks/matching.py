@@ -7,7 +7,7 @@ against the full scan it replaced.
 Data: ``synth.generate(N, 36, seed=7)`` in memory (the default data set's settings at N
 customers). What is timed is notebook 03's call, ``paradox_cohort(customers, contacts,
 revenue)``, best of ``--repeat`` runs; "matching" is the part spent in ``recovery._match``. The
-full scan (``_full_scan_match`` below: the earlier implementation, verbatim) runs once per size,
+full scan (``tests.test_recovery.full_scan_match``: the earlier implementation, verbatim) runs once per size,
 and the script prints whether its cohort is identical to the new one. Nothing is asserted
 (tests/test_recovery.py checks the equality).
 """
@@ -17,8 +17,8 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from helpers import recovery as R
@@ -26,37 +26,9 @@ from helpers import schema as S
 from helpers import synth
 
 
-# ---- the reference: the O(n^2) scan that `recovery._match` replaced --------------------------------
-def _full_scan_nearest(i, pool, cases, *, ratio, tenure_caliper, caliper, rng):
-    t = cases["landmark"][i]
-    tenure = (t - pool["signup"]) / S.DAYS_PER_MONTH
-    ok = ((pool["signup"] <= t) & (pool["end"] > t) & (pool["first"] > t) & pool["complete"]
-          & (np.abs(tenure - cases["tenure"][i]) <= tenure_caliper))
-    d = np.sqrt(((pool["z"] - cases["z"][i]) ** 2).sum(axis=1))
-    d = np.where(ok & (d <= caliper), d, np.inf)
-    order = np.lexsort((rng.random(d.size), d))[:ratio]  # random among ties
-    order = order[np.isfinite(d[order])]
-    return order, d[order]
-
-
-def _full_scan_match(cases, customers, first, z_all, *, exact, ratio, tenure_caliper, caliper, seed):
-    rng = np.random.default_rng(seed)
-    first_at = customers[S.CUSTOMER_ID].map(first.set_index(S.CUSTOMER_ID)[S.OPENED_AT])
-    key_all = customers[list(exact)].astype(str).agg("|".join, axis=1) if exact else pd.Series("", customers.index)
-    key_case = cases[list(exact)].astype(str).agg("|".join, axis=1) if exact else pd.Series("", cases.index)
-    signup, end, first_day = (R._as_days(d) for d in (customers[S.SIGNUP_DATE], customers[S.END_DATE], first_at))
-    c = {"landmark": R._as_days(cases[R.LANDMARK]), "tenure": cases[R.TENURE_AT].to_numpy(),
-         "z": z_all[cases["_crow"].to_numpy()]}
-    out = []
-    for key, idx in key_case.groupby(key_case).indices.items():
-        rows = np.flatnonzero((key_all == key).to_numpy())
-        pool = {"signup": signup[rows], "end": end[rows], "first": first_day[rows], "z": z_all[rows],
-                "complete": ~np.isnan(z_all[rows]).any(axis=1)}
-        for i in idx:
-            picked, dist = _full_scan_nearest(i, pool, c, ratio=ratio, tenure_caliper=tenure_caliper, caliper=caliper,
-                                              rng=rng)
-            out += [(i, rows[j], dj) for j, dj in zip(picked, dist)]
-    return pd.DataFrame(out, columns=["_case", "_crow", R.DISTANCE])
+# the reference, the O(n^2) scan that `recovery._match` replaced, lives once: in the test that compares them
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.test_recovery import full_scan_match  # noqa: E402
 
 
 # ---- timing --------------------------------------------------------------------------------------
@@ -99,7 +71,7 @@ def main(argv=None) -> None:
         print(f"  sorted windows + k-d tree  {seconds:7.2f} s  (matching {matching:6.2f} s)")
         if n > args.full_scan_up_to:
             continue
-        old, old_seconds, old_matching = _timed(tables, _full_scan_match)
+        old, old_seconds, old_matching = _timed(tables, full_scan_match)
         same = old.equals(cohort) and old.attrs == cohort.attrs
         print(f"  full scan (reference)      {old_seconds:7.2f} s  (matching {old_matching:6.2f} s)")
         print(f"  speed-up {old_seconds / seconds:.1f}x (matching {old_matching / matching:.0f}x); "

@@ -5,7 +5,7 @@ import pytest
 
 from helpers.io import load_dataset
 
-from .conftest import workbench
+from .conftest import run_notebook, workbench
 
 pytestmark = pytest.mark.slow
 _BASE64 = re.compile(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+")
@@ -30,8 +30,6 @@ def test_small_groups_are_hidden_and_the_report_says_so(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from .conftest import run_notebook
-
     rng = np.random.default_rng(0)
     contract = ["month-to-month"] * 120 + ["one-year"] * 75 + ["two-year"] * 5
     folder = tmp_path / "data"
@@ -44,25 +42,31 @@ def test_small_groups_are_hidden_and_the_report_says_so(tmp_path):
     assert "two-year" not in html and "one-year" in html
 
 
-def test_the_churn_notebook_pools_small_levels_before_the_cox_model(tmp_path, dataset):
-    # the issue: 3 group customers gave a row customer_type[group] HR 2.6e-09 [0, inf], and a
-    # note named a 3-customer region; now both are left out before the model and the note counts
+def _edited_copy(dataset, tmp_path, edit, *, rows: int, seed: int):
+    """A copy of ``dataset`` whose customers ``edit(customers, rows)`` changed, for ``rows`` random customers."""
     import shutil
 
     import numpy as np
     import pandas as pd
 
-    from .conftest import run_notebook
-
     folder = tmp_path / "data"
     shutil.copytree(dataset, folder)
     customers = pd.read_parquet(folder / "customers.parquet")
-    rows = np.random.default_rng(0).choice(len(customers), 6, replace=False)
-    customers["customer_type"] = "individual"
-    customers.loc[rows[:3], "customer_type"] = "group"
-    customers.loc[rows[3:], "region"] = "atlantis"
-    customers["account_manager_id"] = None  # no key accounts left: the manager section is skipped
+    edit(customers, np.random.default_rng(seed).choice(len(customers), rows, replace=False))
     customers.to_parquet(folder / "customers.parquet", index=False)
+    return folder
+
+
+def test_the_churn_notebook_pools_small_levels_before_the_cox_model(tmp_path, dataset):
+    # the issue: 3 group customers gave a row customer_type[group] HR 2.6e-09 [0, inf], and a
+    # note named a 3-customer region; now both are left out before the model and the note counts
+    def edit(customers, rows):
+        customers["customer_type"] = "individual"
+        customers.loc[rows[:3], "customer_type"] = "group"
+        customers.loc[rows[3:], "region"] = "atlantis"
+        customers["account_manager_id"] = None  # no key accounts left: the manager section is skipped
+
+    folder = _edited_copy(dataset, tmp_path, edit, rows=6, seed=0)
     findings, text, html = run_notebook(tmp_path, "01_churn_survival", f"dataset={folder}", "horizon_months=18",
                                         "covariates=[contract, customer_type, satisfaction, region]")
     assert "customer_type[group]" not in html and "atlantis" not in html
@@ -75,20 +79,11 @@ def test_the_churn_notebook_pools_small_levels_before_the_cox_model(tmp_path, da
 
 
 def test_the_complaint_notebook_says_how_many_levels_it_pooled_without_naming_them(tmp_path, dataset):
-    import shutil
+    def edit(customers, rows):
+        customers["customer_type"] = "individual"
+        customers.loc[rows, "customer_type"] = "group"  # 3 customers: no model term may stand for them
 
-    import numpy as np
-    import pandas as pd
-
-    from .conftest import run_notebook
-
-    folder = tmp_path / "data"
-    shutil.copytree(dataset, folder)
-    customers = pd.read_parquet(folder / "customers.parquet")
-    rows = np.random.default_rng(1).choice(len(customers), 3, replace=False)
-    customers["customer_type"] = "individual"
-    customers.loc[rows, "customer_type"] = "group"  # 3 customers: no model term may stand for them
-    customers.to_parquet(folder / "customers.parquet", index=False)
+    folder = _edited_copy(dataset, tmp_path, edit, rows=3, seed=1)
     _, text, html = run_notebook(tmp_path, "03_complaint_recovery", f"dataset={folder}")
     assert "customer_type[group]" not in html and "customer_type[T.group]" not in html
     assert ("Levels with fewer than 10 customers, before any model: 1 level of customer_type left out with its "

@@ -115,7 +115,7 @@ def test_km_risk_difference_matches_statsmodels(cohort, effect):
 
 
 # ---- matching: the sorted / k-d tree search against the full scan it replaced ------------------------
-def _full_scan_nearest(i, pool, cases, *, ratio, tenure_caliper, caliper, rng):
+def full_scan_nearest(i, pool, cases, *, ratio, tenure_caliper, caliper, rng):
     """Reference: the earlier `recovery._nearest`, verbatim (every pool row scanned for every case)."""
     t = cases["landmark"][i]
     tenure = (t - pool["signup"]) / S.DAYS_PER_MONTH
@@ -128,7 +128,7 @@ def _full_scan_nearest(i, pool, cases, *, ratio, tenure_caliper, caliper, rng):
     return order, d[order]
 
 
-def _full_scan_match(cases, customers, first, z_all, *, exact, ratio, tenure_caliper, caliper, seed):
+def full_scan_match(cases, customers, first, z_all, *, exact, ratio, tenure_caliper, caliper, seed):
     """Reference: the earlier `recovery._match`, verbatim (O(n^2))."""
     rng = np.random.default_rng(seed)
     first_at = customers[S.CUSTOMER_ID].map(first.set_index(S.CUSTOMER_ID)[S.OPENED_AT])
@@ -143,7 +143,7 @@ def _full_scan_match(cases, customers, first, z_all, *, exact, ratio, tenure_cal
         pool = {"signup": signup[rows], "end": end[rows], "first": first_day[rows], "z": z_all[rows],
                 "complete": ~np.isnan(z_all[rows]).any(axis=1)}
         for i in idx:
-            picked, dist = _full_scan_nearest(i, pool, c, ratio=ratio, tenure_caliper=tenure_caliper, caliper=caliper,
+            picked, dist = full_scan_nearest(i, pool, c, ratio=ratio, tenure_caliper=tenure_caliper, caliper=caliper,
                                               rng=rng)
             out += [(i, rows[j], dj) for j, dj in zip(picked, dist)]
     return pd.DataFrame(out, columns=["_case", "_crow", R.DISTANCE])
@@ -176,7 +176,7 @@ def test_matched_sets_equal_the_full_scan(medium_tables, monkeypatch, options, d
 
     monkeypatch.setattr(R, "_uniforms", counted)
     fast = R.paradox_cohort(customers, contacts, **options)
-    monkeypatch.setattr(R, "_match", _full_scan_match)
+    monkeypatch.setattr(R, "_match", full_scan_match)
     slow = R.paradox_cohort(customers, contacts, **options)
     pd.testing.assert_frame_equal(fast, slow, check_exact=True)
     assert fast.attrs == slow.attrs and fast[R.MATCH_ID].nunique() > 250
