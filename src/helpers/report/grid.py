@@ -388,19 +388,20 @@ def _worker_init(runner: int) -> None:
     threading.Thread(target=_watch, args=(runner,), name="runner-watchdog", daemon=True).start()
 
 
-def _gone(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (someone else's process counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _watch(runner: int) -> None:
     """Poll ``runner``; when it is gone, stop this worker's kernels and exit at once."""
-    while not _gone(runner):
+    while alive(runner):
         time.sleep(WATCH_SECONDS)
     end_children()
     os._exit(1)

@@ -34,6 +34,7 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 from ..findings import FINDING_MIME, Finding, read_findings
+from .params import DATA_PARAMS
 
 # the lab template without its CDN scripts (require.js, MathJax, mermaid, widgets)
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -382,14 +383,11 @@ def render_report(executed, entry: dict, run: dict, *, show_code: bool = False) 
     return page
 
 
-_DATA_PARAMS = ("DATASET", "EXPERIMENT_FILE", "ONE_TABLE")
-
-
 def _report_group(run: dict, entry: dict) -> tuple[str, str]:
     """(data set, parameters) of a report: runs on other data or with other parameters are kept apart."""
     data = (entry.get("data") or {}).get("dataset") or "no data set"
     grid = (run.get("grid") or {}).get("label")
-    given = {k: v for k, v in (entry.get("given") or {}).items() if k not in _DATA_PARAMS}
+    given = {k: v for k, v in (entry.get("given") or {}).items() if k not in DATA_PARAMS}
     label = ", ".join(f"{k.lower()}={v!r}" for k, v in sorted(given.items()))
     if grid:
         label = f"grid point {grid}"

@@ -37,6 +37,7 @@ import nbformat
 import yaml
 
 KINDS = ("str", "int", "float", "bool")
+DATA_PARAMS = ("DATASET", "EXPERIMENT_FILE", "ONE_TABLE")  # the data set, then the one-table sources that replace it
 MAX_TEXT = 4096  # characters of one text value
 MAX_ITEMS = 1000  # elements of one list value
 _TAG = re.compile(r"\[(?P<key>choices|type|range|length):\s*(?P<value>(?:[^\[\]]|\[[^\]]*\])*)\]\s*$")

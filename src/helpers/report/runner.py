@@ -57,16 +57,16 @@ from .. import config
 from ..files import atomic_write
 from ..io import fingerprint, read_table, table_path
 from ..privacy import check_covariates
-from .grid import Grid, completed, connect, execute_job, warm_up
+from .grid import Grid, alive, completed, connect, execute_job, warm_up
 from .html import render_index
-from .params import ParameterError, declared_parameters, resolve_parameters
+from .params import DATA_PARAMS, ParameterError, declared_parameters, resolve_parameters
 
 PACKAGES = ("cs-workbench", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow")
-DATASET_PARAM = "DATASET"
+DATASET_PARAM = DATA_PARAMS[0]
 ENGINE_PARAM = "ENGINE"  # "rows" forces the full pandas check even for a large data set
 LARGE_PARAM = "LARGE_DATA"  # customers from which the data are checked in DuckDB instead of pandas
-TABLE_PARAMS = ("EXPERIMENT_FILE", "ONE_TABLE")  # a one-table source replaces the data set when given
+TABLE_PARAMS = DATA_PARAMS[1:]  # a one-table source replaces the data set when given
 
 
 class RunRefused(ValueError):
@@ -345,16 +345,6 @@ def read_runs(reports: Path) -> list[dict]:
     return scan_runs(reports)[0]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def run_state(run: dict) -> str:
     """A run's status for readers: a "running" manifest whose process is gone is incomplete.
 
@@ -368,7 +358,7 @@ def run_state(run: dict) -> str:
     pid, host = run.get("pid"), run.get("host")
     if not isinstance(pid, int) or host != socket.gethostname():
         return "incomplete (killed or still running)"
-    return "running" if _alive(pid) else "incomplete (killed)"
+    return "running" if alive(pid) else "incomplete (killed)"
 
 
 def _sweep(reports: Path, runs: list[dict]) -> None:
