@@ -240,7 +240,7 @@ RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}(?:-[a-z0-9_.=,+-]{1,60})?$")  # w
 STABLE_SET = re.compile(rf"^{LATEST}(?:-[a-z0-9_.-]{{1,60}})?$")
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")  # a notebook stem or a report file name
 STATUSES = ("running", "succeeded", "failed")
-EMPTY_RUN_SECONDS = 60  # an empty run folder older than this is left over, not being opened
+EMPTY_RUN_SECONDS = 60  # an empty run folder or a .partial file older than this is left over, not in use
 
 
 class UnsafePath(ValueError):
@@ -370,13 +370,21 @@ def _sweep(reports: Path, runs: list[dict]) -> None:
             continue  # alive, or on another host: its scratch may still be in use
         shutil.rmtree(confined(reports, SCRATCH, run["run_id"]), ignore_errors=True)
         for tmp in confined(reports, run["run_id"]).glob(".*.partial"):
-            tmp.unlink(missing_ok=True)
+            if _older_than(tmp, EMPTY_RUN_SECONDS):  # a younger one may be a write in progress (a finishing run)
+                tmp.unlink(missing_ok=True)
     if (reports / SCRATCH).is_dir() and not any((reports / SCRATCH).iterdir()):
         (reports / SCRATCH).rmdir()
     for folder in reports.iterdir():  # a run folder left empty (its first manifest could not be written)
         if RUN_ID.match(folder.name) and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
-            if time.time() - folder.stat().st_mtime > EMPTY_RUN_SECONDS:
+            if _older_than(folder, EMPTY_RUN_SECONDS):
                 folder.rmdir()
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except FileNotFoundError:  # gone meanwhile: nothing to remove
+        return False
 
 
 def stable_sets(runs: list[dict], reports: Path) -> dict[str, dict[str, tuple[dict, dict]]]:
