@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv (if missing) and install the project with its test tools
 
-$(SYNTH): src/helpers/synth.py src/helpers/segments.py src/helpers/schema.py | $(STAMP)
+$(SYNTH): src/helpers/data/synth.py src/helpers/data/segments.py src/helpers/data/schema.py | $(STAMP)
 	$(BIN)/workbench data synth
 
 data: $(SYNTH) ## Generate the synthetic data set if missing (data/processed/synthetic/)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from helpers import config, schema, synth
+from helpers import config
+from helpers.data import schema, synth
 
 
 def _arguments(argv=None) -> argparse.Namespace:

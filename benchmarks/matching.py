@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import recovery as R
-from helpers import schema as S
-from helpers import synth
+from helpers.stats import recovery as R
+from helpers.data import schema as S
+from helpers.data import synth
 
 
 # the reference, the O(n^2) scan that `recovery._match` replaced, lives once: in the test that compares them

@@ -4,7 +4,7 @@ row-level path (`churn.cox_with_ph_check`), as it is and as it was.
     python benchmarks/ph_check.py                                   # 20k, 50k, 100k, 200k
     python benchmarks/ph_check.py --sizes 20000 50000 --old-up-to 50000
 
-Data: `helpers.synth.generate(n, 36, seed=7)` in memory (20,000 is the default data set), with
+Data: `helpers.data.synth.generate(n, 36, seed=7)` in memory (20,000 is the default data set), with
 notebook 01's covariates. *Now*: `survival.check_proportional_hazards` (the Grambsch-Therneau
 statistic by cumulative sums) and `survival.ph_remedy` (a numeric violator split early/late as
 at most two rows per customer, CoxPHFitter with the period as a stratum). *Before*: the same
@@ -55,7 +55,7 @@ def _old_episodes(design, cut, *, duration, event, split):
 
 def old_remedy(df, check, *, covariates, strata=None, duration="tenure_months", event="churned", split_at=None,
                penalizer=0.0):
-    from helpers import survival as sv
+    from helpers.stats import survival as sv
     bad = check.loc[check["violated"], "covariate"].unique()
     categorical = [c for c in bad if sv._is_categorical(df[c])]
     split = [c for c in bad if c not in categorical]
@@ -85,8 +85,8 @@ def _timed(fn, clock: dict, key: str):
 
 def measure(customers: pd.DataFrame, *, old: bool) -> tuple[dict, object]:
     """Wall times of `churn.cox_with_ph_check` and of its check and remedy; the result."""
-    from helpers import churn
-    from helpers import survival as sv
+    from helpers.stats import churn
+    from helpers.stats import survival as sv
     clock: dict = {}
     check, remedy = (old_check, old_remedy) if old else (sv.check_proportional_hazards, sv.ph_remedy)
     with mock.patch.object(sv, "check_proportional_hazards", _timed(check, clock, "check")), \
@@ -110,8 +110,9 @@ def main(argv=None) -> None:
     parser.add_argument("--old-up-to", type=int, default=200_000, help="largest size also run the old way")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    from helpers import churn, synth
-    from helpers.io import Dataset
+    from helpers.stats import churn
+    from helpers.data import synth
+    from helpers.data.io import Dataset
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average "
           f"{os.getloadavg()[0]:.1f}")
     for n in args.sizes:

@@ -12,7 +12,7 @@ when missing). Every measurement runs in a fresh Python process, so its peak mem
 The model is the one the issue asks to compare, with heavy ties: tenure in whole months
 (rounded up), contract as strata, customer type, value x satisfaction quadrant and below-parity
 service as covariates. Workbench path: DuckDB collapses the customers, KM/log-rank by contract
-from the counts, the exact Efron Cox fit from the counts (`scale.fit_cox_counts`, `helpers.efron`)
+from the counts, the exact Efron Cox fit from the counts (`scale.fit_cox_counts`, `helpers.stats.efron`)
 and the piecewise-exponential model beside it; lifelines' weighted Cox on the same collapsed rows
 is timed after them, outside the path's time, for comparison. Row level: pandas reads the
 columns, the segments are added, KM/log-rank per customer, lifelines CoxPHFitter with its
@@ -46,7 +46,8 @@ def _hrs(model) -> dict:
 
 # ---- one measurement, in its own process ----------------------------------------------------
 def aggregated(folder: Path) -> dict:
-    from helpers import pwe, scale, survival
+    from helpers.stats import pwe, survival
+    from helpers.engine import scale
     began = time.perf_counter()
     src = scale.Source(folder)
     counts = src.collapse([STRATA])
@@ -74,9 +75,9 @@ def rows(folder: Path, batch_mode) -> dict:
     import pandas as pd
     from lifelines import CoxPHFitter
 
-    from helpers import schema as S
-    from helpers import survival
-    from helpers.segments import add_segments
+    from helpers.data import schema as S
+    from helpers.stats import survival
+    from helpers.data.segments import add_segments
     began = time.perf_counter()
     wanted = [S.TENURE, S.CHURNED, S.CONTRACT, S.CUSTOMER_TYPE, S.MONTHLY_VALUE, S.SATISFACTION, S.RELATIVE_SERVICE]
     customers = add_segments(pd.read_parquet(folder / "customers.parquet", columns=wanted))
@@ -95,7 +96,7 @@ def rows(folder: Path, batch_mode) -> dict:
 
 
 def complaints_aggregated(folder: Path) -> dict:
-    from helpers import scale
+    from helpers.engine import scale
     began = time.perf_counter()
     model = scale.complaint_state_model(scale.Source(folder), covariates=["customer_type"], strata=[STRATA], width=0.5)
     return {"seconds": time.perf_counter() - began, "cells": model.cells, "hr": _hrs(model), "peak_gib": _peak_gib()}
@@ -104,9 +105,9 @@ def complaints_aggregated(folder: Path) -> dict:
 def complaints_rows(folder: Path) -> dict:
     import pandas as pd
 
-    from helpers import complaints
-    from helpers import schema as S
-    from helpers.validate import validate
+    from helpers.stats import complaints
+    from helpers.data import schema as S
+    from helpers.data.validate import validate
     began = time.perf_counter()
     tables = validate({S.CUSTOMERS: pd.read_parquet(folder / "customers.parquet"),
                        S.CONTACTS: pd.read_parquet(folder / "contacts.parquet")})

@@ -16,7 +16,8 @@ import nbformat  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import config, synth  # noqa: E402
+from helpers import config
+from helpers.data import synth  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

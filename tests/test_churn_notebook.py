@@ -48,8 +48,8 @@ def test_on_telco_the_sections_without_data_say_so(tmp_path):
 
 def test_aggregated_path_gives_the_row_level_curves_and_says_what_it_sampled(tmp_path, dataset):
     """ENGINE=aggregated on data small enough for both: RMST and log-rank exactly as the rows give them."""
-    from helpers import churn, survival
-    from helpers.io import load_dataset
+    from helpers.stats import churn, survival
+    from helpers.data.io import load_dataset
 
     findings, text, html = run(tmp_path, f"dataset={dataset}", "horizon_months=18", "engine=aggregated",
                                "sample_customers=600")

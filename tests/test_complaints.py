@@ -1,4 +1,4 @@
-"""Tests for helpers.complaints: KPIs against references, episodes by hand, recovery of the planted
+"""Tests for helpers.stats.complaints: KPIs against references, episodes by hand, recovery of the planted
 complaint effects, the leakage check and the error messages.
 
 References and tolerances are stated at each test. Recovery tests fit the model an analyst would
@@ -18,10 +18,11 @@ from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight
 from statsmodels.stats.proportion import proportion_confint
 
-from helpers import complaints as K
-from helpers import schema as S
-from helpers import survival, synth
-from helpers.segments import BELOW_PARITY, LOG2_VALUE, QUADRANT, add_segments
+from helpers.stats import complaints as K
+from helpers.data import schema as S
+from helpers.stats import survival
+from helpers.data import synth
+from helpers.data.segments import BELOW_PARITY, LOG2_VALUE, QUADRANT, add_segments
 
 # the generator's fixed covariates, as add_segments builds them (contract enters as strata)
 COVARIATES = [S.CUSTOMER_TYPE, S.SATISFACTION, LOG2_VALUE, S.WALLET_SHARE, BELOW_PARITY, QUADRANT]

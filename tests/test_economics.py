@@ -1,18 +1,18 @@
-"""helpers.economics: lifetime value, campaign return and the retention claim against closed forms,
+"""helpers.stats.economics: lifetime value, campaign return and the retention claim against closed forms,
 hand-worked examples and simulated data with known churn hazards.
 
 Reference used throughout: for an exponential curve S(m) = exp(-lam m) read at whole months,
 CLV = margin * sum_{m=1..H} q^m = margin * q (1 - q^H) / (1 - q), with q = exp(-lam) (1 + d)^(-1/12)
-(a finite geometric series). All data are simulated here with fixed seeds (helpers.synth is
+(a finite geometric series). All data are simulated here with fixed seeds (helpers.data.synth is
 deliberately not used).
 """
 import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import economics as ec
-from helpers import schema as S
-from helpers.survival import fit_cox
+from helpers.stats import economics as ec
+from helpers.data import schema as S
+from helpers.stats.survival import fit_cox
 
 T, E = S.TENURE, S.CHURNED
 HORIZON, RATE, MARGIN = 36, 0.10, 20.0

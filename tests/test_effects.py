@@ -1,8 +1,8 @@
-"""helpers.effects: each estimator against an independent reference and on data with known effects.
+"""helpers.stats.effects: each estimator against an independent reference and on data with known effects.
 
 References: scipy's Welch t-test, statsmodels formula OLS with HC2, statsmodels multipletests,
 closed forms (CUPED, SMD), and small examples worked out by hand in the comments (IPW, AIPW).
-All data are simulated here with fixed seeds (helpers.synth is deliberately not used).
+All data are simulated here with fixed seeds (helpers.data.synth is deliberately not used).
 """
 import numpy as np
 import pandas as pd
@@ -11,7 +11,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from helpers import effects as fx
+from helpers.stats import effects as fx
 
 Z95 = stats.norm.ppf(0.975)
 TREAT, CTRL = "treatment", "control"

@@ -1,4 +1,4 @@
-"""The exact Efron Cox fit from counts (`helpers.efron`) against two other libraries, and recovery.
+"""The exact Efron Cox fit from counts (`helpers.stats.efron`) against two other libraries, and recovery.
 
 Tolerances, stated once:
 - One row per customer, whole-month tenure (heavy ties): coefficients equal lifelines'
@@ -15,8 +15,8 @@ import pytest
 import statsmodels.api as sm
 from lifelines import CoxPHFitter
 
-from helpers import churn, efron, survival
-from helpers.io import Dataset
+from helpers.stats import churn, efron, survival
+from helpers.data.io import Dataset
 
 T, E, W = "tenure_months", "churned", "customers"
 TERMS = ["x[b]", "x[c]", "g", "z"]

@@ -3,8 +3,9 @@ import hashlib
 
 import pytest
 
-from helpers import external, overview
-from helpers.io import load_dataset
+from helpers.data import external
+from helpers.stats import overview
+from helpers.data.io import load_dataset
 
 
 @pytest.fixture(scope="module")

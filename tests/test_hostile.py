@@ -23,7 +23,8 @@ import pytest
 from bs4 import BeautifulSoup
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-from helpers import config, plots, schema as S
+from helpers import config, plots
+from helpers.data import schema as S
 from helpers.report import RunRefused, run
 from helpers.report.html import script_free
 

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from helpers import io
-from helpers.mapping import MappingError
-from helpers.validate import DataError
+from helpers.data import io
+from helpers.data.mapping import MappingError
+from helpers.data.validate import DataError
 
 
 def test_a_folder_of_csv_and_parquet_tables_loads_validated(tmp_path, customers):

@@ -5,11 +5,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from helpers import config, external, mapping, overview
+from helpers import config
+from helpers.data import external, mapping
+from helpers.stats import overview
 from helpers.cli import main
-from helpers import schema as S
-from helpers.io import load_dataset
-from helpers.validate import validate
+from helpers.data import schema as S
+from helpers.data.io import load_dataset
+from helpers.data.validate import validate
 
 from .conftest import workbench
 

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers import overview, plots
+from helpers.stats import overview
+from helpers import plots
 
 
 def test_wilson_interval_matches_the_closed_form():

@@ -2,7 +2,8 @@
 import numpy as np
 import pandas as pd
 
-from helpers import plots, survival
+from helpers import plots
+from helpers.stats import survival
 
 
 def _customers(n=300, seed=0):

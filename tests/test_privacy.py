@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from helpers.io import load_dataset
+from helpers.data.io import load_dataset
 
 from .conftest import run_notebook, workbench
 

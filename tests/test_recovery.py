@@ -1,4 +1,4 @@
-"""Tests of helpers.recovery: planted effects recovered from the generator, references, edge cases.
+"""Tests of helpers.stats.recovery: planted effects recovered from the generator, references, edge cases.
 
 Recovery tests use `synth.generate` with fixed seeds and compare with the planted parameters in
 ``truth["params"]``; reference tests compare with lifelines, statsmodels and hand arithmetic.
@@ -11,10 +11,10 @@ import pytest
 from lifelines import CoxPHFitter
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from helpers import recovery as R
-from helpers import schema as S
-from helpers import synth
-from helpers.io import load_dataset
+from helpers.stats import recovery as R
+from helpers.data import schema as S
+from helpers.data import synth
+from helpers.data.io import load_dataset
 
 
 # ---- fixtures ----------------------------------------------------------------------------------

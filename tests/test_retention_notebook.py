@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import retention as R
-from helpers.io import load_dataset
+from helpers.stats import retention as R
+from helpers.data.io import load_dataset
 
 from .conftest import run_notebook, workbench
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.io import load_dataset
+from helpers.data.io import load_dataset
 
 from .conftest import workbench
 

@@ -21,7 +21,8 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from helpers import config, io
+from helpers import config
+from helpers.data import io
 from helpers.cli import main
 from helpers.report import ParameterError, declared_parameters, find_notebook, resolve_parameters, run
 from helpers.report import grid as grid_module

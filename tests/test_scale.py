@@ -21,9 +21,11 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from helpers import churn, complaints, pwe, scale, schema as S, segments, survival, synth
-from helpers.io import load_dataset
-from helpers.validate import DataError
+from helpers.stats import churn, complaints, pwe, survival
+from helpers.engine import scale
+from helpers.data import schema as S, segments, synth
+from helpers.data.io import load_dataset
+from helpers.data.validate import DataError
 
 W = scale.WEIGHT
 COVARIATES = ["customer_type", "quadrant", "below_parity"]
@@ -251,7 +253,7 @@ def test_profiled_fit_equals_statsmodels_glm(both):
 
 
 def test_large_data_are_checked_in_duckdb_before_any_kernel_starts(tmp_path, medium):
-    from helpers.io import load_dataset as load
+    from helpers.data.io import load_dataset as load
 
     from .conftest import workbench
     assert scale.checked_fingerprint(medium, threshold=1) == load(medium).fingerprint

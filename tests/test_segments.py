@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import segments
+from helpers.data import segments
 
 
 def test_value_satisfaction_quadrant_labels():

@@ -1,8 +1,8 @@
-"""helpers.survival: each estimator against an independent reference and on data with known effects.
+"""helpers.stats.survival: each estimator against an independent reference and on data with known effects.
 
 References: statsmodels (SurvfuncRight, survdiff, PHReg), scipy maximum likelihood, closed forms
 written out here, hand-computed examples, and scikit-survival where it happens to be installed.
-All data are simulated here with fixed seeds (helpers.synth is deliberately not used).
+All data are simulated here with fixed seeds (helpers.data.synth is deliberately not used).
 """
 import numpy as np
 import pandas as pd
@@ -12,8 +12,8 @@ from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 from statsmodels.stats.multitest import multipletests
 
-from helpers import schema as S
-from helpers import survival as sv
+from helpers.data import schema as S
+from helpers.stats import survival as sv
 
 T, E = S.TENURE, S.CHURNED
 Z95 = stats.norm.ppf(0.975)

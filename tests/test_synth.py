@@ -1,4 +1,4 @@
-"""Tests for helpers.synth: determinism, the data contract, and recovery of the planted effects.
+"""Tests for helpers.data.synth: determinism, the data contract, and recovery of the planted effects.
 
 Tolerances follow from sampling error: a proportion p estimated from m trials has standard
 error sqrt(p (1 - p) / m); a Poisson count D has standard error sqrt(D). Checks use 3 SE
@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 
-from helpers import schema, segments, synth
+from helpers.data import schema, segments, synth
 
 N_BIG = 20000
 

@@ -1,4 +1,4 @@
-"""Tests for helpers.synth.write_chunked: the layout and contract of `write`, identifiers that run on
+"""Tests for helpers.data.synth.write_chunked: the layout and contract of `write`, identifiers that run on
 across chunks, determinism, atomic writes, a truth over all chunks, and recovery of planted effects.
 
 Most tests share one data set of 3,000 customers in 3 chunks of 1,000 (seed 5). The recovery test
@@ -19,9 +19,10 @@ import pytest
 from click.testing import CliRunner
 from lifelines import CoxPHFitter
 
-from helpers import cli, schema, segments, synth
-from helpers.io import load_dataset
-from helpers.schema import (ACCOUNT_MANAGER_ID, CAMPAIGN_ID, CAMPAIGNS, CHURNED, COMPLAINT, CONTACT_ID, CONTACTS,
+from helpers import cli
+from helpers.data import schema, segments, synth
+from helpers.data.io import load_dataset
+from helpers.data.schema import (ACCOUNT_MANAGER_ID, CAMPAIGN_ID, CAMPAIGNS, CHURNED, COMPLAINT, CONTACT_ID, CONTACTS,
                             CONTRACT, CUSTOMER_ID, CUSTOMERS, DEPARTED_AT, END_DATE, KIND, MANAGER_DEPARTURES,
                             MONTHLY_VALUE, REPEAT_OF, REVENUE, REVENUE_AMOUNT, SIGNUP_DATE)
 
@@ -296,4 +297,4 @@ def test_cli_switches_to_chunks_above_the_threshold(tmp_path, monkeypatch):
     done = CliRunner().invoke(cli.main, args)
     assert done.exit_code == 0, done.output
     assert "1,500 customers are more than 1,000: writing them in chunks of 250,000" in done.output
-    assert json.loads((tmp_path / "truth.json").read_text())["generator"] == "helpers.synth.write_chunked"
+    assert json.loads((tmp_path / "truth.json").read_text())["generator"] == "helpers.data.synth.write_chunked"

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import schema as S
-from helpers.validate import DataError, validate
+from helpers.data import schema as S
+from helpers.data.validate import DataError, validate
 
 
 def test_valid_tables_come_back_typed_with_tenure_derived(customers):

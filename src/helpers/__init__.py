@@ -11,8 +11,8 @@ import sys
 sys.modules.setdefault("rfc3987_syntax", None)
 
 from .findings import record  # noqa: E402
-from .io import Dataset, load_dataset  # noqa: E402
-from .validate import DataError, validate  # noqa: E402
+from helpers.data.io import Dataset, load_dataset  # noqa: E402
+from helpers.data.validate import DataError, validate  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["DataError", "Dataset", "load_dataset", "record", "validate"]

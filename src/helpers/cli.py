@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from . import config
+from helpers import config
 
 EXIT_FAILED, EXIT_REFUSED = 1, 2
 AUTO_CHUNK_ABOVE = 500_000  # `data synth` simulates more customers than this in chunks
@@ -44,7 +44,7 @@ def data() -> None:
 def synth_command(n: int, months: int, seed: int, out: Path | None, chunk_size: int | None,
                   tables: str | None) -> None:
     """Write the synthetic service data (a parquet file per table) and truth.json; many customers in chunks."""
-    from . import synth
+    from helpers.data import synth
 
     if n < 1 or months < 1:
         raise click.BadParameter("--n and --months must be at least 1")
@@ -76,9 +76,9 @@ def check_command(source: str) -> None:
 
     Exit status 0 when the data meet the contract, 2 when they cannot be used (problems printed).
     """
-    from .io import load_dataset
-    from .mapping import MappingError, profile
-    from .validate import DataError
+    from helpers.data.io import load_dataset
+    from helpers.data.mapping import MappingError, profile
+    from helpers.data.validate import DataError
 
     try:
         ds = load_dataset(source)
@@ -98,7 +98,7 @@ def check_command(source: str) -> None:
 def init_command(file: Path, out: Path | None, force: bool) -> None:
     """Draft a mapping file from a CSV/TSV (or Excel) header, with guesses marked '# GUESS: confirm'."""
     from .files import atomic_write
-    from .mapping import MappingError, draft_mapping
+    from helpers.data.mapping import MappingError, draft_mapping
 
     out = out or file.parent / "mapping.yaml"
     if out.exists() and not force:

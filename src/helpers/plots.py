@@ -12,7 +12,7 @@ from mpl_toolkits.axes_grid1 import make_axes_locatable
 import pandas as pd
 import seaborn as sns
 
-from . import schema as S
+from helpers.data import schema as S
 
 mpl.rcParams["text.parse_math"] = False  # data labels are text, never math (see the module docstring)
 

@@ -43,8 +43,8 @@ import nbformat
 import papermill as pm
 from traitlets.config import Config
 
-from ..files import atomic_write
-from ..findings import read_findings
+from helpers.files import atomic_write
+from helpers.findings import read_findings
 from .html import render_report
 from .params import ParameterError, inject_parameters, load_plain_yaml
 

@@ -33,7 +33,7 @@ from bleach.css_sanitizer import CSSSanitizer
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from ..findings import FINDING_MIME, Finding, read_findings
+from helpers.findings import FINDING_MIME, Finding, read_findings
 from .params import DATA_PARAMS
 
 # the lab template without its CDN scripts (require.js, MathJax, mermaid, widgets)

@@ -53,10 +53,10 @@ from typing import Any
 import nbformat
 import pandas as pd
 
-from .. import config
-from ..files import atomic_write
-from ..io import fingerprint, read_table, table_path
-from ..privacy import check_covariates
+from helpers import config
+from helpers.files import atomic_write
+from helpers.data.io import fingerprint, read_table, table_path
+from helpers.data.privacy import check_covariates
 from .grid import Grid, alive, completed, connect, execute_job, warm_up
 from .html import render_index
 from .params import DATA_PARAMS, ParameterError, declared_parameters, resolve_parameters
@@ -138,7 +138,7 @@ def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
     """Load (and so check) the data a notebook's parameters name, once per name; its fingerprint.
 
     Identifier columns named as model terms (`MODEL_TERMS`) are refused here, before any kernel
-    starts (`helpers.privacy.check_covariates`), on the customers of a small data set or on a
+    starts (`helpers.data.privacy.check_covariates`), on the customers of a small data set or on a
     one-table source; a large data set is checked for the contract's id columns only.
     """
     table = next((str(effective[p]) for p in TABLE_PARAMS if effective.get(p)), "")
@@ -154,7 +154,7 @@ def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
     name = str(effective[DATASET_PARAM])
     try:
         if name not in cache:
-            from ..scale import LARGE, checked_data  # DuckDB and lifelines: only when a data set is checked
+            from helpers.engine.scale import LARGE, checked_data  # DuckDB and lifelines: only when a data set is checked
 
             cache[name] = checked_data(name, engine=str(effective.get(ENGINE_PARAM, "auto")),
                                        threshold=int(effective.get(LARGE_PARAM, LARGE)))

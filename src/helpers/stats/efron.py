@@ -1,6 +1,6 @@
 """The Cox model's exact Efron partial likelihood from counts (frequency-weighted rows).
 
-On collapsed rows (`helpers.scale.Source.collapse`: one row per distinct covariates x tenure x
+On collapsed rows (`helpers.engine.scale.Source.collapse`: one row per distinct covariates x tenure x
 churned, with the number of customers behind it) the Cox model must treat a row of weight ``w``
 that churned at ``t`` as ``w`` customers tied at ``t``. lifelines' weighted Efron correction
 counts tied *rows* instead, so with heavy ties (whole-month tenure) its estimates drift from the
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from . import schema as S
+from helpers.data import schema as S
 
 _DIRECT = 1000  # tied deaths at one time up to which Efron's sums run term by term; beyond, closed forms
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from . import schema as S
-from .io import Dataset
+from helpers.data import schema as S
+from helpers.data.io import Dataset
 
 
 def table_sizes(ds: Dataset) -> pd.DataFrame:

@@ -47,8 +47,8 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from . import schema as S
-from .survival import km_table, predict_survival
+from helpers.data import schema as S
+from helpers.stats.survival import km_table, predict_survival
 
 TIME, SURVIVAL = "time", "survival"  # the columns of a survival curve, as km_table names them
 MARGIN_RATE = 0.3  # default contribution margin on monthly revenue: an assumption
@@ -165,7 +165,7 @@ def customer_lifetime_value(cph, df: pd.DataFrame, *, covariates: Sequence[str],
 
     Example
     -------
-    >>> from helpers.survival import fit_cox
+    >>> from helpers.stats.survival import fit_cox
     >>> rng = np.random.default_rng(0)
     >>> df = pd.DataFrame({"tenure_months": rng.exponential(20, 300), "churned": True,
     ...                    "x": rng.integers(0, 2, 300), "monthly_value": 50.0})

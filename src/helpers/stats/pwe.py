@@ -4,7 +4,7 @@ Tenure is cut into intervals; each customer contributes exposure (months at risk
 interval they were observed in and, if they churned, one event to the last. Events and
 exposure per interval x covariate cell are sufficient statistics for the model
 ``log E[events] = log(exposure) + h0[interval, stratum] + x' beta``, so it is fitted on as many
-rows as there are cells, whatever the number of customers (`helpers.scale` aggregates them in
+rows as there are cells, whatever the number of customers (`helpers.engine.scale` aggregates them in
 DuckDB). Its hazard ratios agree with Cox's (exactly with Breslow ties when the intervals are
 the distinct event times), and it takes time-varying states (the complaint states) naturally.
 """
@@ -19,8 +19,8 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.special import gammaln
 
-from . import schema as S
-from . import survival
+from helpers.data import schema as S
+from helpers.stats import survival
 
 WEIGHT = "customers"  # collapsed rows: how many customers each row stands for
 INTERVAL = "interval"  # person-period columns

@@ -38,9 +38,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.tools.sm_exceptions import (ConvergenceWarning, HessianInversionWarning, PerfectSeparationError,
                                              PerfectSeparationWarning)
 
-from . import schema as S
-from .privacy import MIN_CELL, check_covariates, pool_small_levels
-from .survival import fit_cox, hazard_ratios
+from helpers.data import schema as S
+from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
+from helpers.stats.survival import fit_cox, hazard_ratios
 
 _D = "_treated"  # the treated indicator's term in every design
 _PS = "_propensity"  # propensity column added to a working copy

@@ -6,16 +6,16 @@ flag and segment are interchangeable. `Source` opens a data set's files in DuckD
 read into pandas) and `Source.collapse` returns one row per distinct combination with the
 number of customers behind it (column `WEIGHT`). On those rows:
 
-- Kaplan-Meier, RMST and log-rank are *exact*: `helpers.survival`'s functions take the counts
+- Kaplan-Meier, RMST and log-rank are *exact*: `helpers.stats.survival`'s functions take the counts
   as frequency weights (``weights=WEIGHT``); tenure is kept at the data's own resolution;
 - the Cox model is the exact Efron partial likelihood from the counts (`fit_cox_counts`,
-  `helpers.efron`: every customer one death in the tie correction, so it equals lifelines on
+  `helpers.stats.efron`: every customer one death in the tie correction, so it equals lifelines on
   one row per customer) when every covariate is categorical (numeric ones are banded,
   `Source.band`);
 - the piecewise-exponential model (`person_period`, `fit_pwe`) is a Poisson GLM (statsmodels)
   on events and exposure per interval x covariate cell with a log-exposure offset: the
   scalable counterpart of the Cox model, and the one that takes time-varying states
-  (`Source.complaint_person_period`: the complaint states of `helpers.complaints`).
+  (`Source.complaint_person_period`: the complaint states of `helpers.stats.complaints`).
 
 Sections that need one row per customer (hold-out prediction, parametric fits, matching) run
 on a random sample (`Source.sample_dataset`); the notebooks say so. `choose_engine` picks the
@@ -34,17 +34,17 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from . import config
-from . import efron
-from . import schema as S
-from . import survival
-from .complaints import STATES
-from .io import Dataset, fingerprint, resolve, table_files
-from .pwe import (EVENTS, EXPOSURE, INTERVAL, WEIGHT, PWEModel, fit_pwe, from_last_intervals,  # noqa: F401
+from helpers import config
+from helpers.stats import efron
+from helpers.data import schema as S
+from helpers.stats import survival
+from helpers.stats.complaints import STATES
+from helpers.data.io import Dataset, fingerprint, resolve, table_files
+from helpers.stats.pwe import (EVENTS, EXPOSURE, INTERVAL, WEIGHT, PWEModel, fit_pwe, from_last_intervals,  # noqa: F401
                   person_period, ph_check, with_pwe_column)
-from .segments import (BELOW_PARITY, COHORT, LOG2_VALUE, QUADRANT, QUADRANTS, SERVICE_BY_VALUE, VALUE_BAND,
+from helpers.data.segments import (BELOW_PARITY, COHORT, LOG2_VALUE, QUADRANT, QUADRANTS, SERVICE_BY_VALUE, VALUE_BAND,
                        WALLET_BY_SATISFACTION)
-from .validate import DataError, Problem, validate
+from helpers.data.validate import DataError, Problem, validate
 
 ENGINES = ("auto", "rows", "aggregated")
 LARGE = 500_000  # customers from which "auto" takes the aggregated path
@@ -147,8 +147,8 @@ def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", thresh
     aggregated path the full data are checked in DuckDB (`check`), the sample is validated in
     pandas, and the sample's value x satisfaction quadrants use the full data's median value.
     """
-    from .io import READERS, load_dataset
-    from .segments import add_segments, available_segmentations
+    from helpers.data.io import READERS, load_dataset
+    from helpers.data.segments import add_segments, available_segmentations
     key = str(dataset)
     if key in READERS or Path(key).suffix.lower() in (".yaml", ".yml"):
         choose_engine(engine, 0)  # a bad ENGINE is refused on every path
@@ -209,7 +209,7 @@ def _cross_sql(a: str, b: str) -> str:
 
 @dataclass
 class Source:
-    """A data set's files opened in DuckDB, with the segment columns of `helpers.segments`.
+    """A data set's files opened in DuckDB, with the segment columns of `helpers.data.segments`.
 
     The view ``customers`` holds the contract's customer columns plus ``tenure_months``
     (derived from the dates when the file has none) and every segment column the data allow,
@@ -351,7 +351,7 @@ class Source:
 
     def available_segmentations(self) -> list[str]:
         """The segmentations of `segments.SEGMENTATIONS` the data allow (as the row-level function)."""
-        from .segments import SEGMENTATIONS
+        from helpers.data.segments import SEGMENTATIONS
         return [c for c in SEGMENTATIONS if c in self.columns and self.has(S.CUSTOMERS, c)]
 
     # -- counts
@@ -693,12 +693,12 @@ def checked_data(dataset: str | Path, *, engine: str = "auto", threshold: int = 
     """Check a data set before any kernel starts: its fingerprint, and the loaded data when small.
 
     Small data sets (and built-in names, mapping files, ``engine="rows"``) are loaded and
-    validated in pandas (`helpers.io.load_dataset`), and that `Dataset` is returned with the
+    validated in pandas (`helpers.data.io.load_dataset`), and that `Dataset` is returned with the
     fingerprint, so that plan-time checks of the customers (identifier covariates) need no
     second load; a folder of ``threshold`` customers or more is checked in DuckDB (`check`)
     without loading its rows, and the second item is None.
     """
-    from .io import READERS, load_dataset
+    from helpers.data.io import READERS, load_dataset
     key = str(dataset)
     if engine == "rows" or key in READERS or Path(key).suffix.lower() in (".yaml", ".yml"):
         ds = load_dataset(dataset)
@@ -743,7 +743,7 @@ def check(src: Source, *, examples: int = 5) -> None:
     Required columns present, required columns filled, numbers within their bounds, categories
     among their choices, unique keys unique, customer ids of the other tables known, end date
     not before signup, end reasons on churners only. The row-level validator
-    (`helpers.validate`) checks more (types cell by cell, tenure agreeing with the dates, dates
+    (`helpers.data.validate`) checks more (types cell by cell, tenure agreeing with the dates, dates
     within tenure); the aggregated path runs it on the sample it draws.
     """
     problems: list[Problem] = []

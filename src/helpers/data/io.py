@@ -8,10 +8,10 @@ synthetic generator. Names resolve to folders:
     ``data/processed/synthetic/``, written by ``workbench data synth`` (``make report`` writes
     it when missing).
 ``"telco"``
-    IBM Telco Customer Churn from ``data/external/`` (see `helpers.external.telco_tables`).
+    IBM Telco Customer Churn from ``data/external/`` (see `helpers.data.external.telco_tables`).
 
 A path ending in ``.yaml`` or ``.yml`` is a mapping file that describes your own files
-(`helpers.mapping`). Any other value is taken as a path to such a folder.
+(`helpers.data.mapping`). Any other value is taken as a path to such a folder.
 """
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ from typing import Callable
 import pandas as pd
 import pyarrow as pa
 
-from . import config
-from . import schema as S
-from .external import READERS, TABLE_READERS
-from .mapping import EXCEL, TEXT, MappingError, load_mapping
-from .validate import validate
+from helpers import config
+from helpers.data import schema as S
+from helpers.data.external import READERS, TABLE_READERS
+from helpers.data.mapping import EXCEL, TEXT, MappingError, load_mapping
+from helpers.data.validate import validate
 
 NAMED = {"synthetic": config.SYNTHETIC}
 _READERS = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t")}
@@ -180,7 +180,7 @@ def read_file(path: Path, read: Callable[[Path], pd.DataFrame] | None = None, *,
 
     Raises
     ------
-    helpers.mapping.MappingError
+    helpers.data.mapping.MappingError
         ``customers: customers.parquet is not a readable parquet file (truncated or damaged: the
         parquet footer is missing): export it again``. FileNotFoundError passes through.
 
@@ -191,7 +191,7 @@ def read_file(path: Path, read: Callable[[Path], pd.DataFrame] | None = None, *,
     >>> _ = p.write_bytes(b"")
     >>> read_file(p, table="customers")
     Traceback (most recent call last):
-    helpers.mapping.MappingError: customers: customers.parquet is empty: export the table again
+    helpers.data.mapping.MappingError: customers: customers.parquet is empty: export the table again
     """
     try:
         problem = _sniff(path)
@@ -212,21 +212,21 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
     ----------
     dataset : str or Path
         ``"synthetic"``, ``"telco"``, the path of a folder with one file per table, or the path
-        of a mapping file (``.yaml``; see `helpers.mapping`); its fingerprint covers the
+        of a mapping file (``.yaml``; see `helpers.data.mapping`); its fingerprint covers the
         mapping and the files it names.
 
     Returns
     -------
     Dataset
-        Validated, typed tables (see `helpers.validate.validate`).
+        Validated, typed tables (see `helpers.data.validate.validate`).
 
     Raises
     ------
     FileNotFoundError
         When the name or folder does not exist, or the folder holds no customers table.
-    helpers.validate.DataError
+    helpers.data.validate.DataError
         When the tables break the data contract; the message lists every problem.
-    helpers.mapping.MappingError
+    helpers.data.mapping.MappingError
         When a mapping is wrong or a file cannot be read (empty, damaged, encrypted; see `read_file`).
 
     Example
@@ -269,7 +269,7 @@ def table_path(source: str | Path) -> Path:
 def read_table(source: str | Path) -> pd.DataFrame:
     """One table outside the data contract: a one-table experiment or complaint log.
 
-    ``source`` is a built-in name (``"cfpb"``: `helpers.external.cfpb_complaints`) or the path of
+    ``source`` is a built-in name (``"cfpb"``: `helpers.data.external.cfpb_complaints`) or the path of
     a CSV, TSV or parquet file. A clear error when it is missing, of another type, or empty.
     """
     if str(source) in TABLE_READERS:

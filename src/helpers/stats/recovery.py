@@ -34,11 +34,11 @@ from scipy.spatial import cKDTree
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.stats.proportion import proportion_confint
 
-from . import schema as S
-from .effects import difference_in_means
-from .privacy import MIN_CELL, check_covariates, pool_small_levels
-from .survival import _as_list, _z, fit_cox, hazard_ratios, km_table
-from .validate import require_columns
+from helpers.data import schema as S
+from helpers.stats.effects import difference_in_means
+from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
+from helpers.stats.survival import _as_list, _z, fit_cox, hazard_ratios, km_table
+from helpers.data.validate import require_columns
 
 # ---- column names of the frames built here -------------------------------------------------
 GROUP_COLUMN = "group"  # cohort group: RECOVERED / FAILED / NEVER, or COMPLAINER / CONTROL
@@ -314,7 +314,7 @@ def paradox_cohort(customers: pd.DataFrame, contacts: pd.DataFrame, revenue: pd.
 
     Example
     -------
-    >>> from helpers import synth
+    >>> from helpers.data import synth
     >>> tables, _ = synth.generate(3000, 24, seed=1)
     >>> cohort = paradox_cohort(tables["customers"], tables["contacts"])
     >>> cohort.groupby("group").size().to_dict() == {"never complained": cohort["match_id"].nunique(),
@@ -437,7 +437,7 @@ def paradox_effect(cohort: pd.DataFrame, *, horizon_months: float = 12, confiden
 
     Example
     -------
-    >>> from helpers import synth
+    >>> from helpers.data import synth
     >>> tables, _ = synth.generate(3000, 24, seed=1)
     >>> r = paradox_effect(paradox_cohort(tables["customers"], tables["contacts"]))
     >>> r["verdict"] in ("supported", "contradicted", "inconclusive")
@@ -506,7 +506,7 @@ def recovery_drivers(customers: pd.DataFrame, contacts: pd.DataFrame, revenue: p
 
     Example
     -------
-    >>> from helpers import synth
+    >>> from helpers.data import synth
     >>> tables, _ = synth.generate(2000, 24, seed=1)
     >>> d = recovery_drivers(tables["customers"], tables["contacts"])
     >>> d["speed_band"].cat.categories.tolist()[0], d["customer_id"].is_unique
@@ -607,7 +607,7 @@ def speed_dose_response(drivers: pd.DataFrame, *, covariates: Sequence[str] = _D
 
     Example
     -------
-    >>> from helpers import synth
+    >>> from helpers.data import synth
     >>> tables, _ = synth.generate(3000, 24, seed=1)
     >>> out = speed_dose_response(recovery_drivers(tables["customers"], tables["contacts"]))
     >>> out["level"].tolist()[0], out["level"].tolist()[-1]
@@ -663,7 +663,7 @@ def action_effects(drivers: pd.DataFrame, *, covariates: Sequence[str] = _DRIVER
 
     Example
     -------
-    >>> from helpers import synth
+    >>> from helpers.data import synth
     >>> tables, _ = synth.generate(3000, 24, seed=1)
     >>> out = action_effects(recovery_drivers(tables["customers"], tables["contacts"]))
     >>> out["term"].unique().tolist()
@@ -805,7 +805,7 @@ def event_study(customers: pd.DataFrame, revenue: pd.DataFrame, contacts: pd.Dat
 
     Example
     -------
-    >>> from helpers import synth
+    >>> from helpers.data import synth
     >>> tables, _ = synth.generate(3000, 36, seed=1)
     >>> es = event_study(tables["customers"], tables["revenue"], tables["contacts"], window=3)
     >>> es["k"].tolist()
@@ -851,7 +851,7 @@ def event_study_summary(es: pd.DataFrame, *, confidence: float = 0.95) -> dict:
 
     Example
     -------
-    >>> from helpers import synth
+    >>> from helpers.data import synth
     >>> tables, _ = synth.generate(3000, 36, seed=1)
     >>> s = event_study_summary(event_study(tables["customers"], tables["revenue"], tables["contacts"]))
     >>> sorted(s["k0"])

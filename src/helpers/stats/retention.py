@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from . import effects
-from . import schema as S
-from .io import Dataset, load_dataset, read_table
-from .privacy import MIN_CELL
-from .segments import add_segments
+from helpers.stats import effects
+from helpers.data import schema as S
+from helpers.data.io import Dataset, load_dataset, read_table
+from helpers.data.privacy import MIN_CELL
+from helpers.data.segments import add_segments
 
 # columns of a campaign frame (outcomes and covariates at assignment)
 REVENUE_WINDOW = "revenue_window"
@@ -279,7 +279,7 @@ def load_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
 
     Returns ``(frame, design, ds, source)``: one row per customer, the checked design, the data
     set (None for a one-table experiment) and a sentence saying where the rows came from.
-    ``ds``: the data set already opened (e.g. the sample of `helpers.scale.open_data`);
+    ``ds``: the data set already opened (e.g. the sample of `helpers.engine.scale.open_data`);
     ``dataset`` is loaded when it is None.
     """
     if experiment_file:

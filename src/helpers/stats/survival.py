@@ -24,8 +24,8 @@ from scipy import stats
 from scipy.integrate import trapezoid
 from statsmodels.stats.multitest import multipletests
 
-from . import schema as S
-from .privacy import MIN_CELL, check_covariates, pool_small_levels
+from helpers.data import schema as S
+from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
 
 ONE_DAY = 1 / S.DAYS_PER_MONTH  # months: the floor for zero tenure (parametric fits, cumulative incidence)
 UNKNOWN = "unknown"  # cause given to churned customers whose end reason is missing
@@ -107,7 +107,7 @@ def km_table(df: pd.DataFrame, *, group: str | None = None, duration: str = S.TE
         Level of lifelines' pointwise log-log interval (Kalbfleisch & Prentice).
     weights : str, optional
         Column counting the customers behind each row, for collapsed rows (one row per
-        distinct tenure, churn flag and group, as `helpers.scale` aggregates them): the curve,
+        distinct tenure, churn flag and group, as `helpers.engine.scale` aggregates them): the curve,
         its interval and the counts are those of the customers themselves.
 
     Returns
@@ -420,7 +420,7 @@ def fit_cox(df: pd.DataFrame, *, covariates: Sequence[str], strata: str | Sequen
         lifelines' ridge-type penalty (0 for the plain partial likelihood).
     weights : str, optional
         Column counting the identical customers behind each collapsed row (integer frequency
-        weights; `helpers.scale.collapse`). lifelines' weighted Efron correction counts tied
+        weights; `helpers.engine.scale.collapse`). lifelines' weighted Efron correction counts tied
         rows, not customers, so on ties it differs slightly from the row-level fit (log hazard
         ratios within about 0.002 on the reference data, see tests/test_scale.py); the
         concordance index of a weighted fit counts rows and is not meaningful.

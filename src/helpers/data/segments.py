@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import schema as S
+from helpers.data import schema as S
 
 # derived columns that `add_segments` adds (when their inputs are present)
 QUADRANT = "quadrant"
@@ -152,7 +152,7 @@ def pool_small(customers: pd.DataFrame, segment: str, *, min_size: int,
     Small segments are merged into "other (pooled)"; when the pool itself is still smaller than
     ``min_size`` its customers are left out. Customers with a missing segment are left out.
     ``weights`` names a column counting the customers behind each row, for collapsed rows
-    (`helpers.scale`); sizes are then sums of it.
+    (`helpers.engine.scale`); sizes are then sums of it.
 
     Returns
     -------

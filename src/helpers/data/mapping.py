@@ -29,7 +29,7 @@ Customer ids, when not mapped, come from the file's column named like ``customer
 spaces or underscores: "Customer ID", "customerID"; two such columns are refused), else are
 generated as ``C1``, ``C2``, ... in file order; `profile` says which. Row numbers in
 messages are the file's line numbers (header = line 1, first data row = line 2), assuming no
-line breaks inside quoted cells. `load_mapping` returns raw tables; ``helpers.validate``
+line breaks inside quoted cells. `load_mapping` returns raw tables; ``helpers.data.validate``
 checks them (``io.load_dataset("path/to/mapping.yaml")`` does both).
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import schema as S
-from .validate import DataError, Problem
+from helpers.data import schema as S
+from helpers.data.validate import DataError, Problem
 
 TABLE_KEYS = ("file", "sheet", "delimiter", "encoding", "header_row", "decimal", "thousands", "missing",
               "columns", "values", "dates", "tenure", "churned", "keep", "fill")
@@ -123,7 +123,7 @@ def read_mapping(path: str | Path) -> dict:
     >>> read_mapping(p)
     Traceback (most recent call last):
     ...
-    helpers.mapping.MappingError: m.yaml: customers: unknown key 'colums'; did you mean 'columns'? ...
+    helpers.data.mapping.MappingError: m.yaml: customers: unknown key 'colums'; did you mean 'columns'? ...
     """
     path = Path(path)
     if not path.is_file():
@@ -188,7 +188,7 @@ def read_source(table: str, path: Path, spec: dict) -> pd.DataFrame:
     """One source file as text cells, stripped, blank cells missing, indexed by file line number."""
     if not path.is_file():
         raise MappingError(f"{table}: file not found: {path} (paths in a mapping are relative to the mapping file)")
-    from .io import read_file  # here, not at the top: io imports this module
+    from helpers.data.io import read_file  # here, not at the top: io imports this module
 
     suffix = path.suffix.lower()
     if suffix not in TEXT + EXCEL + (".parquet",):
@@ -379,7 +379,7 @@ def load_mapping(path: str | Path) -> tuple[dict[str, pd.DataFrame], list[Path]]
     ------
     MappingError
         The mapping is wrong, or a file is missing, empty or unreadable.
-    helpers.validate.DataError
+    helpers.data.validate.DataError
         Dates that do not follow their format (or YYYY-MM-DD when none is given).
 
     Example
@@ -628,7 +628,7 @@ def draft_mapping(file: str | Path, *, out: str | Path | None = None) -> str:
     rel = Path(_relative(file, Path(out).parent if out else file.parent))
     guesses = guess_columns(raw.columns)
     lines = [f"# Mapping drafted by `workbench data init` from {file.name}: check every GUESS, then run",
-             "# `workbench data check` on this file. Format: see the helpers.mapping docstring.",
+             "# `workbench data check` on this file. Format: see the helpers.data.mapping docstring.",
              "customers:", f"  file: {_quote(rel.as_posix())}"]
     lines += [f"  delimiter: {_quote(spec['delimiter'])}   # GUESS: confirm"] if spec else []
     lines += ["  columns:"] + [f"    {t}: {_quote(s)}   # GUESS: confirm" for t, s in guesses.items()]

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 
-from . import schema as S
-from . import survival
-from .io import Dataset
-from .privacy import MIN_CELL, check_covariates, pool_small_levels
-from .segments import LOG2_VALUE, add_segments, pool_small
+from helpers.data import schema as S
+from helpers.stats import survival
+from helpers.data.io import Dataset
+from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
+from helpers.data.segments import LOG2_VALUE, add_segments, pool_small
 
 
 def usable_covariates(customers: pd.DataFrame, covariates: Sequence[str], *, min_complete: float = 0.5,
@@ -127,7 +127,7 @@ def segment_curves(customers: pd.DataFrame, segment: str, *, horizon: float, tim
     """Kaplan-Meier curves and their summary (median, survival at ``times``, RMST) per segment.
 
     Small segments are pooled or left out (`segments.pool_small`); the sentence says which.
-    ``weights``: customers behind each row of collapsed counts (`helpers.scale.Source.collapse`).
+    ``weights``: customers behind each row of collapsed counts (`helpers.engine.scale.Source.collapse`).
     """
     data, note = pool_small(customers, segment, min_size=min_size, weights=weights)
     table = survival.km_table(data, group=segment, confidence=confidence, weights=weights)

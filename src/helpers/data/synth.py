@@ -2,7 +2,7 @@
 
 `generate` simulates customers, their monthly revenue, their service contacts, two retention
 campaigns and account-manager departures, and returns the tables of the data contract
-(`helpers.schema`) together with the truth: every planted parameter and the realised facts an
+(`helpers.data.schema`) together with the truth: every planted parameter and the realised facts an
 analysis should recover. `write` stores both, deterministically and atomically.
 `write_chunked` simulates a large population chunk by chunk and streams it to the same files
 (10 million customers in well under 4 GiB of memory).
@@ -42,8 +42,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import config, schema
-from .segments import QUADRANTS, value_satisfaction_quadrant
+from helpers import config
+from helpers.data import schema
+from helpers.data.segments import QUADRANTS, value_satisfaction_quadrant
 
 REGIONS = ("north", "south", "east", "west")
 DAYS_PER_YEAR = 365.25
@@ -52,7 +53,7 @@ DAYS_PER_YEAR = 365.25
 _INQUIRY, _REQUEST = "inquiry", "request"
 _PAID_ACTIONS = ("credit", "refund")
 if not ({_INQUIRY, _REQUEST} <= set(schema.CONTACT_KINDS) and set(_PAID_ACTIONS) <= set(schema.RECOVERY_ACTIONS)):
-    raise ImportError("helpers.synth is out of step with helpers.schema: contact kinds or recovery actions")
+    raise ImportError("helpers.data.synth is out of step with helpers.data.schema: contact kinds or recovery actions")
 
 # kinds of multiplier in the churn hazard (the schedule of change points)
 _COMPLAINT, _MANAGER, _CAMPAIGN = 0, 1, 2
@@ -1172,7 +1173,7 @@ def generate(n: int = 20000, months: int = 36, *, seed: int = 7, params: SynthPa
     tables = _tables(w, clock, _Numbering.fitting(n, managers=w.departed.size), schema.TABLES)
     facts = _facts(w, tables[schema.CONTACTS], clock, p)
     truth = {
-        "generator": "helpers.synth.generate",
+        "generator": "helpers.data.synth.generate",
         "arguments": {"n": n, "months": months, "seed": seed, "start": str(clock.start.date()),
                       "as_of": str(clock.as_of.date())},
         **_planted(p),
@@ -1562,7 +1563,7 @@ def write_chunked(n: int, months: int = 36, *, seed: int = 7, chunk_size: int = 
         realised = _realised(facts, plan.median, revenue)
         realised["rows"] = {name: realised["rows"][name] for name in names}
         staged.commit({
-            "generator": "helpers.synth.write_chunked", "arguments": arguments, **_planted(p),
+            "generator": "helpers.data.synth.write_chunked", "arguments": arguments, **_planted(p),
             "campaigns": {cid: _campaign_truth(info[cid], facts["campaigns"][cid]) for cid in info},
             "realised": {**realised, "note": _CHUNKED_NOTE},
         })

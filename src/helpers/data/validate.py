@@ -1,6 +1,6 @@
 """Check tables against the data contract, once, where data comes in.
 
-`validate` reads every rule from `helpers.schema`, collects every problem it finds (not only
+`validate` reads every rule from `helpers.data.schema`, collects every problem it finds (not only
 the first), and raises one `DataError` whose message lists them, each naming the table, the
 column, how many rows, a few example rows and what to fix. What it returns is typed with the
 contract's dtypes and sorted; downstream code trusts it.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import schema as S
+from helpers.data import schema as S
 
 MAX_EXAMPLES = 5
 _TRUE = {True, 1, "true", "True", "TRUE", "1"}

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from . import schema as S
-from .segments import POOLED
+from helpers.data import schema as S
+from helpers.data.segments import POOLED
 
 MIN_CELL = 10  # default smallest group a shared report may show
 
@@ -127,7 +127,7 @@ def pool_small_levels(df: pd.DataFrame, columns: Sequence[str], *, min_cell: int
         Column naming the customer of each row, for frames with several rows per customer
         (episodes of a time-varying model); customers are then counted as distinct ids.
     weights : str, optional
-        Column counting the customers behind each collapsed row (`helpers.scale`).
+        Column counting the customers behind each collapsed row (`helpers.engine.scale`).
     label : str
         Name of the pooled level.
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import config
-from . import schema as S
+from helpers import config
+from helpers.data import schema as S
 
 TELCO_FILE = config.EXTERNAL / "ibm_telco_churn" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 TELCO_CONTRACTS = {"Month-to-month": "month-to-month", "One year": "one-year", "Two year": "two-year"}

@@ -29,10 +29,10 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.rates import confint_poisson
 
-from . import schema as S
-from . import survival
-from .privacy import MIN_CELL, POOLED, check_covariates, pool_small_levels
-from .survival import START, STOP, _as_list, _encode
+from helpers.data import schema as S
+from helpers.stats import survival
+from helpers.data.privacy import MIN_CELL, POOLED, check_covariates, pool_small_levels
+from helpers.stats.survival import START, STOP, _as_list, _encode
 
 STATE = "state"  # episode column: the complaint state
 STATES = ("none", "open", "recovered", "failed")  # reference level first

@@ -1,7 +1,7 @@
 """The data contract: table and column names, dtypes and the rules each column obeys.
 
-This module is the only place a column name is spelled. The loader (`helpers.io`), the
-validator (`helpers.validate`) and the generator (`helpers.synth`) all read it, so they
+This module is the only place a column name is spelled. The loader (`helpers.data.io`), the
+validator (`helpers.data.validate`) and the generator (`helpers.data.synth`) all read it, so they
 cannot drift apart. It imports nothing from the package.
 
 A data set is a set of tables; only ``customers`` is required. Within a table only the
