@@ -15,8 +15,8 @@ import pytest
 import statsmodels.api as sm
 from lifelines import CoxPHFitter
 
-from helpers.stats import churn, efron, survival
 from helpers.data.io import Dataset
+from helpers.stats import churn, efron, survival
 
 T, E, W = "tenure_months", "churned", "customers"
 TERMS = ["x[b]", "x[c]", "g", "z"]
@@ -99,7 +99,7 @@ def test_recovers_the_planted_customer_type_effect(default_data):
     tables, truth = default_data
     customers = churn.prepare(Dataset("synthetic", None, tables, "test", truth))
     covariates = ["customer_type", "satisfaction", "log2_monthly_value", "wallet_share", "below_parity", "quadrant"]
-    design, _ = survival._design(customers, covariates=covariates, strata=["contract"], duration=T, event=E)
+    design, _ = survival.cox_design(customers, covariates=covariates, strata=["contract"], duration=T, event=E)
     terms = [c for c in design.columns if c not in (T, E, "contract")]
     fit = efron.fit_efron(design, covariates=terms, strata="contract")
     lo, hi = fit.confidence_intervals_.loc["customer_type[group]"]

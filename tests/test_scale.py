@@ -21,11 +21,13 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from helpers.stats import churn, complaints, pwe, survival
-from helpers.engine import scale
-from helpers.data import schema as S, segments, synth
+from helpers.data import schema as S
+from helpers.data import segments, synth
 from helpers.data.io import load_dataset
 from helpers.data.validate import DataError
+from helpers.engine import scale
+from helpers.stats import churn, complaints, pwe, survival
+from helpers.stats.design import encode
 
 W = scale.WEIGHT
 COVARIATES = ["customer_type", "quadrant", "below_parity"]
@@ -153,7 +155,8 @@ def test_complaint_states_from_duckdb_match_the_row_level_episodes(both):
     assert np.allclose(rows.to_numpy(float), agg.to_numpy(float), atol=1e-6)
     ctv = survival.hazard_ratios(complaints.complaint_state_model(known, covariates=["customer_type"],
                                                                   strata="contract")).set_index("term")
-    piecewise = survival.hazard_ratios(scale.complaint_state_model(src, covariates=["customer_type"], strata=["contract"],
+    piecewise = survival.hazard_ratios(scale.complaint_state_model(src, covariates=["customer_type"],
+                                                                   strata=["contract"],
                                                              width=0.5)).set_index("term")
     assert list(piecewise.index) == list(ctv.index)
     assert np.abs(piecewise["log_hr"] - ctv["log_hr"]).max() < 0.015
@@ -345,7 +348,7 @@ def test_ph_check_statistic_is_the_likelihood_ratio_of_statsmodels_glm_fits(both
     check = pwe.ph_check(pp, covariates=cols, split_at=12.0).set_index("covariate")
     base = pwe.fit_pwe(pp, covariates=cols, method="glm")
     late = (pp["start"] >= 12.0).astype(float)
-    inter = survival._encode(pp, ["contract"]).mul(late, axis=0).add_suffix(":late")
+    inter = encode(pp, ["contract"]).mul(late, axis=0).add_suffix(":late")
     alt = pwe.fit_pwe(pp, covariates=cols, extra=inter, method="glm")
     stat = 2 * (alt.loglik - base.loglik)
     assert check.loc["contract", "statistic"] == pytest.approx(stat, rel=1e-6)

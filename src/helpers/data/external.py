@@ -10,23 +10,17 @@ from pathlib import Path
 import pandas as pd
 
 from helpers import config
-from helpers.data import schema as S
 
 TELCO_FILE = config.EXTERNAL / "ibm_telco_churn" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
-TELCO_CONTRACTS = {"Month-to-month": "month-to-month", "One year": "one-year", "Two year": "two-year"}
-# source columns kept as extra covariates, under snake_case names
-TELCO_EXTRAS = {
-    "gender": "gender", "SeniorCitizen": "senior_citizen", "Partner": "partner", "Dependents": "dependents",
-    "PhoneService": "phone_service", "InternetService": "internet_service", "OnlineSecurity": "online_security",
-    "TechSupport": "tech_support", "PaperlessBilling": "paperless_billing", "PaymentMethod": "payment_method",
-    "TotalCharges": "total_charges",
-}
+TELCO_MAPPING = config.EXTERNAL / "ibm_telco_churn" / "mapping.yaml"  # the one definition of "telco"
 
 
-def telco_tables(path: Path = TELCO_FILE) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+def telco_tables(mapping: Path = TELCO_MAPPING) -> tuple[dict[str, pd.DataFrame], list[Path]]:
     """IBM Telco Customer Churn as a ``customers`` table (7,043 customers, 26.54% churned).
 
-    Data dictionary of the result:
+    Read through its mapping file, ``data/external/ibm_telco_churn/mapping.yaml``, which is the
+    one place the data set is described (the built-in name ``"telco"`` and the mapping give the
+    same table). Data dictionary of the result:
 
     - ``customer_id`` from customerID;
     - ``tenure_months`` from tenure (whole months; 11 customers have 0 and none of them churned);
@@ -36,31 +30,18 @@ def telco_tables(path: Path = TELCO_FILE) -> tuple[dict[str, pd.DataFrame], list
     - extra covariates: gender, senior_citizen (bool), partner, dependents, phone_service,
       internet_service, online_security, tech_support, paperless_billing, payment_method,
       total_charges (USD; the source leaves it blank for the 11 tenure-0 customers, who have not
-      been billed yet: set to 0 here, explicitly).
+      been billed yet: the mapping fills 0, explicitly).
 
     No signup or end dates, no satisfaction, revenue history, contacts, campaigns or account
     managers: analyses that need them say so and skip. Source and checksum:
     ``data/external/ibm_telco_churn/PROVENANCE.md``.
     """
-    if not path.exists():
-        raise FileNotFoundError(f"the Telco data file is missing: {path} (see data/external/ibm_telco_churn/"
+    from helpers.data.mapping import load_mapping  # here: the mapping reader imports the io layer lazily too
+
+    if not TELCO_FILE.exists():
+        raise FileNotFoundError(f"the Telco data file is missing: {TELCO_FILE} (see data/external/ibm_telco_churn/"
                                 "PROVENANCE.md for where it comes from)")
-    raw = pd.read_csv(path, dtype={"TotalCharges": str})
-    blank = raw["TotalCharges"].str.strip() == ""
-    if not (raw.loc[blank, "tenure"] == 0).all():
-        raise ValueError(f"{path.name}: blank TotalCharges for customers with tenure > 0; expected only the "
-                         "11 tenure-0 customers (has the file changed?)")
-    customers = pd.DataFrame({
-        S.CUSTOMER_ID: raw["customerID"],
-        S.TENURE: raw["tenure"].astype(float),
-        S.CHURNED: raw["Churn"].map({"Yes": True, "No": False}),
-        S.CONTRACT: raw["Contract"].map(TELCO_CONTRACTS),
-        S.MONTHLY_VALUE: raw["MonthlyCharges"],
-    })
-    extras = raw[list(TELCO_EXTRAS)].rename(columns=TELCO_EXTRAS)
-    extras["senior_citizen"] = extras["senior_citizen"].astype(bool)
-    extras["total_charges"] = pd.to_numeric(extras["total_charges"].where(~blank, "0"))
-    return {S.CUSTOMERS: pd.concat([customers, extras], axis=1)}, [path]
+    return load_mapping(mapping)
 
 
 CFPB_FILE = config.EXTERNAL / "cfpb_complaints_2013_2017" / "consumer_complaints.csv"

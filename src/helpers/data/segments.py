@@ -23,13 +23,15 @@ SEGMENTATIONS = (S.CONTRACT, S.CUSTOMER_TYPE, S.REGION, QUADRANT, SERVICE_BY_VAL
                  COHORT)
 
 QUADRANTS = ("consolidate", "win_back", "maintain", "let_go")
-QUADRANT_ACTIONS = {
-    "consolidate": "high value, high satisfaction: consolidate",
-    "win_back": "high value, low satisfaction: win back before they leave",
-    "maintain": "low value, high satisfaction: maintain",
-    "let_go": "low value, low satisfaction: let go",
-}
 POOLED = "other (pooled)"
+
+# The bands, defined once: `add_segments` cuts with them in pandas and the DuckDB source renders them to SQL.
+VALUE_BANDS = ("high value", "low value")  # above the median monthly value, or not
+SATISFACTION_BANDS = ("high satisfaction", "low satisfaction")  # at or above the threshold, or not
+SERVICE_CUTS = (0.9, 1.1)  # relative service level: behind below 0.9, at par to 1.1, ahead from 1.1
+SERVICE_BANDS = ("behind competitor", "at par", "ahead of competitor")
+WALLET_CUTS = (1 / 3, 2 / 3)
+WALLET_BANDS = ("low wallet", "mid wallet", "high wallet")
 
 
 def _as_float_series(x, index=None) -> pd.Series:
@@ -83,8 +85,8 @@ def _bands(values: pd.Series, cuts: tuple[float, ...], labels: tuple[str, ...]) 
 
 
 def add_segments(customers: pd.DataFrame, *, satisfaction_threshold: float = 7.0,
-                 value_threshold: float | None = None, service_cuts: tuple[float, float] = (0.9, 1.1),
-                 wallet_cuts: tuple[float, float] = (1 / 3, 2 / 3), cohort_freq: str = "Q") -> pd.DataFrame:
+                 value_threshold: float | None = None, service_cuts: tuple[float, float] = SERVICE_CUTS,
+                 wallet_cuts: tuple[float, float] = WALLET_CUTS, cohort_freq: str = "Q") -> pd.DataFrame:
     """Add the segment columns (and two derived covariates) that the data allow.
 
     - ``quadrant``: value x satisfaction (`value_satisfaction_quadrant`);
@@ -111,8 +113,8 @@ def add_segments(customers: pd.DataFrame, *, satisfaction_threshold: float = 7.0
     if has(S.MONTHLY_VALUE):
         value = out[S.MONTHLY_VALUE].astype(float)
         threshold = value.median() if value_threshold is None else value_threshold
-        band = pd.Series(np.where(value > threshold, "high value", "low value"), index=out.index)
-        out[VALUE_BAND] = pd.Categorical(band.where(value.notna()), categories=["high value", "low value"])
+        band = pd.Series(np.where(value > threshold, *VALUE_BANDS), index=out.index)
+        out[VALUE_BAND] = pd.Categorical(band.where(value.notna()), categories=list(VALUE_BANDS))
         out[LOG2_VALUE] = np.log2(value.where(value > 0) / value.median())
     high_sat = out[S.SATISFACTION] >= satisfaction_threshold if has(S.SATISFACTION) else None
     if high_sat is not None and has(S.MONTHLY_VALUE):
@@ -120,12 +122,12 @@ def add_segments(customers: pd.DataFrame, *, satisfaction_threshold: float = 7.0
                                                     value_threshold=value_threshold,
                                                     satisfaction_threshold=satisfaction_threshold)
     if has(S.RELATIVE_SERVICE) and has(S.MONTHLY_VALUE):
-        band = _bands(out[S.RELATIVE_SERVICE], service_cuts, ("behind competitor", "at par", "ahead of competitor"))
+        band = _bands(out[S.RELATIVE_SERVICE], service_cuts, SERVICE_BANDS)
         out[SERVICE_BY_VALUE] = _cross(band, out[VALUE_BAND])
         out[BELOW_PARITY] = (out[S.RELATIVE_SERVICE] < 1).astype(float).where(out[S.RELATIVE_SERVICE].notna())
     if has(S.WALLET_SHARE) and high_sat is not None:
-        band = _bands(out[S.WALLET_SHARE], wallet_cuts, ("low wallet", "mid wallet", "high wallet"))
-        sat = pd.Series(np.where(high_sat, "high satisfaction", "low satisfaction"), index=out.index)
+        band = _bands(out[S.WALLET_SHARE], wallet_cuts, WALLET_BANDS)
+        sat = pd.Series(np.where(high_sat, *SATISFACTION_BANDS), index=out.index)
         out[WALLET_BY_SATISFACTION] = _cross(band, sat.where(out[S.SATISFACTION].notna()))
     if has(S.SIGNUP_DATE):
         out[COHORT] = out[S.SIGNUP_DATE].dt.to_period(cohort_freq).astype(str)

@@ -35,16 +35,40 @@ import duckdb
 import pandas as pd
 
 from helpers import config
-from helpers.stats import efron
 from helpers.data import schema as S
-from helpers.stats import survival
-from helpers.stats.complaints import STATES
 from helpers.data.io import Dataset, fingerprint, resolve, table_files
-from helpers.stats.pwe import (EVENTS, EXPOSURE, INTERVAL, WEIGHT, PWEModel, fit_pwe, from_last_intervals,  # noqa: F401
-                  person_period, ph_check, with_pwe_column)
-from helpers.data.segments import (BELOW_PARITY, COHORT, LOG2_VALUE, QUADRANT, QUADRANTS, SERVICE_BY_VALUE, VALUE_BAND,
-                       WALLET_BY_SATISFACTION)
+from helpers.data.segments import (
+    BELOW_PARITY,
+    COHORT,
+    LOG2_VALUE,
+    QUADRANT,
+    QUADRANTS,
+    SATISFACTION_BANDS,
+    SERVICE_BANDS,
+    SERVICE_BY_VALUE,
+    SERVICE_CUTS,
+    VALUE_BAND,
+    VALUE_BANDS,
+    WALLET_BANDS,
+    WALLET_BY_SATISFACTION,
+    WALLET_CUTS,
+)
 from helpers.data.validate import DataError, Problem, validate
+from helpers.stats import efron, survival
+from helpers.stats.complaints import STATES
+from helpers.stats.design import as_list
+from helpers.stats.pwe import (  # noqa: F401
+    EVENTS,
+    EXPOSURE,
+    INTERVAL,
+    WEIGHT,
+    PWEModel,
+    fit_pwe,
+    from_last_intervals,
+    person_period,
+    ph_check,
+    with_pwe_column,
+)
 
 ENGINES = ("auto", "rows", "aggregated")
 LARGE = 500_000  # customers from which "auto" takes the aggregated path
@@ -52,10 +76,6 @@ MEMORY_LIMIT = "3GB"  # DuckDB's working memory; beyond it, it spills to disk
 COX_ROWS = 300_000  # collapsed rows above which the aggregated Cox model groups tenure into whole months
 SAMPLE = 50_000  # customers in the random sample behind row-level sections of the aggregated path
 COMPLAINT = "complaint"  # the complaint-state column of `Source.complaint_person_period`
-_SERVICE_BANDS = ("behind competitor", "at par", "ahead of competitor")
-_WALLET_BANDS = ("low wallet", "mid wallet", "high wallet")
-_VALUE_BANDS = ("high value", "low value")
-_SAT_BANDS = ("high satisfaction", "low satisfaction")
 
 
 # ---- which path --------------------------------------------------------------------------
@@ -292,11 +312,11 @@ class Source:
         derived = [f"{tenure} AS {S.TENURE}_", f"CAST({S.CHURNED} AS BOOLEAN) AS {S.CHURNED}_"]
         value, sat = S.MONTHLY_VALUE, S.SATISFACTION
         high_sat = f"CASE WHEN {sat} IS NULL THEN NULL WHEN {sat} >= {float(self.satisfaction_threshold)!r} " \
-                   f"THEN '{_SAT_BANDS[0]}' ELSE '{_SAT_BANDS[1]}' END"
+                   f"THEN '{SATISFACTION_BANDS[0]}' ELSE '{SATISFACTION_BANDS[1]}' END"
         if value in has:
             median = self.con.execute(f"SELECT quantile_cont({value}, 0.5) FROM raw_{S.CUSTOMERS}").fetchone()[0]
             value_band = (f"CASE WHEN {value} IS NULL THEN NULL WHEN {value} > {float(median)!r} "
-                          f"THEN '{_VALUE_BANDS[0]}' ELSE '{_VALUE_BANDS[1]}' END")
+                          f"THEN '{VALUE_BANDS[0]}' ELSE '{VALUE_BANDS[1]}' END")
             derived += [f"{value_band} AS {VALUE_BAND}",
                         f"CASE WHEN {value} > 0 THEN log2({value} / {float(median)!r}) END AS {LOG2_VALUE}"]
             if sat in has:
@@ -305,12 +325,12 @@ class Source:
                                f"WHEN {high_v} AND {high_s} THEN '{QUADRANTS[0]}' WHEN {high_v} THEN '{QUADRANTS[1]}' "
                                f"WHEN {high_s} THEN '{QUADRANTS[2]}' ELSE '{QUADRANTS[3]}' END AS {QUADRANT}")
             if S.RELATIVE_SERVICE in has:
-                band = _band_case(S.RELATIVE_SERVICE, (0.9, 1.1), _SERVICE_BANDS)
+                band = _band_case(S.RELATIVE_SERVICE, SERVICE_CUTS, SERVICE_BANDS)
                 derived += [f"{_cross_sql(band, value_band)} AS {SERVICE_BY_VALUE}",
                             f"CASE WHEN {S.RELATIVE_SERVICE} IS NULL THEN NULL WHEN {S.RELATIVE_SERVICE} < 1 "
                             f"THEN 1.0 ELSE 0.0 END AS {BELOW_PARITY}"]
         if S.WALLET_SHARE in has and sat in has:
-            band = _band_case(S.WALLET_SHARE, (1 / 3, 2 / 3), _WALLET_BANDS)
+            band = _band_case(S.WALLET_SHARE, WALLET_CUTS, WALLET_BANDS)
             derived.append(f"{_cross_sql(band, high_sat)} AS {WALLET_BY_SATISFACTION}")
         if S.SIGNUP_DATE in has:
             signup = f"CAST({S.SIGNUP_DATE} AS DATE)"
@@ -526,14 +546,15 @@ class Source:
 
 def _order(column: str) -> tuple[str, ...] | None:
     """The level order the row-level path gives a segment column (None: sorted)."""
-    crossed = {SERVICE_BY_VALUE: (_SERVICE_BANDS, _VALUE_BANDS), WALLET_BY_SATISFACTION: (_WALLET_BANDS, _SAT_BANDS)}
+    crossed = {SERVICE_BY_VALUE: (SERVICE_BANDS, VALUE_BANDS),
+               WALLET_BY_SATISFACTION: (WALLET_BANDS, SATISFACTION_BANDS)}
     if column in crossed:
         a, b = crossed[column]
         return tuple(f"{x}, {y}" for x in a for y in b)
     if column == QUADRANT:
         return QUADRANTS
     if column == VALUE_BAND:
-        return _VALUE_BANDS
+        return VALUE_BANDS
     known = S.TABLES[S.CUSTOMERS]
     return known.column(column).choices if column in known.names else None
 
@@ -567,8 +588,8 @@ def fit_cox_counts(rows: pd.DataFrame, *, covariates: Sequence[str], strata: str
     >>> fit_cox_counts(rows, covariates=["contract"]).params_.index.tolist()
     ['contract[b]']
     """
-    strata = survival._as_list(strata)
-    design, dropped = survival._design(rows, covariates=covariates, strata=strata, duration=duration, event=event,
+    strata = as_list(strata)
+    design, dropped = survival.cox_design(rows, covariates=covariates, strata=strata, duration=duration, event=event,
                                        weights=weights)
     terms = [c for c in design.columns if c not in {duration, event, weights, *strata}]
     fit = efron.fit_efron(design, covariates=terms, duration=duration, event=event, strata=strata, weights=weights)
@@ -747,7 +768,7 @@ def check(src: Source, *, examples: int = 5) -> None:
     within tenure); the aggregated path runs it on the sample it draws.
     """
     problems: list[Problem] = []
-    for name, path in src.files.items():
+    for name in src.files:
         table = S.TABLES[name]
         have = src._raw_columns(name)
         view = f"(SELECT *, row_number() OVER () AS _row FROM raw_{name})"

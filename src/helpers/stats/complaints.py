@@ -26,13 +26,14 @@ import pandas as pd
 import statsmodels.api as sm
 from lifelines import CoxTimeVaryingFitter
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.rates import confint_poisson
 
 from helpers.data import schema as S
-from helpers.stats import survival
 from helpers.data.privacy import MIN_CELL, POOLED, check_covariates, pool_small_levels
-from helpers.stats.survival import START, STOP, _as_list, _encode
+from helpers.stats import survival
+from helpers.stats.design import as_list, encode
+from helpers.stats.intervals import wilson
+from helpers.stats.survival import START, STOP
 
 STATE = "state"  # episode column: the complaint state
 STATES = ("none", "open", "recovered", "failed")  # reference level first
@@ -78,16 +79,12 @@ def _tidy(out: pd.DataFrame, freq: str | None) -> pd.DataFrame:
     return out.drop(columns=S.MONTH) if freq is None else out
 
 
-def _wilson(k, n, confidence: float):
-    return proportion_confint(k, n, alpha=1 - confidence, method="wilson")
-
-
 def _share_trend(success: pd.Series, when: pd.Series, *, freq: str | None, confidence: float,
                  total: str, hits: str) -> pd.DataFrame:
     """Share of True in ``success`` per period of ``when``, Wilson interval: total, hits, value, ..."""
     g = success.astype(bool).groupby(_period(when, freq))
     n, k = g.size(), g.sum()
-    low, high = _wilson(k, n, confidence)
+    low, high = wilson(k, n, confidence)
     out = pd.DataFrame({total: n, hits: k, VALUE: k / n, LOWER: low, UPPER: high})
     return _tidy(out, freq)
 
@@ -364,7 +361,7 @@ def recovery_mix(contacts: pd.DataFrame, *, confidence: float = 0.95, resolved: 
     order = [a for a in S.RECOVERY_ACTIONS if a in out.index] + sorted(set(out.index) - set(S.RECOVERY_ACTIONS))
     out = out.loc[order].rename_axis(action).reset_index()
     out.insert(2, "share", out["complaints"] / out["complaints"].sum())
-    low, high = _wilson(out["recovered"], out["with_outcome"], confidence)
+    low, high = wilson(out["recovered"], out["with_outcome"], confidence)
     return out.assign(recovered_share=out["recovered"] / out["with_outcome"], **{LOWER: low, UPPER: high})
 
 
@@ -395,7 +392,7 @@ def complaints_to_compliments(contacts: pd.DataFrame, *, freq: str | None = "M",
     c = complaints.groupby(_period(complaints[opened], freq)).size()
     k = praise.groupby(_period(praise[opened], freq)).size()
     c, k = c.align(k, fill_value=0)
-    low, high = _wilson(c, c + k, confidence)
+    low, high = wilson(c, c + k, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = pd.DataFrame({"complaints": c, "compliments": k, VALUE: c / k, LOWER: low / (1 - low),
                             UPPER: high / (1 - high)})
@@ -434,7 +431,7 @@ def kpi_summary(customers: pd.DataFrame, contacts: pd.DataFrame, *, within_days:
         ("median_days_to_resolve", pd.DataFrame({VALUE: [median["median"]], LOWER: [median["median_lower"]],
                                                  UPPER: [median["median_upper"]]}), "days",
          "Kaplan-Meier median of resolved_at - opened_at; open complaints censored at end_date"),
-        ("recovered_share", pd.DataFrame(dict(zip([VALUE, LOWER, UPPER], [k / n, *_wilson(k, n, confidence)])),
+        ("recovered_share", pd.DataFrame(dict(zip([VALUE, LOWER, UPPER], [k / n, *wilson(k, n, confidence)])),
                                          index=[0]), "share",
          "share of resolved original complaints with recovered True (outcome recorded); Wilson interval"),
         ("complaints_per_compliment", complaints_to_compliments(contacts, **kw), "ratio",
@@ -559,8 +556,8 @@ def complaint_state_model(episodes: pd.DataFrame, *, covariates: Sequence[str] =
     """
     customers = episodes.drop_duplicates(id_col)
     check_covariates(customers, covariates)
-    check_covariates(customers, _as_list(strata), parameter="STRATA", role="stratum")
-    episodes, note = pool_small_levels(episodes, [START, STOP, event, state, *covariates, *_as_list(strata)],
+    check_covariates(customers, as_list(strata), parameter="STRATA", role="stratum")
+    episodes, note = pool_small_levels(episodes, [START, STOP, event, state, *covariates, *as_list(strata)],
                                        min_cell=min_cell, id_col=id_col)
     values = episodes[state].astype(object)
     present = [f"complaint[{level}]" for level in (*STATES[1:], POOLED) if (values == level).any()]
@@ -752,7 +749,7 @@ def leakage_warnings(df: pd.DataFrame, *, outcome: str = S.CHURNED, columns: Seq
 # ---- 4. simple data: one row per customer with a flag -------------------------------------------
 def _logit_rows(df: pd.DataFrame, terms: list[str], outcome: str, confidence: float) -> pd.DataFrame:
     complete = df.dropna(subset=[outcome, *terms])
-    x = sm.add_constant(_encode(complete, terms), has_constant="add")
+    x = sm.add_constant(encode(complete, terms), has_constant="add")
     fit = sm.Logit(complete[outcome].astype(float), x).fit(disp=0)
     ci = fit.conf_int(alpha=1 - confidence).drop(index="const")
     return pd.DataFrame({"model": "logistic", "measure": "odds ratio", "term": ci.index,
@@ -814,13 +811,13 @@ def flag_comparison(df: pd.DataFrame, *, flag: str | Sequence[str], outcome: str
     >>> flag_comparison(df, flag="complained", duration="tenure_months")[["model", "term"]].values.tolist()
     [['logistic', 'complained'], ['cox', 'complained']]
     """
-    terms = [*_as_list(flag), *covariates]
+    terms = [*as_list(flag), *covariates]
     _require(df, "data", [outcome, *terms, *([duration, event or outcome] if duration else [])], "flag_comparison")
-    check_covariates(df, _as_list(flag), parameter="FLAGS", role="flag")
+    check_covariates(df, as_list(flag), parameter="FLAGS", role="flag")
     check_covariates(df, covariates)
-    check_covariates(df, _as_list(strata), parameter="STRATA", role="stratum")
+    check_covariates(df, as_list(strata), parameter="STRATA", role="stratum")
     df, note = pool_small_levels(df, [outcome, *terms, *([duration, event or outcome] if duration else []),
-                                      *_as_list(strata)], min_cell=min_cell)
+                                      *as_list(strata)], min_cell=min_cell)
     parts = [_logit_rows(df, terms, outcome, confidence)]
     if duration is not None:
         cph = survival.fit_cox(df, covariates=terms, strata=strata, duration=duration, event=event or outcome)

@@ -35,11 +35,16 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.tools.sm_exceptions import (ConvergenceWarning, HessianInversionWarning, PerfectSeparationError,
-                                             PerfectSeparationWarning)
+from statsmodels.tools.sm_exceptions import (
+    ConvergenceWarning,
+    HessianInversionWarning,
+    PerfectSeparationError,
+    PerfectSeparationWarning,
+)
 
 from helpers.data import schema as S
 from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
+from helpers.stats.design import as_list
 from helpers.stats.survival import fit_cox, hazard_ratios
 
 _D = "_treated"  # the treated indicator's term in every design
@@ -51,14 +56,10 @@ TOO_SMALL, EFFECT, NO_CLEAR_EFFECT, NO_VARIATION = ("too small to tell", "effect
 
 
 # ---- checks and preparation ----------------------------------------------------------------
-def _as_list(columns) -> list[str]:
-    return [] if columns is None else [columns] if isinstance(columns, str) else list(columns)
-
-
 def _require(df: pd.DataFrame, **roles) -> None:
     """Raise when a named column is missing; ``roles`` maps a role (outcome, covariate...) to columns."""
     for role, columns in roles.items():
-        for col in _as_list(columns):
+        for col in as_list(columns):
             if col not in df.columns:
                 raise ValueError(f"{role} column {col!r} is not in the data (columns: "
                                  f"{', '.join(map(str, df.columns))}): check the spelling")
@@ -248,7 +249,7 @@ def regression_adjusted(df: pd.DataFrame, *, outcome: str, covariates: Sequence[
     >>> round(regression_adjusted(df, outcome="spend", covariates=["pre"])["estimate"], 3)
     2.0
     """
-    covariates = _as_list(covariates)
+    covariates = as_list(covariates)
     check_covariates(df, covariates)
     rows, y, d, dropped, note = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control,
                                           columns=covariates, min_cell=min_cell)
@@ -351,7 +352,7 @@ def arm_effects(df: pd.DataFrame, *, outcome: str, arm: str = S.ARM, control=S.C
     """
     estimators = {"difference": (difference_in_means, {}), "ancova": (regression_adjusted, {"covariates": covariates}),
                   "cuped": (cuped, {"pre": pre})}
-    if method not in estimators or (method == "ancova" and not _as_list(covariates)) or (method == "cuped" and not pre):
+    if method not in estimators or (method == "ancova" and not as_list(covariates)) or (method == "cuped" and not pre):
         raise ValueError(f"method={method!r}: use 'difference', 'ancova' with covariates=, or 'cuped' with pre=")
     _require(df, arm=arm)
     kept, _ = _arm_rows(df, arm=arm, control=control)
@@ -488,7 +489,7 @@ def churn_hazard_ratio(df: pd.DataFrame, *, arm: str = S.ARM, treated=S.TREATMEN
     >>> 0.3 < churn_hazard_ratio(df)["hr"] < 0.7
     True
     """
-    covariates = _as_list(covariates)
+    covariates = as_list(covariates)
     _require(df, duration=duration, event=event)
     check_covariates(df, covariates)
     rows, _, d, dropped, _ = _two_arms(df, outcome=duration, arm=arm, treated=treated, control=control,
@@ -568,7 +569,7 @@ def propensity(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM,
     >>> propensity(df, covariates=["value"]).round(2).tolist()
     [0.73, 0.16, 0.42, 0.27, 0.58, 0.84]
     """
-    covariates = _as_list(covariates)
+    covariates = as_list(covariates)
     _require(df, arm=arm, covariate=covariates)
     check_covariates(df, covariates)
     kept, _ = _arm_rows(df, arm=arm, control=control, treated=treated)
@@ -706,7 +707,7 @@ def balance(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM, tr
     >>> balance(df, covariates=["age"])[["covariate", "smd_unweighted"]].round(3).values.tolist()
     [['age', 1.414]]
     """
-    covariates = _as_list(covariates)
+    covariates = as_list(covariates)
     _require(df, arm=arm, covariate=covariates)
     check_covariates(df, covariates)
     kept, _ = _arm_rows(df, arm=arm, control=control, treated=treated)
@@ -853,7 +854,7 @@ def aipw(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str 
     """
     if estimand not in ("ATE", "ATT"):
         raise ValueError(f"estimand={estimand!r}: use 'ATE' (everyone) or 'ATT' (the treated)")
-    covariates = _as_list(covariates)
+    covariates = as_list(covariates)
     _require(df, outcome=outcome, arm=arm, covariate=covariates)
     check_covariates(df, covariates)
     if ps is None:

@@ -163,7 +163,7 @@ def fit_efron(df: pd.DataFrame, *, covariates: Sequence[str], duration: str = S.
     df : DataFrame
         One row per customer, or collapsed rows with ``weights``; no missing values.
     covariates : sequence of str
-        Numeric columns (categorical ones already one-hot encoded, e.g. `survival._encode`).
+        Numeric columns (categorical ones already one-hot encoded, e.g. `design.encode`).
     duration, event : str
         Tenure and churn (0/1 or bool) columns.
     strata : str or sequence of str, optional
@@ -213,7 +213,7 @@ def fit_efron(df: pd.DataFrame, *, covariates: Sequence[str], duration: str = S.
     beta = np.zeros(len(covariates))
     ll, score, info = terms(beta)
     converged, message, it = False, "", 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is read after the loop)
         try:
             step = np.linalg.solve(info, score)
         except np.linalg.LinAlgError:

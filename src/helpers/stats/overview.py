@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from helpers.data import schema as S
 from helpers.data.io import Dataset
+from helpers.stats.intervals import wilson
 
 
 def table_sizes(ds: Dataset) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def churn_rate(customers: pd.DataFrame, *, by: str | None = None, event: str = S
     rows = []
     for key, values in groups:
         n, k = len(values), int(values.sum())
-        low, high = proportion_confint(k, n, alpha=1 - confidence, method="wilson")
+        low, high = wilson(k, n, confidence)
         rows.append({"group": key, "customers": n, "churned": k, "rate": k / n, "lower": low, "upper": high})
     out = pd.DataFrame(rows)
     return out.rename(columns={"group": by}) if by else out.drop(columns="group")

@@ -21,6 +21,7 @@ from scipy.special import gammaln
 
 from helpers.data import schema as S
 from helpers.stats import survival
+from helpers.stats.design import encode
 
 WEIGHT = "customers"  # collapsed rows: how many customers each row stands for
 INTERVAL = "interval"  # person-period columns
@@ -181,10 +182,10 @@ def fit_pwe(pp: pd.DataFrame, *, covariates: Sequence[str] = (), strata: str | S
     """
     if method not in ("profile", "glm"):
         raise ValueError(f"method must be 'profile' or 'glm', got {method!r}")
-    strata = survival._as_list(strata)
+    strata = survival.as_list(strata)
     pp = pp.dropna(subset=[*covariates, *strata]) if extra is None else pp
     pp = pp[pp[EXPOSURE] > 0]
-    x = survival._encode(pp, covariates)
+    x = encode(pp, covariates)
     if extra is not None:
         x = pd.concat([x, extra.loc[pp.index]], axis=1)
     cells, labels = _baseline_cells(pp, strata)
@@ -214,7 +215,7 @@ def ph_check(pp: pd.DataFrame, *, covariates: Sequence[str], strata: str | Seque
     hazard ratio changes by more than ``material`` (1.25: by more than a quarter, either way);
     ``significant`` keeps the plain test.
     """
-    strata = survival._as_list(strata)
+    strata = survival.as_list(strata)
     pp = pp.dropna(subset=[*covariates, *strata]).reset_index(drop=True)
     pp = pp[pp[EXPOSURE] > 0].reset_index(drop=True)
     if split_at is None:
@@ -224,7 +225,7 @@ def ph_check(pp: pd.DataFrame, *, covariates: Sequence[str], strata: str | Seque
     late = (pp["start"] >= split_at).to_numpy(dtype=float)
     rows = []
     for c in covariates:
-        terms = survival._encode(pp, [c])
+        terms = encode(pp, [c])
         inter = terms.mul(late, axis=0).add_suffix(":late")
         alt = fit_pwe(pp, covariates=covariates, strata=strata, extra=inter)
         stat = 2 * (alt.loglik - base.loglik)

@@ -32,13 +32,14 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.spatial import cKDTree
 from statsmodels.duration.hazard_regression import PHReg
-from statsmodels.stats.proportion import proportion_confint
 
 from helpers.data import schema as S
-from helpers.stats.effects import difference_in_means
 from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
-from helpers.stats.survival import _as_list, _z, fit_cox, hazard_ratios, km_table
 from helpers.data.validate import require_columns
+from helpers.stats.design import as_list
+from helpers.stats.effects import difference_in_means
+from helpers.stats.intervals import normal_quantile, wilson
+from helpers.stats.survival import fit_cox, hazard_ratios, km_table
 
 # ---- column names of the frames built here -------------------------------------------------
 GROUP_COLUMN = "group"  # cohort group: RECOVERED / FAILED / NEVER, or COMPLAINER / CONTROL
@@ -377,7 +378,7 @@ def _matched_cox(cohort: pd.DataFrame, case: str, confidence: float) -> dict:
     fit = PHReg(cohort[FOLLOWUP].to_numpy(float), (cohort[GROUP_COLUMN] == case).to_numpy(float)[:, None],
                 status=cohort[CHURNED_FOLLOWUP].astype(int).to_numpy(), strata=pd.factorize(cohort[MATCH_ID])[0],
                 ties="efron").fit()
-    log_hr, se, z = float(fit.params[0]), float(fit.bse[0]), _z(confidence)
+    log_hr, se, z = float(fit.params[0]), float(fit.bse[0]), normal_quantile(confidence)
     return {"hr": float(np.exp(log_hr)), "lower": float(np.exp(log_hr - z * se)),
             "upper": float(np.exp(log_hr + z * se)), "p": float(fit.pvalues[0]), "log_hr": log_hr, "se": se}
 
@@ -465,7 +466,7 @@ def paradox_effect(cohort: pd.DataFrame, *, horizon_months: float = 12, confiden
 def _risk_difference(cohort: pd.DataFrame, is_case: np.ndarray, t: float, confidence: float) -> dict:
     """KM churn risk at ``t`` per group and their difference (independent samples, Greenwood SEs)."""
     (r1, se1), (r0, se0) = _km_risk(cohort[is_case], t), _km_risk(cohort[~is_case], t)
-    se, z = float(np.hypot(se1, se0)), _z(confidence)
+    se, z = float(np.hypot(se1, se0)), normal_quantile(confidence)
     return {"risk_cases": r1, "risk_cases_se": se1, "risk_controls": r0, "risk_controls_se": se0,
             "risk_difference": r1 - r0, "risk_se": se, "risk_lower": r1 - r0 - z * se, "risk_upper": r1 - r0 + z * se}
 
@@ -555,8 +556,7 @@ def recovery_rates(drivers: pd.DataFrame, *, by: str = S.RECOVERY_ACTION, confid
     [['fix', 2, 1.0], ['none', 2, 0.5]]
     """
     g = drivers.groupby(by, observed=True)[S.RECOVERED].agg(["size", "sum"])
-    lower, upper = proportion_confint(g["sum"].to_numpy(), g["size"].to_numpy(), alpha=1 - confidence,
-                                      method="wilson")
+    lower, upper = wilson(g["sum"].to_numpy(), g["size"].to_numpy(), confidence)
     return pd.DataFrame({"level": g.index.astype(str), "n": g["size"].to_numpy(int),
                          "recovered": g["sum"].to_numpy(int), "share": (g["sum"] / g["size"]).to_numpy(float),
                          "share_lower": lower, "share_upper": upper})
@@ -615,10 +615,10 @@ def speed_dose_response(drivers: pd.DataFrame, *, covariates: Sequence[str] = _D
     """
     kw = dict(strata=strata, duration=FOLLOWUP, event=CHURNED_FOLLOWUP)
     check_covariates(drivers, covariates, parameter="covariates")
-    check_covariates(drivers, _as_list(strata), parameter="strata", role="stratum")
+    check_covariates(drivers, as_list(strata), parameter="strata", role="stratum")
     score = drivers[SPEED_BAND].cat.codes.astype(float)  # before pooling: the band's own rank
     drivers, note = pool_small_levels(drivers, [FOLLOWUP, CHURNED_FOLLOWUP, SPEED_BAND, *covariates,
-                                                *_as_list(strata)], min_cell=min_cell)
+                                                *as_list(strata)], min_cell=min_cell)
     hr = hazard_ratios(fit_cox(drivers, covariates=[SPEED_BAND, *covariates], **kw), confidence)
     rows = _level_rows(hr, SPEED_BAND, recovery_rates(drivers, by=SPEED_BAND, confidence=confidence))
     scored = drivers.assign(_band=score.reindex(drivers.index))
@@ -673,8 +673,8 @@ def action_effects(drivers: pd.DataFrame, *, covariates: Sequence[str] = _DRIVER
         {False: "False", True: "True"}).astype(pd.CategoricalDtype(["False", "True"]))})
     terms = [S.RECOVERY_ACTION, S.FIRST_CONTACT_RESOLUTION, COMPENSATION_SHARE, *covariates]
     check_covariates(d, covariates, parameter="covariates")
-    check_covariates(d, _as_list(strata), parameter="strata", role="stratum")
-    d, note = pool_small_levels(d, [FOLLOWUP, CHURNED_FOLLOWUP, *terms, *_as_list(strata)], min_cell=min_cell)
+    check_covariates(d, as_list(strata), parameter="strata", role="stratum")
+    d, note = pool_small_levels(d, [FOLLOWUP, CHURNED_FOLLOWUP, *terms, *as_list(strata)], min_cell=min_cell)
     hr = hazard_ratios(fit_cox(d, covariates=terms, strata=strata, duration=FOLLOWUP, event=CHURNED_FOLLOWUP),
                        confidence)
     parts = [_level_rows(hr, col, recovery_rates(d, by=col, confidence=confidence))
@@ -738,7 +738,7 @@ def _did(change: pd.Series, panel: pd.DataFrame, confidence: float) -> dict:
     x = sm.add_constant((panel[GROUP_COLUMN] == COMPLAINER).astype(float).rename("complainer"))
     groups = pd.factorize(panel[S.CUSTOMER_ID])[0]
     fit = sm.OLS(change.astype(float), x).fit(cov_type="cluster", cov_kwds={"groups": groups})
-    est, se, z = float(fit.params["complainer"]), float(fit.bse["complainer"]), _z(confidence)
+    est, se, z = float(fit.params["complainer"]), float(fit.bse["complainer"]), normal_quantile(confidence)
     return {"did": est, "se": se, "lower": est - z * se, "upper": est + z * se,
             "p": float(2 * stats.norm.sf(abs(est / se))) if se > 0 else np.nan}
 

@@ -16,8 +16,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from lifelines import (AalenJohansenFitter, CoxPHFitter, CoxTimeVaryingFitter, KaplanMeierFitter,
-                       LogLogisticAFTFitter, LogNormalAFTFitter, WeibullAFTFitter)
+from lifelines import (
+    AalenJohansenFitter,
+    CoxPHFitter,
+    CoxTimeVaryingFitter,
+    KaplanMeierFitter,
+    LogLogisticAFTFitter,
+    LogNormalAFTFitter,
+    WeibullAFTFitter,
+)
 from lifelines.statistics import multivariate_logrank_test, pairwise_logrank_test
 from lifelines.utils import median_survival_times, restricted_mean_survival_time
 from scipy import stats
@@ -26,6 +33,8 @@ from statsmodels.stats.multitest import multipletests
 
 from helpers.data import schema as S
 from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
+from helpers.stats.design import as_list, encode, is_categorical
+from helpers.stats.intervals import normal_quantile
 
 ONE_DAY = 1 / S.DAYS_PER_MONTH  # months: the floor for zero tenure (parametric fits, cumulative incidence)
 UNKNOWN = "unknown"  # cause given to churned customers whose end reason is missing
@@ -35,14 +44,6 @@ PERIOD = "period"  # extra stratum of the rows made by `ph_remedy`: "early" or "
 
 
 # ---- small shared pieces ----------------------------------------------------------------
-def _z(confidence: float) -> float:
-    return float(stats.norm.ppf(0.5 + confidence / 2))
-
-
-def _as_list(columns) -> list[str]:
-    return [] if columns is None else [columns] if isinstance(columns, str) else list(columns)
-
-
 def _groups(df: pd.DataFrame, group: str | None):
     """(level, rows) per level of ``group`` in sorted order, or one ("all", df) pair."""
     return [("all", df)] if group is None else list(df.groupby(group, observed=True, sort=True))
@@ -84,10 +85,6 @@ def _km_at(kmf: KaplanMeierFitter, t: float) -> tuple[float, float, float]:
 
 def _finite(value) -> float:
     return float(value) if np.isfinite(value) else np.nan
-
-
-def _is_categorical(values: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(values)
 
 
 # ---- Kaplan-Meier --------------------------------------------------------------------------
@@ -208,7 +205,7 @@ def _rmst_of(kmf: KaplanMeierFitter, horizon: float, confidence: float) -> dict:
     use = (d > 0) & (t <= horizon) & (n > d)  # n == d: R's survmean sets the term to 0 too
     a = estimate - np.interp(t[use], knots, area)  # A_j: integral of S from t_j to the horizon
     se = float(np.sqrt(np.sum(a**2 * d[use] / (n[use] * (n[use] - d[use])))))
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     return {"estimate": float(estimate), "se": se, "lower": estimate - z * se, "upper": estimate + z * se}
 
 
@@ -297,7 +294,7 @@ def rmst_difference(df: pd.DataFrame, *, group: str, horizon: float, reference=N
     means = {key: rmst(sub, horizon=horizon, duration=duration, event=event, confidence=confidence, weights=weights)
              for key, sub in _groups(df, group)}
     reference = next(iter(means)) if reference is None else reference
-    base, z = means[reference], _z(confidence)
+    base, z = means[reference], normal_quantile(confidence)
     rows = []
     for key, m in means.items():
         if key != reference:
@@ -368,30 +365,17 @@ def pairwise_logrank(df: pd.DataFrame, *, group: str, method: str = "holm", alph
 
 
 # ---- Cox proportional hazards --------------------------------------------------------------
-def _encode(df: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
-    """Numeric covariates as floats; other columns one-hot as ``col[level]``, first level dropped."""
-    parts = [pd.DataFrame(index=df.index)]
-    for col in covariates:
-        if _is_categorical(df[col]):
-            levels = df[col].astype("category").cat.remove_unused_categories()
-            dummies = pd.get_dummies(levels, dtype=float).iloc[:, 1:]
-            parts.append(dummies.set_axis([f"{col}[{level}]" for level in dummies.columns], axis=1))
-        else:
-            parts.append(df[col].astype(float).to_frame(col))
-    return pd.concat(parts, axis=1)
-
-
 def _strata(df: pd.DataFrame, strata: list[str]) -> pd.DataFrame:
     """Strata as plain strings: lifelines groups by them, and categoricals make pandas warn there."""
     return df[strata].astype(str)
 
 
-def _design(df: pd.DataFrame, *, covariates: Sequence[str], strata: list[str], duration: str,
-            event: str, weights: str | None = None) -> tuple[pd.DataFrame, int]:
+def cox_design(df: pd.DataFrame, *, covariates: Sequence[str], strata: list[str], duration: str,
+                event: str, weights: str | None = None) -> tuple[pd.DataFrame, int]:
     """Complete cases, encoded: duration, event (0/1), covariate terms, raw strata (and weights);
     the number of customers dropped."""
     complete = df.dropna(subset=[duration, event, *covariates, *strata])
-    parts = [complete[duration].astype(float), complete[event].astype(int), _encode(complete, covariates),
+    parts = [complete[duration].astype(float), complete[event].astype(int), encode(complete, covariates),
              _strata(complete, strata)]
     if weights is not None:
         parts.append(complete[weights].astype(float))
@@ -440,8 +424,8 @@ def fit_cox(df: pd.DataFrame, *, covariates: Sequence[str], strata: str | Sequen
     >>> fit_cox(df, covariates=["contract"]).params_.index.tolist()
     ['contract[two-year]']
     """
-    strata = _as_list(strata)
-    design, dropped = _design(df, covariates=covariates, strata=strata, duration=duration, event=event,
+    strata = as_list(strata)
+    design, dropped = cox_design(df, covariates=covariates, strata=strata, duration=duration, event=event,
                               weights=weights)
     cph = CoxPHFitter(penalizer=penalizer).fit(design, duration_col=duration, event_col=event,
                                                strata=strata or None, weights_col=weights)
@@ -469,9 +453,9 @@ def predict_survival(cph: CoxPHFitter, df: pd.DataFrame, *, covariates: Sequence
     >>> predict_survival(cph, df.head(3), covariates=["x"], times=[5.0]).shape
     (3, 1)
     """
-    strata = _as_list(strata)
+    strata = as_list(strata)
     complete = df.dropna(subset=[*covariates, *strata])
-    design = _encode(complete, covariates).reindex(columns=cph.params_.index, fill_value=0.0)
+    design = encode(complete, covariates).reindex(columns=cph.params_.index, fill_value=0.0)
     design = pd.concat([design, _strata(complete, strata)], axis=1)
     pred = cph.predict_survival_function(design, times=list(times)).T  # stratified fits reorder the rows
     pred.columns = list(times)
@@ -493,7 +477,7 @@ def hazard_ratios(model: CoxPHFitter | CoxTimeVaryingFitter, confidence: float =
     >>> hazard_ratios(fit_cox(df, covariates=["x"])).columns.tolist()
     ['term', 'hr', 'lower', 'upper', 'p', 'log_hr', 'se']
     """
-    s, z = model.summary, _z(confidence)
+    s, z = model.summary, normal_quantile(confidence)
     coef, se = s["coef"].to_numpy(), s["se(coef)"].to_numpy()
     return pd.DataFrame({"term": s.index.to_numpy(), "hr": np.exp(coef), "lower": np.exp(coef - z * se),
                          "upper": np.exp(coef + z * se), "p": s["p"].to_numpy(), "log_hr": coef, "se": se})
@@ -564,7 +548,7 @@ def _schoenfeld(cph: CoxPHFitter, data: pd.DataFrame) -> np.ndarray:
     ``w exp(x b)`` and ``w exp(x b) x`` over the rows at risk (reversed cumulative sums),
     ``D``, ``D_x`` those over the tied events. A residual is the event's ``x`` minus it.
     """
-    strata = _as_list(cph.strata)
+    strata = as_list(cph.strata)
     df = data.sort_values([*strata, cph.duration_col, cph.event_col])
     x = df[cph.params_.index].to_numpy(dtype=float)
     t, e = df[cph.duration_col].to_numpy(dtype=float), df[cph.event_col].to_numpy(dtype=bool)
@@ -706,13 +690,13 @@ def ph_remedy(df: pd.DataFrame, check: pd.DataFrame, *, covariates: Sequence[str
     'No covariate violates proportional hazar'
     """
     bad = check.loc[check["violated"], "covariate"].unique()
-    categorical = [c for c in bad if _is_categorical(df[c])]
+    categorical = [c for c in bad if is_categorical(df[c])]
     split = [c for c in bad if c not in categorical]
-    strata, kept = _as_list(strata) + categorical, [c for c in covariates if c not in categorical]
+    strata, kept = as_list(strata) + categorical, [c for c in covariates if c not in categorical]
     if not split:
         model = fit_cox(df, covariates=kept, strata=strata, duration=duration, event=event, penalizer=penalizer)
         return model, ph_verdict_text(check, stratified=categorical)
-    design, _ = _design(df, covariates=kept, strata=strata, duration=duration, event=event)
+    design, _ = cox_design(df, covariates=kept, strata=strata, duration=duration, event=event)
     split_at = float(design.loc[design[event] == 1, duration].median()) if split_at is None else split_at
     rows = _two_periods(design, split_at, duration=duration, event=event, split=split)
     model = CoxPHFitter(penalizer=penalizer).fit(rows, duration_col=duration, event_col=event,
@@ -760,7 +744,7 @@ def compare_parametric(df: pd.DataFrame, *, covariates: Sequence[str] = (), dura
     """
     check_covariates(df, covariates)
     df, _ = pool_small_levels(df, [duration, event, *covariates], min_cell=min_cell)
-    design, _ = _design(df, covariates=covariates, strata=[], duration=duration, event=event)
+    design, _ = cox_design(df, covariates=covariates, strata=[], duration=duration, event=event)
     floored = int((design[duration] < floor).sum())
     design[duration] = design[duration].clip(lower=floor)
     rows = []
@@ -1053,9 +1037,9 @@ def fit_time_varying(episodes: pd.DataFrame, *, covariates: Sequence[str], strat
     >>> fit_time_varying(ep, covariates=["after_event"]).params_.index.tolist()
     ['after_event']
     """
-    strata = _as_list(strata)
+    strata = as_list(strata)
     used = episodes.dropna(subset=[*covariates, *strata])
-    data = pd.concat([used[[id_col, START, STOP]], used[event].astype(int), _encode(used, covariates),
+    data = pd.concat([used[[id_col, START, STOP]], used[event].astype(int), encode(used, covariates),
                       _strata(used, strata)], axis=1)
     with warnings.catch_warnings():  # lifelines' own groupby(observed=...) FutureWarning under pandas 2.x
         warnings.simplefilter("ignore", FutureWarning)
