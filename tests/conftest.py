@@ -110,7 +110,7 @@ def project_with_failing_notebook(tmp_path) -> Path:
     (root / "notebooks").mkdir(parents=True)
     shutil.copy(config.NOTEBOOKS / "00_data_overview.ipynb", root / "notebooks")
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('DATASET = "synthetic"  # data set')
+    params = nbformat.v4.new_code_cell('DATASET = "synthetic"  # data set [role: dataset]')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")')]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -6,12 +6,12 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import config
-from helpers.data import external, mapping
-from helpers.stats import overview
 from helpers.cli import main
+from helpers.data import external, mapping
 from helpers.data import schema as S
 from helpers.data.io import load_dataset
 from helpers.data.validate import validate
+from helpers.stats import overview
 
 from .conftest import workbench
 
@@ -43,9 +43,31 @@ def telco_by_mapping():
     return load_dataset(TELCO_MAPPING)
 
 
-def test_telco_mapping_gives_the_builtin_customers_table(telco_by_mapping):
-    builtin = validate(external.telco_tables()[0])["customers"]
-    pd.testing.assert_frame_equal(telco_by_mapping.customers, builtin)
+def telco_by_hand() -> pd.DataFrame:
+    """Reference: the Telco CSV read with pandas alone, column by column (the reader the mapping replaced)."""
+    raw = pd.read_csv(external.TELCO_FILE, dtype={"TotalCharges": str})
+    blank = raw["TotalCharges"].str.strip() == ""
+    assert (raw.loc[blank, "tenure"] == 0).all()  # blank charges: only the 11 customers not billed yet
+    extras = {"gender": "gender", "SeniorCitizen": "senior_citizen", "Partner": "partner", "Dependents": "dependents",
+              "PhoneService": "phone_service", "InternetService": "internet_service",
+              "OnlineSecurity": "online_security", "TechSupport": "tech_support",
+              "PaperlessBilling": "paperless_billing", "PaymentMethod": "payment_method",
+              "TotalCharges": "total_charges"}
+    out = pd.DataFrame({
+        "customer_id": raw["customerID"], "tenure_months": raw["tenure"].astype(float),
+        "churned": raw["Churn"].map({"Yes": True, "No": False}),
+        "contract": raw["Contract"].map({"Month-to-month": "month-to-month", "One year": "one-year",
+                                         "Two year": "two-year"}),
+        "monthly_value": raw["MonthlyCharges"]})
+    more = raw[list(extras)].rename(columns=extras)
+    more["senior_citizen"] = more["senior_citizen"].astype(bool)
+    more["total_charges"] = pd.to_numeric(more["total_charges"].where(~blank, "0"))
+    return validate({"customers": pd.concat([out, more], axis=1)})["customers"]
+
+
+def test_telco_mapping_gives_the_customers_table_read_by_hand(telco_by_mapping):
+    pd.testing.assert_frame_equal(telco_by_mapping.customers, telco_by_hand())
+    pd.testing.assert_frame_equal(load_dataset("telco").customers, telco_by_mapping.customers)  # one definition
     # published facts (data/external/ibm_telco_churn/PROVENANCE.md): 1,869 / 7,043 = 26.54%
     assert round(100 * telco_by_mapping.customers["churned"].mean(), 2) == 26.54
     counts = telco_by_mapping.customers["contract"].value_counts().to_dict()
@@ -203,13 +225,15 @@ def test_draft_of_a_semicolon_export_with_day_first_dates(tmp_path):
 
 def test_relative_data_paths_reach_the_kernel(tmp_path):
     # the kernel runs in notebooks/: a relative dataset path given on the command line must still work
+    from helpers.report.params import Parameter
     from helpers.report.runner import _absolute_paths
     (tmp_path / "m.yaml").write_text("x")
+    declared = {"DATASET": Parameter("DATASET", "synthetic", role="dataset"), "OTHER": Parameter("OTHER", "")}
     here = os.getcwd()
     try:
         os.chdir(tmp_path)
-        assert _absolute_paths({"DATASET": "m.yaml", "OTHER": "m.yaml"}) == {"DATASET": str(tmp_path / "m.yaml"),
-                                                                              "OTHER": "m.yaml"}
-        assert _absolute_paths({"DATASET": "synthetic"}) == {"DATASET": "synthetic"}
+        assert _absolute_paths({"DATASET": "m.yaml", "OTHER": "m.yaml"}, declared) == {
+            "DATASET": str(tmp_path / "m.yaml"), "OTHER": "m.yaml"}
+        assert _absolute_paths({"DATASET": "synthetic"}, declared) == {"DATASET": "synthetic"}
     finally:
         os.chdir(here)

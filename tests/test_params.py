@@ -10,12 +10,12 @@ from helpers.report.params import split_assignments
 def notebook(tmp_path):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell(
-        'DATASET = "synthetic"  # data set name or folder\n'
+        'DATASET = "synthetic"  # data set name or folder [role: dataset]\n'
         'SEGMENT_BY = "contract"  # column that splits the curves [choices: contract, quadrant]\n'
         'HORIZON_MONTHS = 24  # restricted-mean horizon\n'
         'CONFIDENCE = 0.95  # confidence level\n'
         'SHOW_CODE = False  # include code\n'
-        'COVARIATES = ["satisfaction", "monthly_value"]  # Cox covariates\n'
+        'COVARIATES = ["satisfaction", "monthly_value"]  # Cox covariates [role: covariates]\n'
         'LEVEL = 2  # an int with choices [choices: 1, 2, 3]\n')
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [cell]
@@ -52,7 +52,8 @@ def _p(name, default, choices=None):
 
 @pytest.mark.parametrize("overrides, message", [
     ({"horizon": "12"}, r"nb has no parameter 'horizon' \(its parameters: dataset, segment_by, horizon_months"),
-    ({"horizon_months": "twelve"}, r"parameter HORIZON_MONTHS must be of type int \(default 24\), got 'twelve' \(str\)"),
+    ({"horizon_months": "twelve"}, r"parameter HORIZON_MONTHS must be of type int \(default 24\), "
+                                   r"got 'twelve' \(str\)"),
     ({"horizon_months": "12.5"}, r"HORIZON_MONTHS must be of type int .* got 12\.5 \(float\)"),
     ({"show_code": "1"}, r"SHOW_CODE must be of type bool \(default False\), got 1 \(int\)"),
     ({"confidence": "high"}, r"CONFIDENCE must be of type float"),
@@ -86,3 +87,39 @@ def test_every_shipped_notebook_declares_documented_parameters():
         params = declared_parameters(find_notebook(name))
         assert "DATASET" in params
         assert all(p.help for p in params.values()), "every parameter needs a help comment"
+
+
+def test_roles_are_read_from_tags_and_unknown_roles_are_refused(tmp_path, notebook):
+    from helpers.report.params import with_role
+
+    declared = notebook
+    assert with_role(declared, "dataset") == ["DATASET"] and with_role(declared, "covariates") == ["COVARIATES"]
+    assert with_role(declared, "table") == [] and declared["LEVEL"].role == ""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('DATASET = "synthetic"  # data [role: datasets]')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nbformat.write(nb, str(tmp_path / "bad.ipynb"))
+    with pytest.raises(ParameterError, match=r"\[role: datasets\] is not a role; roles: dataset, table"):
+        declared_parameters(tmp_path / "bad.ipynb")
+
+
+def test_the_runner_finds_the_data_by_role_not_by_name(tmp_path, monkeypatch):
+    """A data parameter under another name is still loaded and checked before any kernel starts."""
+    from helpers import config
+    from helpers.report.runner import RunRefused, plan
+
+    from .conftest import write_notebook
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "20_renamed.ipynb", 'SOURCE = "synthetic"  # where the customers are [role: dataset]\n'
+                   'TERMS = ["contract"]  # model terms [role: covariates]', "pass")
+    monkeypatch.setattr(config, "NOTEBOOKS", folder)
+    with pytest.raises(RunRefused, match=r"20_renamed: data set '/no/such/folder' not found"):
+        plan(["20_renamed"], {"source": "/no/such/folder"}, strings=True)
+    (job,) = plan(["20_renamed"], {"source": "telco"}, strings=True)
+    assert job["data"]["dataset"] == "telco" and job["data_parameters"] == ["SOURCE"]
+    assert job["stable_set"] == "latest-telco"  # only the data differ from the defaults
+    with pytest.raises(RunRefused, match="customer_id"):
+        plan(["20_renamed"], {"source": "telco", "terms": "[customer_id]"}, strings=True)

@@ -1,6 +1,7 @@
 """Plot helpers draw what they say: curves, bands, at-risk rows, intervals."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from helpers import plots
 from helpers.stats import survival
@@ -37,6 +38,15 @@ def test_forest_plots_each_term_on_a_log_axis():
     labels = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
     assert ax.get_xscale() == "log" and labels == {1: "x", 0: "y"}  # first term on top
     assert ax.lines[-1].get_xdata()[0] == 1  # the no-effect line
+    assert ax.get_title() == "Hazard ratios of churn (95% interval)"
+
+
+@pytest.mark.parametrize(("confidence", "label"), [(0.9, "90%"), (0.975, "97.5%")])
+def test_interval_labels_say_the_confidence_level_used(confidence, label):
+    hrs = pd.DataFrame({"term": ["x"], "hr": [0.5], "lower": [0.4], "upper": [0.7]})
+    assert plots.forest(hrs, confidence=confidence).get_title() == f"Hazard ratios of churn ({label} interval)"
+    rates = pd.DataFrame({"g": ["a"], "rate": [0.2], "lower": [0.1], "upper": [0.3]})
+    assert plots.churn_rate_bars(rates, "g", confidence=confidence).get_xlabel() == f"share churned ({label} interval)"
 
 
 def test_calibration_and_revenue_bars():

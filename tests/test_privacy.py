@@ -13,8 +13,8 @@ _BASE64 = re.compile(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+")
 
 def test_no_identifier_in_any_html_report(tmp_path, dataset):
     reports = tmp_path / "reports"
-    done = workbench("run", "--all", "-p", f"dataset={dataset}", "-p", "horizon_months=18", "-p", "window_months=6",
-                     "--reports", reports, "--no-progress")
+    done = workbench("run", "--all", "-p", f"dataset={dataset}", "-p", "horizon_months=18", "-p", "followup_months=18",
+                     "-p", "window_months=6", "--reports", reports, "--no-progress")
     assert done.returncode == 0, done.stdout + done.stderr
     ds = load_dataset(dataset)
     ids = set(ds.customers["customer_id"]) | set(ds["contacts"]["contact_id"])

@@ -19,16 +19,16 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from helpers import config
-from helpers.data import io
 from helpers.cli import main
+from helpers.data import io
 from helpers.report import ParameterError, declared_parameters, find_notebook, resolve_parameters, run
 from helpers.report import grid as grid_module
 from helpers.report.grid import MAX_POINTS, GridError, errors_only, parse_grid
-from helpers.report.params import Parameter, inject_parameters, load_plain_yaml, parameters_source
 from helpers.report.history import diff_runs, load_manifest
+from helpers.report.params import Parameter, inject_parameters, load_plain_yaml, parameters_source
 from helpers.report.runner import DiskFull, confined, scan_runs, write_index
 
 from .conftest import workbench, write_notebook
@@ -37,7 +37,7 @@ PAYLOAD = 'x"+str(__import__("os").system("id > pwned.txt"))+"'
 BINARY = base64.b64encode(PAYLOAD.encode()).decode()
 
 
-def cli(*args) -> "click.testing.Result":
+def cli(*args) -> Result:
     """The `workbench` command in this process: refusals come before any kernel, so no subprocess is needed."""
     return CliRunner().invoke(main, [str(a) for a in args])
 
@@ -262,7 +262,8 @@ def test_a_manifest_cannot_remove_read_or_link_anything_outside_the_reports(tmp_
         confined(reports, "..", "victim")
 
 
-@pytest.mark.parametrize("raw", [pytest.param(b"[]", marks=pytest.mark.slow), b"null", b'{"status": "succeeded"}', b"\x00\xff\xfe binary", b"",
+@pytest.mark.parametrize("raw", [pytest.param(b"[]", marks=pytest.mark.slow), b"null", b'{"status": "succeeded"}',
+                                 b"\x00\xff\xfe binary", b"",
                                  b'{"run_id": "20260102-000000-abcd", "started_at": "x", "status": "succeeded", '
                                  b'"notebooks": [{"notebook": "00", "status": "succeeded", "cache_key": "k"}]}'])
 def test_a_malformed_manifest_is_listed_as_unreadable_and_breaks_nothing(tmp_path, raw, lists_project):
@@ -321,7 +322,7 @@ def two_notebooks(tmp_path, dataset, monkeypatch) -> Path:
     (root / "notebooks").mkdir(parents=True)
     for name in ("10_a", "11_b"):
         write_notebook(root / "notebooks" / f"{name}.ipynb",
-                  'DATASET = "synthetic"  # data set\nTOP = 1  # a number [range: 0 <= x <= 10]',
+                  'DATASET = "synthetic"  # data set [role: dataset]\nTOP = 1  # a number [range: 0 <= x <= 10]',
                   f'from helpers import record\nrecord("top", TOP)\nrecord("which", "{name}")')
     monkeypatch.setattr(config, "NOTEBOOKS", root / "notebooks")
     monkeypatch.setitem(io.NAMED, "synthetic", dataset)

@@ -51,7 +51,7 @@ def synth_command(n: int, months: int, seed: int, out: Path | None, chunk_size: 
     try:
         names = synth.table_selection(None if tables is None else [t.strip() for t in tables.split(",") if t.strip()])
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="'--tables'")
+        raise click.BadParameter(str(e), param_hint="'--tables'") from None
     if chunk_size is None and n > AUTO_CHUNK_ABOVE:
         chunk_size = synth.CHUNK_SIZE
         click.echo(f"{n:,} customers are more than {AUTO_CHUNK_ABOVE:,}: writing them in chunks of {chunk_size:,} "
@@ -97,8 +97,9 @@ def check_command(source: str) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing mapping file.")
 def init_command(file: Path, out: Path | None, force: bool) -> None:
     """Draft a mapping file from a CSV/TSV (or Excel) header, with guesses marked '# GUESS: confirm'."""
-    from .files import atomic_write
     from helpers.data.mapping import MappingError, draft_mapping
+
+    from .files import atomic_write
 
     out = out or file.parent / "mapping.yaml"
     if out.exists() and not force:
@@ -185,7 +186,7 @@ def run_command(notebooks, run_all, pairs, params_file, grid_file, jobs, schedul
         written = sum(m["run_id"] is not None for m in manifests)
         click.echo(f"grid {grid.source}: {len(manifests)} points, {written} run folders written, "
                    f"index {folder / 'index.html'}")
-    if any(m["status"] == "failed" for m in manifests):
+    if any(m["status"] in ("failed", "partial") for m in manifests):  # a partial report is not a complete one
         sys.exit(EXIT_FAILED)
 
 

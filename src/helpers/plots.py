@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
-from mpl_toolkits.axes_grid1 import make_axes_locatable
 import pandas as pd
 import seaborn as sns
+from mpl_toolkits.axes_grid1 import make_axes_locatable
 
 from helpers.data import schema as S
 
 mpl.rcParams["text.parse_math"] = False  # data labels are text, never math (see the module docstring)
+
+
+def _level(confidence: float) -> str:
+    """``0.95`` -> ``"95%"``, ``0.975`` -> ``"97.5%"``: the interval a figure shows, as its label says."""
+    return f"{100 * confidence:g}%"
 
 
 def _ax(ax, height: float = 4):
@@ -31,14 +36,14 @@ def tenure_histogram(customers: pd.DataFrame, *, ax=None, duration: str = S.TENU
     return ax
 
 
-def churn_rate_bars(rates: pd.DataFrame, by: str, *, ax=None):
-    """Churn share per group with its interval (the output of `overview.churn_rate(by=...)`)."""
+def churn_rate_bars(rates: pd.DataFrame, by: str, *, ax=None, confidence: float = 0.95):
+    """Churn share per group with its interval (the output of `overview.churn_rate(by=...)`, at ``confidence``)."""
     ax = _ax(ax, height=1.2 + 0.45 * len(rates))
     y = range(len(rates))
     ax.errorbar(rates["rate"], list(y), xerr=[rates["rate"] - rates["lower"], rates["upper"] - rates["rate"]],
                 fmt="o", capsize=4)
     ax.set_yticks(list(y), [str(v) for v in rates[by]])
-    ax.set(xlabel="share churned (95% interval)", ylabel=by, title=f"Churn by {by}")
+    ax.set(xlabel=f"share churned ({_level(confidence)} interval)", ylabel=by, title=f"Churn by {by}")
     ax.set_xlim(left=0)
     return ax
 
@@ -100,7 +105,7 @@ def _at_risk_table(ax, groups, colors, ticks):
     ax.set_xticks(ticks)
     table = make_axes_locatable(ax).append_axes("bottom", size=0.22 * len(groups) + 0.1, pad=0.55, sharex=ax)
     rows = range(len(groups))[::-1]
-    for row, (name, t) in zip(rows, groups):
+    for row, (_, t) in zip(rows, groups):
         for x in ticks:
             table.text(x, row, f"{_at_risk(t, x):,}", ha="center", va="center", fontsize="small", gid="at-risk")
     table.set_yticks(list(rows), [str(name) for name, _ in groups], fontsize="small")
@@ -124,8 +129,8 @@ def _plain_log_ticks(ax) -> None:
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
 
 
-def forest(hrs: pd.DataFrame, *, ax=None, title: str = "Hazard ratios of churn (95% interval)"):
-    """Hazard ratios with intervals on a log axis (the output of `survival.hazard_ratios`)."""
+def forest(hrs: pd.DataFrame, *, ax=None, title: str | None = None, confidence: float = 0.95):
+    """Hazard ratios with intervals on a log axis (the output of `survival.hazard_ratios`, at ``confidence``)."""
     ax = _ax(ax, height=1.2 + 0.4 * len(hrs))
     y = list(range(len(hrs)))[::-1]
     ax.errorbar(hrs["hr"], y, xerr=[hrs["hr"] - hrs["lower"], hrs["upper"] - hrs["hr"]], fmt="s", capsize=3)
@@ -133,7 +138,8 @@ def forest(hrs: pd.DataFrame, *, ax=None, title: str = "Hazard ratios of churn (
     ax.set_xscale("log")
     _plain_log_ticks(ax)
     ax.set_yticks(y, hrs["term"].astype(str).tolist())
-    ax.set(xlabel="hazard ratio (< 1: churn less, > 1: churn more)", title=title)
+    ax.set(xlabel="hazard ratio (< 1: churn less, > 1: churn more)",
+           title=title or f"Hazard ratios of churn ({_level(confidence)} interval)")
     return ax
 
 

@@ -45,6 +45,8 @@ from traitlets.config import Config
 
 from helpers.files import atomic_write
 from helpers.findings import read_findings
+from helpers.steps.section import FAILED, SKIPPED, read_sections
+
 from .html import render_report
 from .params import ParameterError, inject_parameters, load_plain_yaml
 
@@ -239,7 +241,8 @@ def _papermill(job: dict) -> dict:
     stem = job["path"].stem
     partial = Path(job["scratch"]) / f"{stem}.ipynb"
     entry = {"notebook": stem, "parameters": job["parameters"], "given": job["given"], "data": job["data"],
-             "cache_key": job.get("cache_key"), "stable_set": job.get("stable_set"), "status": "running"}
+             "cache_key": job.get("cache_key"), "stable_set": job.get("stable_set"),
+             "data_parameters": job.get("data_parameters", []), "status": "running"}
     started = time.perf_counter()
     try:
         with kernel_env(), tempfile.TemporaryDirectory(prefix="wb-kernel-") as sockets:
@@ -256,15 +259,31 @@ def _papermill(job: dict) -> dict:
     if partial.exists():
         executed = nbformat.read(str(partial), as_version=4)
         entry["findings"] = read_findings(executed)
-        entry["ipynb"] = f"{stem}.ipynb" if entry["status"] == "succeeded" else f"{stem}.failed.ipynb"
         if entry["status"] == "succeeded":
+            _section_status(entry, read_sections(executed))
+        complete = entry["status"] in ("succeeded", "partial")  # every cell ran: a report to show
+        entry["ipynb"] = f"{stem}.ipynb" if complete else f"{stem}.failed.ipynb"
+        if complete:
             partial.replace(Path(job["folder"]) / entry["ipynb"])
         else:  # kept for the error only: the outputs of a half-run notebook are never shared
             atomic_write(Path(job["folder"]) / entry["ipynb"], nbformat.writes(errors_only(executed)))
             partial.unlink()
-        if entry["status"] == "succeeded":
+        if complete:
             entry["executed"] = executed
     return entry
+
+
+def _section_status(entry: dict, sections: list[dict]) -> None:
+    """Mark a notebook whose cells all ran but with a failed section partial; list the sections that did not run."""
+    for status, key in ((FAILED, "failed_sections"), (SKIPPED, "skipped_sections")):
+        found = [{"name": str(s.get("name"))[:200], "reason": str(s.get("reason"))[:2000]}
+                 for s in sections if s.get("status") == status]
+        if found:
+            entry[key] = found
+    if entry.get("failed_sections"):
+        entry["status"] = "partial"
+        entry["error"] = ("failed sections: " + "; ".join(f"{s['name']} ({s['reason']})"
+                                                         for s in entry["failed_sections"]))[:2000]
 
 
 def errors_only(nb):

@@ -34,7 +34,6 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 from helpers.findings import FINDING_MIME, Finding, read_findings
-from .params import DATA_PARAMS
 
 # the lab template without its CDN scripts (require.js, MathJax, mermaid, widgets)
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -82,8 +81,20 @@ def header_html(entry: dict, run: dict) -> str:
         f"<p><b>Data</b> {_e(data.get('dataset', 'none'))} &middot; <b>fingerprint</b> "
         f"<code>{_e(data.get('fingerprint', 'n/a'))}</code></p>"
         f"<details><summary>Parameters used</summary><table><tr><th>parameter</th><th>value</th></tr>"
-        f"{params}</table></details></div>"
+        f"{params}</table></details></div>{_partial_html(entry)}"
     )
+
+
+def _partial_html(entry: dict) -> str:
+    """A banner naming the sections that failed: the rest of the report is complete, this part is not."""
+    failed = entry.get("failed_sections") or []
+    if not failed:
+        return ""
+    items = "".join(f"<li><b>{_e(s['name'])}</b>: {_e(s['reason'])}</li>" for s in failed)
+    return (f'<div class="wb-partial" style="border:2px solid #b00;padding:.6rem 1rem;border-radius:6px;'
+            f'margin-bottom:1rem"><p><b>Partial report.</b> {len(failed)} section{"s" * (len(failed) > 1)} failed; '
+            f"every other section is complete. This report does not replace the last complete one.</p>"
+            f"<ul>{items}</ul></div>")
 
 
 def strip_remote(page: str) -> str:
@@ -387,7 +398,7 @@ def _report_group(run: dict, entry: dict) -> tuple[str, str]:
     """(data set, parameters) of a report: runs on other data or with other parameters are kept apart."""
     data = (entry.get("data") or {}).get("dataset") or "no data set"
     grid = (run.get("grid") or {}).get("label")
-    given = {k: v for k, v in (entry.get("given") or {}).items() if k not in DATA_PARAMS}
+    given = {k: v for k, v in (entry.get("given") or {}).items() if k not in entry.get("data_parameters", [])}
     label = ", ".join(f"{k.lower()}={v!r}" for k, v in sorted(given.items()))
     if grid:
         label = f"grid point {grid}"
@@ -432,7 +443,8 @@ def render_index(runs: list[dict], *, unreadable: list[dict] | None = None) -> s
         where = f" &middot; stable folder <code>{_e(stable.pop())}/</code>" if len(stable) == 1 else ""
         rows = "".join(
             f"<tr><td><a href=\"{_e(run['run_id'])}/{_e(entry['html'])}\">{_e(name)}</a></td>"
-            f"<td>{_e(run['started_at'])}</td><td><code>{_e(str((entry.get('data') or {}).get('fingerprint', ''))[:12])}"
+            f"<td>{_e(run['started_at'])}</td>"
+            f"<td><code>{_e(str((entry.get('data') or {}).get('fingerprint', ''))[:12])}"
             f"</code></td><td>{_findings_list(entry)}</td></tr>" for name, (run, entry) in sorted(reports.items()))
         groups.append(f"<h3>Data set <code>{_e(dataset)}</code>, {_e(params)}{where}</h3>"
                       "<table><tr><th>report</th><th>run started</th><th>data fingerprint</th>"
@@ -445,9 +457,11 @@ def render_index(runs: list[dict], *, unreadable: list[dict] | None = None) -> s
     for run in runs:
         cells = []
         for entry in run.get("notebooks", []):
-            if entry.get("status") == "succeeded" and entry.get("html"):
-                cells.append(f"<li class=\"ok\"><a href=\"{_e(run['run_id'])}/{_e(entry['html'])}\">"
-                             f"{_e(entry['notebook'])}</a> ({entry.get('duration_s', 0):.0f} s)</li>")
+            if entry.get("status") in ("succeeded", "partial") and entry.get("html"):
+                partial = "" if entry["status"] == "succeeded" else f" &mdash; partial: {_e(entry.get('error'))}"
+                cells.append(f"<li class=\"{'ok' if not partial else 'failed'}\"><a href=\"{_e(run['run_id'])}/"
+                             f"{_e(entry['html'])}\">{_e(entry['notebook'])}</a> ({entry.get('duration_s', 0):.0f} s)"
+                             f"{partial}</li>")
             else:
                 error = entry.get("error") or entry.get("status")
                 cells.append(f"<li class=\"failed\">{_e(entry['notebook'])}: {_e(entry.get('status'))}"

@@ -9,10 +9,13 @@ ended by tags that narrow what it accepts::
     STRATA = []              # stratification columns [type: list[str]]
     COST = None              # cost of one action [type: float] [range: x >= 0]
     TRIM = [0.05, 0.95]      # propensity bounds [range: 0 <= x <= 1] [length: 2]
+    DATASET = "synthetic"    # data set [role: dataset]
 
 The default's type is the parameter's type (``str``, ``int``, ``float``, ``bool`` or a list of
 one of them); a ``None`` default or an empty list declares its type with ``[type: ...]``.
 ``[choices: ...]`` and ``[range: ...]`` apply to the value, or to each element of a list.
+``[role: ...]`` tells the runner what a parameter means to it (`ROLES`), so that the runner
+reads the data a notebook names, and checks its model terms, without knowing parameter names.
 
 Values are data, never code. A value is a plain scalar (text, number, true/false, null) or a
 list of them, checked element by element; NaN and infinity are refused where a number is
@@ -37,10 +40,18 @@ import nbformat
 import yaml
 
 KINDS = ("str", "int", "float", "bool")
-DATA_PARAMS = ("DATASET", "EXPERIMENT_FILE", "ONE_TABLE")  # the data set, then the one-table sources that replace it
+ROLES = {  # what a [role: ...] tag tells the runner about a parameter
+    "dataset": "the data set (a built-in name, a folder or a mapping file), loaded and checked before a run",
+    "table": "a one-table source that replaces the data set when given (a file or a built-in name)",
+    "engine": "the computation path (auto, rows, aggregated): rows forces the full pandas check",
+    "large": "customers from which the data are checked in DuckDB instead of pandas",
+    "covariates": "columns that become model covariates: identifier columns are refused",
+    "strata": "columns that become model strata: identifier columns are refused",
+}
+DATA_ROLES = ("dataset", "table")  # parameters that name the data, not how it is analysed
 MAX_TEXT = 4096  # characters of one text value
 MAX_ITEMS = 1000  # elements of one list value
-_TAG = re.compile(r"\[(?P<key>choices|type|range|length):\s*(?P<value>(?:[^\[\]]|\[[^\]]*\])*)\]\s*$")
+_TAG = re.compile(r"\[(?P<key>choices|type|range|length|role):\s*(?P<value>(?:[^\[\]]|\[[^\]]*\])*)\]\s*$")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RANGE = re.compile(rf"^(?:(?P<low>{_NUMBER})\s*(?P<lop><=|<)\s*)?x(?:\s*(?P<hop><=|<)\s*(?P<high>{_NUMBER}))?$")
 _RANGE_FROM = re.compile(rf"^x\s*(?P<op>>=|>)\s*(?P<low>{_NUMBER})$")
@@ -112,6 +123,7 @@ class Parameter:
     kind: str = ""
     bounds: Bounds | None = None
     length: int | None = None
+    role: str = ""
     _item: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self):
@@ -176,6 +188,20 @@ def _tags(text: str, name: str) -> tuple[str, dict[str, str]]:
     return text, tags
 
 
+def with_role(declared: dict[str, Parameter], role: str) -> list[str]:
+    """The names of the declared parameters that carry ``[role: <role>]``, in order.
+
+    Example
+    -------
+    >>> declared = {"DATA": Parameter("DATA", "x", role="dataset"), "SEED": Parameter("SEED", 0)}
+    >>> with_role(declared, "dataset"), with_role(declared, "table")
+    (['DATA'], [])
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    return [name for name, p in declared.items() if p.role == role]
+
+
 def parameters_cell(nb) -> int:
     """Index of the cell tagged ``parameters``; a clear error when there is none."""
     for i, cell in enumerate(nb.cells):
@@ -212,9 +238,12 @@ def _declare(name: str, default: Any, text: str, tags: dict[str, str]) -> Parame
     length = tags.get("length")
     if length is not None and not length.isdigit():
         raise ParameterError(f"parameter {name}: [length: ...] takes a whole number, got {length!r}")
+    role = tags.get("role", "")
+    if role and role not in ROLES:
+        raise ParameterError(f"parameter {name}: [role: {role}] is not a role; roles: {', '.join(ROLES)}")
     param = Parameter(name, default, text, choices, kind=tags.get("type", ""),
                       bounds=parse_bounds(tags["range"]) if "range" in tags else None,
-                      length=int(length) if length is not None else None)
+                      length=int(length) if length is not None else None, role=role)
     if default is not None:
         check_value(default, param)  # the notebook's own default obeys its declaration
     return param
@@ -260,10 +289,10 @@ def load_plain_yaml(text: str | bytes, *, source: str = "the value") -> Any:
     -------
     >>> load_plain_yaml("[contract, 2024-01-01, 3]")
     ['contract', '2024-01-01', 3]
-    >>> load_plain_yaml("!!binary aGk=", source="parameter X")
+    >>> load_plain_yaml("!!binary aGk=", source="parameter X")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    helpers.report.params.ParameterError: parameter X: the YAML tag '!!binary' is not accepted (line 1, column 1): a value is text, a number, true/false, null or a list of them
+    helpers.report.params.ParameterError: parameter X: the YAML tag '!!binary' is not accepted (line 1, ...
     """
     if isinstance(text, bytes):
         try:

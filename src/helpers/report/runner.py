@@ -45,7 +45,7 @@ import socket
 import subprocess
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -54,19 +54,16 @@ import nbformat
 import pandas as pd
 
 from helpers import config
-from helpers.files import atomic_write
 from helpers.data.io import fingerprint, read_table, table_path
 from helpers.data.privacy import check_covariates
+from helpers.files import atomic_write
+
 from .grid import Grid, alive, completed, connect, execute_job, warm_up
 from .html import render_index
-from .params import DATA_PARAMS, ParameterError, declared_parameters, resolve_parameters
+from .params import DATA_ROLES, ParameterError, declared_parameters, resolve_parameters, with_role
 
 PACKAGES = ("cs-workbench", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "seaborn", "matplotlib",
             "papermill", "nbconvert", "pyarrow")
-DATASET_PARAM = DATA_PARAMS[0]
-ENGINE_PARAM = "ENGINE"  # "rows" forces the full pandas check even for a large data set
-LARGE_PARAM = "LARGE_DATA"  # customers from which the data are checked in DuckDB instead of pandas
-TABLE_PARAMS = DATA_PARAMS[1:]  # a one-table source replaces the data set when given
 
 
 class RunRefused(ValueError):
@@ -118,59 +115,74 @@ def environment_info() -> dict[str, Any]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _absolute_paths(given: dict) -> dict:
+def data_parameters(declared: dict) -> list[str]:
+    """The parameters that name a notebook's data (`DATA_ROLES`): the data set, then the one-table sources."""
+    return [name for role in DATA_ROLES for name in with_role(declared, role)]
+
+
+def _one(declared: dict, role: str) -> str | None:
+    names = with_role(declared, role)
+    if len(names) > 1:
+        raise RunRefused(f"parameters {', '.join(names)} all carry [role: {role}]: a notebook has one")
+    return names[0] if names else None
+
+
+def _absolute_paths(given: dict, declared: dict) -> dict:
     """Data parameters that name an existing relative path, made absolute."""
     out = dict(given)
-    for name in (DATASET_PARAM, *TABLE_PARAMS):
+    for name in data_parameters(declared):
         value = out.get(name)
         if isinstance(value, str) and value and not Path(value).is_absolute() and Path(value).exists():
             out[name] = str(Path(value).resolve())
     return out
 
 
-MODEL_TERMS = ("COVARIATES", "STRATA")  # parameters whose columns become model terms
-
-
-def _data_of(effective: dict, cache: dict, notebook: str) -> dict | None:
+def _data_of(effective: dict, declared: dict, cache: dict, notebook: str) -> dict | None:
     """Load (and so check) the data a notebook's parameters name, once per name; its fingerprint.
 
-    Identifier columns named as model terms (`MODEL_TERMS`) are refused here, before any kernel
-    starts (`helpers.data.privacy.check_covariates`), on the customers of a small data set or on a
-    one-table source; a large data set is checked for the contract's id columns only.
+    The parameters are found by their roles (`helpers.report.params.ROLES`): a ``table`` source
+    when one is given, else the ``dataset``, read on the path ``engine`` and ``large`` choose.
+    Identifier columns named by a ``covariates`` or ``strata`` parameter are refused here, before
+    any kernel starts (`helpers.data.privacy.check_covariates`), on the customers of a small data
+    set or on a one-table source; a large data set is checked for the contract's id columns only.
     """
-    table = next((str(effective[p]) for p in TABLE_PARAMS if effective.get(p)), "")
+    table = next((str(effective[p]) for p in with_role(declared, "table") if effective.get(p)), "")
     if table:
         try:
             frame = read_table(table)  # readable before any kernel starts: a damaged file is refused here
-            _no_identifiers(frame, effective)
+            _no_identifiers(frame, effective, declared)
             return {"dataset": table, "fingerprint": fingerprint([table_path(table)])}
         except (FileNotFoundError, ValueError) as e:
             raise RunRefused(f"{notebook}: {e}") from None
-    if DATASET_PARAM not in effective:
+    dataset, engine, large = (_one(declared, role) for role in ("dataset", "engine", "large"))
+    if dataset is None:
         return None
-    name = str(effective[DATASET_PARAM])
+    name = str(effective[dataset])
     try:
         if name not in cache:
-            from helpers.engine.scale import LARGE, checked_data  # DuckDB and lifelines: only when a data set is checked
+            from helpers.engine.scale import (  # DuckDB and lifelines: only when a data set is checked
+                LARGE,
+                checked_data,
+            )
 
-            cache[name] = checked_data(name, engine=str(effective.get(ENGINE_PARAM, "auto")),
-                                       threshold=int(effective.get(LARGE_PARAM, LARGE)))
+            cache[name] = checked_data(name, engine=str(effective[engine]) if engine else "auto",
+                                       threshold=int(effective[large]) if large else LARGE)
         fp, ds = cache[name]
-        _no_identifiers(ds.tables if ds is not None else pd.DataFrame(), effective)
+        _no_identifiers(ds.tables if ds is not None else pd.DataFrame(), effective, declared)
     except (FileNotFoundError, ValueError) as e:
         raise RunRefused(f"{notebook}: {e}") from None
     return {"dataset": name, "fingerprint": fp}
 
 
-def _no_identifiers(data, effective: dict) -> None:
-    for parameter in MODEL_TERMS:
-        columns = effective.get(parameter)
-        if isinstance(columns, list):
-            check_covariates(data, columns, parameter=parameter,
-                             role="covariate" if parameter == "COVARIATES" else "stratum")
+def _no_identifiers(data, effective: dict, declared: dict) -> None:
+    for role, term in (("covariates", "covariate"), ("strata", "stratum")):
+        for parameter in with_role(declared, role):
+            columns = effective.get(parameter)
+            if isinstance(columns, list):
+                check_covariates(data, columns, parameter=parameter, role=term)
 
 
 def _set_slug(dataset: str) -> str:
@@ -187,15 +199,16 @@ def stable_set_name(declared: dict, given: dict[str, Any]) -> str | None:
     Example
     -------
     >>> from helpers.report.params import Parameter
-    >>> declared = {"DATASET": Parameter("DATASET", "synthetic"), "SEED": Parameter("SEED", 0)}
+    >>> declared = {"DATASET": Parameter("DATASET", "synthetic", role="dataset"), "SEED": Parameter("SEED", 0)}
     >>> [stable_set_name(declared, g) for g in ({}, {"DATASET": "telco"}, {"SEED": 3})]
     ['latest', 'latest-telco', None]
     """
-    if set(given) - {DATASET_PARAM, *TABLE_PARAMS}:
+    if set(given) - set(data_parameters(declared)):
         return None
-    table = next((str(given[p]) for p in TABLE_PARAMS if given.get(p)), "")
-    dataset = table or str(given.get(DATASET_PARAM, ""))
-    default = getattr(declared.get(DATASET_PARAM), "default", None)
+    table = next((str(given[p]) for p in with_role(declared, "table") if given.get(p)), "")
+    dataset_param = _one(declared, "dataset")
+    dataset = table or str(given.get(dataset_param, ""))
+    default = getattr(declared.get(dataset_param), "default", None)
     if not dataset or (not table and dataset == default):
         return LATEST
     return f"{LATEST}-{_set_slug(dataset)}"
@@ -216,7 +229,8 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
     known = {name.lower() for d in declared.values() for name in d}
     for key in overrides:
         if len(paths) > 1 and key.lower() not in known:
-            raise RunRefused(f"no notebook of this run has a parameter {key!r} (parameters: {', '.join(sorted(known))})")
+            raise RunRefused(f"no notebook of this run has a parameter {key!r} "
+                             f"(parameters: {', '.join(sorted(known))})")
     jobs, datasets = [], ({} if data_cache is None else data_cache)
     for path, params in declared.items():
         mine = {k: v for k, v in overrides.items() if len(paths) == 1 or k.lower() in {n.lower() for n in params}}
@@ -224,11 +238,11 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
             given = resolve_parameters(params, mine, notebook=path.stem, strings=strings)
         except ParameterError as e:
             raise RunRefused(str(e)) from None
-        given = _absolute_paths(given)  # the kernel runs in notebooks/, not in the caller's folder
+        given = _absolute_paths(given, params)  # the kernel runs in notebooks/, not in the caller's folder
         effective = {name: p.default for name, p in params.items()} | given
-        data = _data_of(effective, datasets, path.stem)
+        data = _data_of(effective, params, datasets, path.stem)
         jobs.append({"path": path, "parameters": effective, "given": given, "data": data,
-                     "stable_set": stable_set_name(params, given)})
+                     "data_parameters": data_parameters(params), "stable_set": stable_set_name(params, given)})
     return jobs
 
 
@@ -239,7 +253,7 @@ LATEST = "latest"
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}(?:-[a-z0-9_.=,+-]{1,60})?$")  # what `_new_run_folder` makes
 STABLE_SET = re.compile(rf"^{LATEST}(?:-[a-z0-9_.-]{{1,60}})?$")
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")  # a notebook stem or a report file name
-STATUSES = ("running", "succeeded", "failed")
+STATUSES = ("running", "succeeded", "partial", "failed")  # partial: every cell ran, a section failed
 EMPTY_RUN_SECONDS = 60  # an empty run folder or a .partial file older than this is left over, not in use
 
 
@@ -277,13 +291,22 @@ def _check_entry(entry: Any, n: int) -> None:
     for key in ("html", "ipynb"):
         if entry.get(key) is not None and not (isinstance(entry[key], str) and _FILE.match(entry[key])):
             raise ValueError(f"notebook entry {n} names an invalid {key} file")
-    if not isinstance(entry.get("findings", []), list) or not all(isinstance(f, dict) for f in entry.get("findings", [])):
+    findings = entry.get("findings", [])
+    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
         raise ValueError(f"notebook entry {n} has findings that are not a list of mappings")
     if not isinstance(entry.get("duration_s", 0), (int, float)):
         raise ValueError(f"notebook entry {n} has a duration that is not a number")
     for key, kinds in (("cache_key", dict), ("parameters", dict), ("given", dict), ("data", dict)):
         if entry.get(key) is not None and not isinstance(entry[key], kinds):
             raise ValueError(f"notebook entry {n} has a {key} that is not a mapping")
+    names = entry.get("data_parameters", [])
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        raise ValueError(f"notebook entry {n} has data_parameters that are not a list of names")
+    for key in ("failed_sections", "skipped_sections"):
+        sections = entry.get(key, [])
+        if not isinstance(sections, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str)
+                                                     and isinstance(s.get("reason"), str) for s in sections):
+            raise ValueError(f"notebook entry {n} has {key} that are not a list of names and reasons")
     stable = entry.get("stable_set")
     if stable is not None and not (isinstance(stable, str) and STABLE_SET.match(stable)):
         raise ValueError(f"notebook entry {n} names an invalid stable set")
@@ -375,9 +398,9 @@ def _sweep(reports: Path, runs: list[dict]) -> None:
     if (reports / SCRATCH).is_dir() and not any((reports / SCRATCH).iterdir()):
         (reports / SCRATCH).rmdir()
     for folder in reports.iterdir():  # a run folder left empty (its first manifest could not be written)
-        if RUN_ID.match(folder.name) and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
-            if _older_than(folder, EMPTY_RUN_SECONDS):
-                folder.rmdir()
+        if (RUN_ID.match(folder.name) and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
+                and _older_than(folder, EMPTY_RUN_SECONDS)):
+            folder.rmdir()
 
 
 def _older_than(path: Path, seconds: float) -> bool:
@@ -492,7 +515,7 @@ def _save(manifest: dict, folder: Path, reports: Path) -> None:
 def _new_run_folder(reports: Path, suffix: str = "") -> tuple[str, Path]:
     """A fresh ``reports/<YYYYmmdd-HHMMSS-xxxx[-suffix]>/``; never one another run already holds."""
     for _ in range(10):
-        run_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}{'-' * bool(suffix)}{suffix}"
+        run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}{'-' * bool(suffix)}{suffix}"
         folder = reports / run_id
         try:
             folder.mkdir(parents=True)
@@ -597,8 +620,9 @@ def _open_run(reports: Path, env: dict, extra: dict, suffix: str, created: list[
 def _crashed(job: dict, error: BaseException) -> dict:
     """The entry of a job whose worker failed outside the notebook (worker died, connection lost)."""
     return {"notebook": job["path"].stem, "parameters": job["parameters"], "given": job["given"], "data": job["data"],
-            "cache_key": job.get("cache_key"), "stable_set": job.get("stable_set"), "status": "failed", "duration_s": 0.0,
-            "error": f"{type(error).__name__}: {error}"[:2000]}
+            "cache_key": job.get("cache_key"), "stable_set": job.get("stable_set"),
+            "data_parameters": job.get("data_parameters", []), "status": "failed",
+            "duration_s": 0.0, "error": f"{type(error).__name__}: {error}"[:2000]}
 
 
 def _workers(jobs: int | None, n: int) -> int:
@@ -722,8 +746,10 @@ def _record(manifest: dict, got: dict[int, dict], expected: int, reports: Path) 
     """Write a run's manifest with the entries finished so far (in plan order); final when all are in."""
     manifest["notebooks"] = [got[k] for k in sorted(got)]
     if len(got) == expected:
-        ok = all(e["status"] == "succeeded" for e in manifest["notebooks"])
-        manifest.update(status="succeeded" if ok else "failed", finished_at=_now())
+        statuses = {e["status"] for e in manifest["notebooks"]}
+        status = ("succeeded" if statuses <= {"succeeded"} else "partial" if statuses <= {"succeeded", "partial"}
+                  else "failed")
+        manifest.update(status=status, finished_at=_now())
     _save(manifest, reports / manifest["run_id"], reports)
 
 

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from helpers.stats import effects
 from helpers.data import schema as S
 from helpers.data.io import Dataset, load_dataset, read_table
 from helpers.data.privacy import MIN_CELL
 from helpers.data.segments import add_segments
+from helpers.stats import effects
 
 # columns of a campaign frame (outcomes and covariates at assignment)
 REVENUE_WINDOW = "revenue_window"
@@ -277,22 +277,25 @@ def load_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
                     ds: Dataset | None = None):
     """The experiment to analyse: a campaign of a data set, or a one-table experiment file.
 
-    Returns ``(frame, design, ds, source)``: one row per customer, the checked design, the data
-    set (None for a one-table experiment) and a sentence saying where the rows came from.
+    Returns ``(frame, design, ds, source, table)``: one row per customer, the checked design,
+    the data set (None for a one-table experiment), a sentence saying where the rows came from,
+    and the name of the rows for messages (``one-table experiment email.csv``, ``campaign
+    RCT-2024-07 of data set 'synthetic'``), e.g. `helpers.data.validate.require_columns`'s table.
     ``ds``: the data set already opened (e.g. the sample of `helpers.engine.scale.open_data`);
     ``dataset`` is loaded when it is None.
     """
     if experiment_file:
         frame = read_table(experiment_file)
-        source = f"one-table experiment {Path(experiment_file).name}: {len(frame):,} rows"
-        return frame, campaign_design(frame, design), None, source
+        table = f"one-table experiment {Path(experiment_file).name}"
+        return frame, campaign_design(frame, design), None, f"{table}: {len(frame):,} rows", table
     ds = load_dataset(dataset) if ds is None else ds
     frame = campaign_frame(ds, campaign, window_months=window_months, pre_months=pre_months,
                            satisfaction_threshold=satisfaction_threshold)
     design = campaign_design(frame, design)
-    source = (f"campaign {campaign} of data set {ds.name!r}: {len(frame):,} customers assigned on "
+    table = f"campaign {campaign} of data set {ds.name!r}"
+    source = (f"{table}: {len(frame):,} customers assigned on "
               f"{frame[S.ASSIGNED_AT].min():%Y-%m-%d}, outcomes over the {window_months} months after")
-    return frame, design, ds, source
+    return frame, design, ds, source, table
 
 
 def arm_counts(frame: pd.DataFrame, *, arm: str, cost: str = S.COST) -> pd.DataFrame:

@@ -1,0 +1,306 @@
+"""The sections of ``notebooks/01_churn_survival.ipynb``: who leaves, and when.
+
+Each step takes the data object (`helpers.engine.scale.Data`) and decides the computation path
+itself: collapsed counts with their weights on the aggregated path, one row per customer (the
+sample, said so) where a method needs it. Segments smaller than ``max(min_size, min_cell)``
+customers are pooled or left out, so no table shows a group below the small-cell limit.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from helpers import plots
+from helpers.data import privacy, segments
+from helpers.data import schema as S
+from helpers.engine import scale
+from helpers.engine.scale import Data
+from helpers.stats import churn as churn_stats
+from helpers.stats import survival
+from helpers.steps.section import Section, Skip, step, value
+
+
+def _min_group(min_size: int, min_cell: int) -> int:
+    """Segments below this many customers are pooled or left out: the larger of the two limits."""
+    return max(min_size, min_cell)
+
+
+def _needs(section: Section, need: str):
+    """The value of an earlier section, or `Skip` with ``need`` ("X needs Y"), "which did not run"."""
+    result = value(section)
+    if result is None:
+        raise Skip(f"{need}, which did not run.")
+    return result
+
+
+@step("customers")
+def customers(data: Data) -> Section:
+    """How the report was computed, how many customers (and churners) and which segmentations the data allow."""
+    return (Section(value=data.n)
+            .lead("How this report was computed.", data.note)
+            .text(f"{data.n:,} customers, {data.churned:,} churned; segmentations available: "
+                  f"{', '.join(data.available)}")
+            .find("customers", data.n, unit="customers", label="Customers analysed")
+            .find("engine", data.engine, label="Computation path"))
+
+
+@step("overall")
+def overall(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), confidence: float = 0.95) -> Section:
+    """Kaplan-Meier curve of all customers, survival at ``times`` and restricted mean tenure over ``horizon``."""
+    everyone = data.counts()
+    summary = survival.km_summary(everyone, times=times, horizon=horizon, confidence=confidence,
+                                  weights=data.weights)
+    curve = plots.km_curves(survival.km_table(everyone, confidence=confidence, weights=data.weights))
+    return (Section(value=summary).figure(curve).table(summary)
+            .find_rows(summary, "rmst", value="rmst", ci=("rmst_lower", "rmst_upper"), unit="months",
+                       label=f"Restricted mean tenure over {horizon} months, all customers"))
+
+
+@step("by_segment")
+def by_segment(data: Data, *, segment: str, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
+               min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
+    """Kaplan-Meier curves per segment of ``segment``: restricted mean tenure and (where reached) median tenure."""
+    km, summary, note = churn_stats.segment_curves(data.counts([segment]), segment, horizon=horizon, times=times,
+                                                   min_size=_min_group(min_size, min_cell), confidence=confidence,
+                                                   weights=data.weights)
+    field = "{" + segment + "}"
+    return (Section(value=summary)
+            .figure(plots.km_curves(km, group=segment, title=f"Still a customer, by {segment}"))
+            .text(note).table(summary)
+            .find_rows(summary, f"rmst.{field}", value="rmst", ci=("rmst_lower", "rmst_upper"), unit="months",
+                       label=f"Restricted mean tenure over {horizon} months, {segment} {field}")
+            .find_rows(summary, f"median.{field}", value="median", ci=("median_lower", "median_upper"),
+                       unit="months", label=f"Median tenure, {segment} {field}",
+                       where=lambda row: row["median_reached"]))
+
+
+def _segmented(data: Data, segment: str, min_group: int) -> pd.DataFrame:
+    """The rows of the segment's customers (or counts), small segments pooled as in `by_segment`."""
+    pooled, _ = segments.pool_small(data.counts([segment]), segment, min_size=min_group, weights=data.weights)
+    return pooled
+
+
+@step("rmst_difference")
+def rmst_difference(data: Data, *, segment: str, horizon: float, min_size: int = 50,
+                    min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
+    """Months of restricted mean tenure each segment gains or loses against the first, with intervals."""
+    rows = _segmented(data, segment, _min_group(min_size, min_cell))
+    diff = survival.rmst_difference(rows, group=segment, horizon=horizon, confidence=confidence,
+                                    weights=data.weights)
+    return Section(value=diff).table(diff)
+
+
+@step("logrank")
+def logrank(data: Data, *, segment: str, alpha: float = 0.05, min_size: int = 50,
+            min_cell: int = privacy.MIN_CELL) -> Section:
+    """Log-rank test across the segments, then every pair with Holm's correction."""
+    rows = _segmented(data, segment, _min_group(min_size, min_cell))
+    test = survival.logrank(rows, group=segment, weights=data.weights)
+    pairs = survival.pairwise_logrank(rows, group=segment, alpha=alpha, weights=data.weights)
+    return (Section(value=test)
+            .text(f"Log-rank across {segment}: chi2 = {test['statistic']:.1f} on {test['df']} df, "
+                  f"p = {test['p']:.2g}")
+            .table(pairs)
+            .find("logrank_p", test["p"], label=f"Log-rank p-value across {segment}"))
+
+
+@step("cox")
+def cox(data: Data, *, covariates: Sequence[str], strata: Sequence[str] = (), alpha: float = 0.05,
+        min_cell: int = privacy.MIN_CELL) -> Section:
+    """Cox model with its proportional-hazards check and remedy: on every customer, or on collapsed counts.
+
+    The row-level path fits lifelines on the customers (`churn.cox_with_ph_check`); the
+    aggregated path fits the exact Cox model on DuckDB counts and checks proportional hazards on
+    the piecewise-exponential model (`scale.cox_with_ph_check`).
+    """
+    if data.src is None:
+        result = churn_stats.cox_with_ph_check(data.customers, covariates, strata=strata, alpha=alpha,
+                                               min_cell=min_cell)
+    else:
+        result = scale.cox_with_ph_check(data.src, covariates, strata=strata, alpha=alpha)
+    bad = sorted(set(result.check.loc[result.check["violated"], "covariate"]))
+    return (Section(value=result)
+            .lead("Proportional hazards.", " ".join(part for part in (result.verdict, result.note) if part))
+            .table(result.check)
+            .find("ph_check", "holds" if result.ph_holds else "violated: " + ", ".join(bad),
+                  label="Proportional hazards"))
+
+
+def _complete_customers(customers: pd.DataFrame, result: churn_stats.CoxResult) -> int:
+    """Customers the first Cox model was fitted on: pooled as for the model, complete in every used column."""
+    used = [S.TENURE, S.CHURNED, *result.covariates, *result.strata]
+    pooled, _ = privacy.pool_small_levels(customers, used, min_cell=result.min_cell)
+    return len(pooled.dropna(subset=used))
+
+
+def _fit_sentence(data: Data, result) -> str:
+    """How the Cox model was fitted: concordance and customers (rows), or the collapsed counts (aggregated)."""
+    if data.src is not None:
+        return result.fit_note()
+    return (f"Concordance of the first model: {result.first.concordance_index_:.3f} "
+            f"({_complete_customers(data.customers, result):,} customers with every covariate)")
+
+
+@step("hazard_ratios")
+def hazard_ratios(data: Data, cox_section: Section, *, confidence: float = 0.95) -> Section:
+    """Hazard ratios of the final Cox model, their forest plot, and how the model was fitted."""
+    result = _needs(cox_section, "The hazard ratios need the Cox model")
+    hrs = result.hazard_ratios(confidence)
+    section = (Section(value=hrs).figure(plots.forest(hrs, confidence=confidence))
+               .text(_fit_sentence(data, result)).table(hrs)
+               .find_rows(hrs, "hr.{term}", value="hr", ci=("lower", "upper"), label="Hazard ratio, {term}"))
+    if data.src is None:  # concordance counts rows: meaningful on one row per customer only
+        section.find("concordance", result.first.concordance_index_, label="Concordance of the Cox model")
+    return section
+
+
+@step("parametric")
+def parametric(data: Data, cox_section: Section, *, min_cell: int = privacy.MIN_CELL) -> Section:
+    """Weibull, log-normal and log-logistic AFT models on the Cox model's covariates, ranked by AIC."""
+    result = _needs(cox_section, "The parametric comparison needs the Cox model's covariates")
+    table = survival.compare_parametric(data.customers, covariates=result.covariates, min_cell=min_cell)
+    return (Section(value=table).text(data.sample_note("The parametric comparison")).table(table)
+            .find("best_parametric", table.iloc[0]["model"], label="Best parametric model by AIC"))
+
+
+@step("holdout")
+def holdout(data: Data, cox_section: Section, *, horizon: float, test_share: float = 0.3, seed: int = 0,
+            confidence: float = 0.95) -> Section:
+    """The Cox model refitted on part of the customers and judged on the rest: calibration and Brier scores."""
+    result = _needs(cox_section, "Hold-out prediction needs the Cox model")
+    accuracy = churn_stats.holdout_accuracy(data.customers, result, horizon=horizon, test_share=test_share,
+                                            seed=seed, confidence=confidence)
+    return (Section(value=accuracy).text(data.sample_note("Hold-out prediction"))
+            .figure(plots.calibration(accuracy["calibration"], t=horizon))
+            .text(f"Brier score at {horizon} months: {accuracy['brier']:.3f} (no-covariate prediction: "
+                  f"{accuracy['brier_km']:.3f}); integrated Brier score: {accuracy['integrated_brier']:.3f}; "
+                  f"{accuracy['test_customers']:,} held-out customers.")
+            .find("brier_horizon", accuracy["brier"], label=f"Held-out Brier score at {horizon} months")
+            .find("integrated_brier", accuracy["integrated_brier"], label="Held-out integrated Brier score"))
+
+
+# ---- the differentiated-service lens: one segmentation per section -----------------------------
+def _lens(data: Data, segmentation: str, *, missing: str, title: str, horizon: float, times: Sequence[float],
+          min_size: int, min_cell: int, confidence: float, **plot) -> Section:
+    """Kaplan-Meier curves and their summary for one segmentation; `Skip` with ``missing`` when the data lack it."""
+    if segmentation not in data.available:
+        raise Skip(missing)
+    km, summary, note = churn_stats.segment_curves(data.counts([segmentation]), segmentation, horizon=horizon,
+                                                   times=times, min_size=_min_group(min_size, min_cell),
+                                                   confidence=confidence, weights=data.weights)
+    curves = plots.km_curves(km, group=segmentation, title=title, **plot)
+    return Section(value=summary).figure(curves).text(note).table(summary)
+
+
+@step("quadrants")
+def quadrants(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
+              min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
+    """Value x satisfaction quadrants, and their order by restricted mean tenure (shortest first)."""
+    section = _lens(data, segments.QUADRANT, title="Still a customer, by value x satisfaction",
+                    missing="No satisfaction or monthly value in this data set: the value x satisfaction quadrants "
+                            "are skipped.",
+                    horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence)
+    order = section.value.sort_values("rmst")[segments.QUADRANT].astype(str)
+    return section.find("quadrant_order", " < ".join(order),
+                        label="Quadrants by restricted mean tenure, shortest first")
+
+
+@step("service_level")
+def service_level(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
+                  min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
+    """Relative service level (own satisfaction over the leading competitor's) in bands, by value."""
+    return _lens(data, segments.SERVICE_BY_VALUE, title="Still a customer, by relative service level and value",
+                 missing="No relative service level in this data set: this section is skipped.",
+                 horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence)
+
+
+@step("wallet_share")
+def wallet_share(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
+                 min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
+    """Wallet share (the share of the customer's category spend we win) by satisfaction."""
+    return _lens(data, segments.WALLET_BY_SATISFACTION, title="Still a customer, by wallet share and satisfaction",
+                 missing="No wallet share or satisfaction in this data set: this section is skipped.",
+                 horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence)
+
+
+@step("customer_type")
+def customer_type(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
+                  min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
+    """Individual against group (key-account) customers."""
+    return _lens(data, S.CUSTOMER_TYPE, title="Still a customer, individual vs group",
+                 missing="No customer type in this data set: this section is skipped.",
+                 horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence)
+
+
+@step("cohorts")
+def cohorts(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
+            min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
+    """Retention by signup cohort (many curves: no bands, no at-risk table)."""
+    return _lens(data, segments.COHORT, title="Still a customer, by signup cohort",
+                 missing="No signup dates in this data set: the cohort view is skipped.",
+                 horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence,
+                 ci=False, at_risk=False)
+
+
+# ---- manager departures, end reasons, revenue at risk --------------------------------------------
+@step("manager_departure")
+def manager_departure(data: Data, *, window: float = 6, confidence: float = 0.95,
+                      min_cell: int = privacy.MIN_CELL) -> Section:
+    """Churn hazard of group customers in the ``window`` months after their account manager left.
+
+    Skipped when the data have no managers or departures, when fewer than ``min_cell``
+    customers lost their manager (small-cell suppression), or when too few of them churned for a
+    bounded interval.
+    """
+    table = churn_stats.manager_departure_effect(data.ds, data.customers, window_months=window,
+                                                 confidence=confidence, min_cell=min_cell)
+    if table is None:
+        raise Skip("No account managers or departures in this data set: this section is skipped.")
+    if table["customers_exposed"].iloc[0] < min_cell:
+        raise Skip(f"Fewer than {min_cell} customers lost their account manager: hidden (small-cell suppression).")
+    if table[["lower", "upper"]].isin([0.0, float("inf")]).any().any():
+        raise Skip("Too few churners after a manager left to estimate the hazard ratio (its interval is "
+                   "unbounded): skipped.")
+    after = table.loc[table["term"] == survival.AFTER_EVENT]
+    return (Section(value=table).text(data.sample_note("The manager-departure model")).table(table)
+            .find_rows(after, "hr.manager_departure", value="hr", ci=("lower", "upper"),
+                       label=f"Hazard ratio in the {window} months after an account manager leaves"))
+
+
+@step("end_reasons")
+def end_reasons(data: Data, *, horizon: float, confidence: float = 0.95, min_cell: int = privacy.MIN_CELL) -> Section:
+    """Cumulative incidence of churn per end reason (competing risks), reasons given by few customers hidden."""
+    if not data.ds.has(S.CUSTOMERS, S.END_REASON):
+        raise Skip("No end reasons in this data set: this section is skipped.")
+    customers = data.customers
+    cif = survival.cumulative_incidence(customers, confidence=confidence)
+    reasons = customers.loc[customers[S.CHURNED], S.END_REASON].astype("string").fillna(survival.UNKNOWN)
+    small = [r for r, n in reasons.value_counts().items() if n < min_cell]
+    cif = cif[~cif["cause"].isin(small)]
+    note = (f"{len(small)} end reasons given by fewer than {min_cell} customers hidden (small-cell suppression)."
+            if small else "")
+    at_horizon = cif.loc[cif["time"] <= horizon].groupby("cause", sort=False).tail(1)
+    return (Section(value=at_horizon).text(data.sample_note("Competing risks"), note)
+            .figure(plots.cumulative_incidence(cif)).table(at_horizon))
+
+
+@step("revenue_at_risk")
+def revenue_at_risk(data: Data, *, horizon: float, min_size: int = 50, min_cell: int = privacy.MIN_CELL,
+                    confidence: float = 0.95) -> Section:
+    """Expected revenue lost to churn over the horizon per segment of every segmentation, largest first.
+
+    Left out on a sample, where adding up customers would understate every segment.
+    """
+    if data.sampled:
+        raise Skip("Revenue at risk adds up customers: on a sample it would understate every segment, so it is left "
+                   "out on the aggregated path (run with ENGINE=\"rows\" on a machine that holds the data, or on a "
+                   "subset).")
+    if S.MONTHLY_VALUE not in data.customers:
+        raise Skip("No monthly value in this data set: revenue at risk is skipped.")
+    ranked = churn_stats.rank_revenue_at_risk(data.customers, data.available, horizon=horizon,
+                                              min_size=_min_group(min_size, min_cell), confidence=confidence)
+    return (Section(value=ranked).figure(plots.revenue_at_risk_bars(ranked)).table(ranked)
+            .find_rows(ranked.head(1), "revenue_at_risk.top", value="revenue_lost",
+                       ci=("revenue_lost_lower", "revenue_lost_upper"), unit="currency",
+                       label="Largest revenue at risk: {segmentation} {segment}"))

@@ -1,0 +1,258 @@
+"""The sections of ``notebooks/03_complaint_recovery.ipynb``: from a complaint to churn, recovery and revenue.
+
+`open_complaints` opens either a data set with dated complaints (customers and a contacts table,
+on the row-level or the aggregated path) or one table with complaint flags, and returns a
+`Complaints` that every later step takes. The dated steps skip on one-table data with one
+sentence; the leakage check and the adjusted comparison run on both.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from helpers import plots
+from helpers.data import privacy
+from helpers.data import schema as S
+from helpers.data.io import Dataset, read_table
+from helpers.engine import scale
+from helpers.findings import escape_md, slug
+from helpers.stats import churn, complaints, overview, survival
+from helpers.stats import recovery as recovery_stats
+from helpers.steps.section import Section, Skip, step
+
+UNDATED = "This section needs dated complaints (a contacts table with resolved_at and recovered): skipped."
+
+
+@dataclass
+class Complaints:
+    """What the steps of notebook 03 work on, whichever kind of data was opened.
+
+    ``table`` is the frame the leakage check and the adjusted comparison read (the one table, or
+    one row per customer with complaint flags); ``outcome`` its 0/1 outcome column. With dated
+    complaints ``ds``, ``customers`` (segmented), ``contacts`` and ``data`` (the opened
+    `helpers.engine.scale.Data`) are set and ``dated`` is true; ``covariates`` are the requested
+    ones the customers can support.
+    """
+
+    table: pd.DataFrame
+    outcome: str
+    dated: bool = False
+    ds: Dataset | None = None
+    customers: pd.DataFrame | None = None
+    contacts: pd.DataFrame | None = None
+    covariates: list[str] = field(default_factory=list)
+    data: scale.Data | None = None
+
+    @property
+    def revenue(self) -> pd.DataFrame | None:
+        return self.ds.tables.get(S.REVENUE)
+
+    def need_dates(self) -> None:
+        """Raise `Skip` with the one sentence of every dated section when the data have no dated complaints."""
+        if not self.dated:
+            raise Skip(UNDATED)
+
+
+def shown(section: Section, table: pd.DataFrame, *, count: str = "complaints", what: str = "months",
+          min_cell: int = privacy.MIN_CELL) -> pd.DataFrame:
+    """The rows of ``table`` large enough to show; the suppression note (once per table) goes to ``section``."""
+    kept, note = privacy.suppress_small(table, count=count, k=min_cell, what=what)
+    section.text(note)
+    return kept
+
+
+def _braced(text: str) -> str:
+    """``text`` as literal text inside a `str.format` template."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def open_complaints(dataset: str = "synthetic", *, one_table: str = "", outcome: str = "churned",
+                    flags: Sequence[str] = (), covariates: Sequence[str] = (), engine: str = "auto",
+                    threshold: int = scale.LARGE, sample: int = scale.SAMPLE, seed: int = 0) -> Section:
+    """Open the data (one table when ``one_table`` is given, else ``dataset``) and say what was opened.
+
+    Not a guarded step: when the data cannot be opened no section can run, so the error is
+    raised here and the notebook stops (the runner checks the data before a kernel starts).
+    The section's value is a `Complaints`.
+    """
+    if one_table:
+        table = read_table(one_table)
+        return (Section("data", value=Complaints(table, outcome))
+                .text(f"One-table data {one_table!r}: {len(table):,} rows; outcome {outcome}, compared: "
+                      f"{', '.join(flags)}.")
+                .find("mode", "one table", label="Data analysed"))
+    data = scale.open_data(dataset, engine=engine, threshold=threshold, sample=sample, seed=seed)
+    ds, customers = data.ds, data.customers
+    usable, note = churn.usable_covariates(customers, covariates)
+    contacts = ds[S.CONTACTS] if ds.has(S.CONTACTS) else None
+    opened = Complaints(table=customers if contacts is None else complaints.customer_flags(customers, contacts),
+                        outcome=S.CHURNED, dated=ds.has(S.CONTACTS, S.RESOLVED_AT, S.RECOVERED), ds=ds,
+                        customers=customers, contacts=contacts, covariates=usable, data=data)
+    where = ("" if contacts is None else
+             f", {len(contacts):,} contacts" + (" of the sample." if data.sampled else "."))
+    return (Section("data", value=opened)
+            .lead("How this report was computed.", data.note + (
+                " Here the complaint-state hazard model uses every customer (piecewise-exponential, DuckDB); every "
+                "other section uses the sample." if data.sampled else ""))
+            .text(f"Data set {ds.name!r}: {data.n:,} customers{where or ', no contacts table.'} {note}")
+            .find("mode", "dated complaints" if opened.dated else "one table", label="Data analysed"))
+
+
+@step("leakage")
+def leakage(c: Complaints) -> Section:
+    """Columns that almost determine the outcome: leakage or a recording artefact, not an effect."""
+    warnings = complaints.leakage_warnings(c.table, outcome=c.outcome)
+    out = Section(value=warnings)
+    for w in warnings:
+        out.lead("Warning.", w)
+    if not warnings:
+        out.text("No column almost determines the outcome.")
+    return out.find("leakage_warnings", len(warnings), label="Columns that almost determine the outcome")
+
+
+@step("handling")
+def handling(c: Complaints, *, within_days: float = 7, confidence: float = 0.95,
+             min_cell: int = privacy.MIN_CELL) -> Section:
+    """The service-centre indicators over the whole period (the findings), then month by month."""
+    c.need_dates()
+    kpis = complaints.kpi_summary(c.ds.customers, c.contacts, within_days=within_days, confidence=confidence)
+    out = Section(value=kpis).table(kpis)
+    for _, k in kpis.iterrows():  # an interval only where there is one that holds the value
+        ci = (k["lower"], k["upper"]) if pd.notna(k["lower"]) and k["lower"] <= k["value"] <= k["upper"] else None
+        out.find(f"kpi.{slug(k['kpi'])}", k["value"], ci, unit=k["unit"], label=k["kpi"].replace("_", " ").capitalize())
+    trends = {
+        "Complaints per 1,000 customers": complaints.complaint_rate(c.ds.customers, c.contacts, confidence=confidence),
+        "First-contact resolution": complaints.fcr_rate(c.contacts, confidence=confidence),
+        f"Repeat contact within {within_days} days": complaints.repeat_rate(c.contacts, within_days=within_days,
+                                                                            confidence=confidence),
+        "Resolved": complaints.resolution(c.contacts, confidence=confidence),
+        "Complaints per compliment": complaints.complaints_to_compliments(c.contacts, confidence=confidence),
+    }
+    axes = plots.kpi_grid({title: shown(out, t, min_cell=min_cell) for title, t in trends.items()})
+    return out.figure(axes)
+
+
+@step("resolution_time")
+def resolution_time(c: Complaints, *, confidence: float = 0.95, min_cell: int = privacy.MIN_CELL) -> Section:
+    """How long complaints stay open (Kaplan-Meier, open ones censored) and the recovery actions used."""
+    c.need_dates()
+    still_open = complaints.time_to_resolve(c.contacts, customers=c.ds.customers, confidence=confidence)
+    out = Section(value=still_open).figure(plots.km_curves(
+        still_open, title="Complaints still open", xlabel="days since the complaint was opened", ylabel="still open"))
+    mix = complaints.recovery_mix(c.contacts, confidence=confidence)
+    return out.table(shown(out, mix, what="recovery actions", min_cell=min_cell))
+
+
+def _state_model(c: Complaints, *, strata: list[str], min_cell: int):
+    """The complaint-state model: lifelines on the episodes, or piecewise-exponential on every customer in DuckDB."""
+    if c.data.src is None:
+        episodes = complaints.complaint_episodes(c.customers, c.contacts, covariates=[*c.covariates, *strata])
+        return complaints.complaint_state_model(episodes, covariates=c.covariates, strata=strata or None,
+                                                min_cell=min_cell), ""
+    # every customer: events and exposure per half-month x state x covariate band
+    states = scale.complaint_state_model(c.data.src, covariates=c.covariates, strata=strata, width=0.5)
+    return states, (f"Piecewise-exponential model on every customer; {', '.join(states.banded) or 'no covariate'} "
+                    "entered as quantile bands.")
+
+
+@step("complaint_states")
+def complaint_states(c: Complaints, *, strata: Sequence[str] = (), confidence: float = 0.95,
+                     min_cell: int = privacy.MIN_CELL) -> Section:
+    """Hazard ratios of churn by complaint state (none, open, recovered, failed), adjusted and stratified."""
+    c.need_dates()
+    states, note = _state_model(c, strata=[s for s in strata if s in c.customers], min_cell=min_cell)
+    hrs = survival.hazard_ratios(states, confidence)
+    return (Section(value=hrs).text(note)
+            .figure(plots.forest(hrs, confidence=confidence))
+            .text(complaints.hazard_reading(hrs, confidence=confidence))
+            .table(hrs)
+            .text(privacy.pooled_notes(states))
+            .find_rows(hrs, "hr.{term}", value="hr", ci=("lower", "upper"), label="Hazard ratio of churn, {term}",
+                       where=lambda row: row["term"].startswith("complaint[")))
+
+
+@step("paradox")
+def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confidence: float = 0.95,
+            seed: int = 0) -> Section:
+    """Recovered complainers against matched never-complainers over the follow-up: the service recovery paradox."""
+    c.need_dates()
+    cohort = recovery_stats.paradox_cohort(c.customers, c.contacts, c.revenue, horizon_months=followup_months,
+                                           ratio=ratio, seed=seed)
+    effect = recovery_stats.paradox_effect(cohort, horizon_months=followup_months, confidence=confidence)
+    km = survival.km_table(cohort, group=recovery_stats.GROUP_COLUMN, duration=recovery_stats.FOLLOWUP,
+                           event=recovery_stats.CHURNED_FOLLOWUP, confidence=confidence)
+    summary = pd.DataFrame([{k: v for k, v in effect.items() if not isinstance(v, dict) and k != "sentence"}])
+    return (Section(value=effect)
+            .figure(plots.km_curves(km, group=recovery_stats.GROUP_COLUMN, title="Still a customer after the recovery",
+                                    xlabel="months since the complaint was resolved"))
+            .lead(f"Verdict: {escape_md(effect['verdict'])}.", effect["sentence"])
+            .table(summary)
+            .find("paradox.hr", effect["hr"], (effect["lower"], effect["upper"]),
+                  label="Hazard ratio, recovered complainers vs matched never-complainers")
+            .find("paradox.verdict", effect["verdict"], label="Service recovery paradox (churn)"))
+
+
+@step("recovery_kinds")
+def recovery_kinds(c: Complaints, *, followup_months: float = 12, confidence: float = 0.95,
+                   min_cell: int = privacy.MIN_CELL) -> Section:
+    """Churn after the first resolved complaint by resolution speed (with a trend test) and by recovery action."""
+    c.need_dates()
+    drivers = recovery_stats.recovery_drivers(c.customers, c.contacts, c.revenue, horizon_months=followup_months)
+    out = Section()
+    speed = shown(out, recovery_stats.speed_dose_response(drivers, confidence=confidence, min_cell=min_cell),
+                  count="n", what="speed bands", min_cell=min_cell)
+    rows = speed[speed["level"] != recovery_stats.TREND]
+    out.figure(plots.forest(rows.assign(term=rows["level"]), title="Churn by resolution speed (vs same day)"))
+    out.table(speed).text(privacy.pooled_notes(speed))
+    actions = recovery_stats.action_effects(drivers, confidence=confidence, min_cell=min_cell)
+    out.table(shown(out, actions, count="n", what="recovery actions", min_cell=min_cell))
+    trend = speed[speed["level"] == recovery_stats.TREND].iloc[0]
+    out.value = speed
+    return out.find("speed.trend_hr", trend["hr"], (trend["lower"], trend["upper"]),
+                    label="Hazard ratio per slower resolution band")
+
+
+@step("revenue")
+def revenue(c: Complaints, *, window: int = 6, event_scale: str = "relative", seed: int = 0) -> Section:
+    """Revenue around a first complaint against matched customers who did not complain (difference in differences).
+
+    ``event_scale`` is "relative" (each customer's own pre-complaint level) or "currency".
+    """
+    c.need_dates()
+    if c.revenue is None:
+        raise Skip("No revenue table in this data set: the event study is skipped.")
+    relative = event_scale == "relative"
+    es = recovery_stats.event_study(c.customers, c.revenue, c.contacts, window=window, seed=seed, relative=relative)
+    summary = recovery_stats.event_study_summary(es)
+    unit = "share" if summary["relative"] else "currency"
+    k0, after = summary["k0"], summary["after"]
+    shown_as = "share of own pre-complaint revenue" if relative else "currency per month"
+    return (Section(value=summary)
+            .figure(plots.event_study(es, ylabel=f"complainers minus controls ({shown_as})"))
+            .table(es)
+            .find("event_study.k0", k0["did"], (k0["lower"], k0["upper"]), unit=unit,
+                  label="Revenue change in the month of a complaint")
+            .find("event_study.after", after["did"], (after["lower"], after["upper"]), unit=unit,
+                  label="Revenue change in the months after"))
+
+
+@step("adjusted")
+def adjusted(c: Complaints, *, flags: Sequence[str], covariates: Sequence[str] = (), duration: str = "",
+             confidence: float = 0.95, min_cell: int = privacy.MIN_CELL) -> Section:
+    """The outcome rate per level of each flag, and a logistic model (Cox with ``duration``) adjusted for covariates."""
+    present = [f for f in flags if f in c.table]
+    if not present:
+        raise Skip(f"None of {', '.join(flags)} is in the data: the adjusted comparison is skipped.")
+    known, out = c.table.dropna(subset=[c.outcome]), Section()
+    for f in present:
+        rates = shown(out, overview.churn_rate(known.dropna(subset=[f]), by=f, event=c.outcome, confidence=confidence),
+                      count="customers", what=f"levels of {f}", min_cell=min_cell)
+        out.table(rates.rename(columns={"churned": c.outcome, "customers": "rows"}))
+        out.find_rows(rates.rename(columns={f: "level"}), f"rate.{slug(f)}.{{level}}", value="rate",
+                      ci=("lower", "upper"), unit="share", label=f"{_braced(c.outcome)} rate, {_braced(f)} = {{level}}")
+    adjust = [v for v in covariates if v in c.table and v not in present]
+    compared = complaints.flag_comparison(known, flag=present, outcome=c.outcome, covariates=adjust, min_cell=min_cell,
+                                          duration=duration or None, confidence=confidence)
+    return out.table(compared).text(privacy.pooled_notes(compared))

@@ -1,0 +1,316 @@
+"""The sections of ``notebooks/02_retention_effort_revenue.ipynb``: what a retention campaign did, and whether it paid.
+
+`open_experiment` opens the rows (a campaign of a data set, or a one-table experiment) and
+returns a `Section` whose value is an `Experiment`: the rows, the checked design, the arms and
+which column holds what. Every later step takes that section and loops over the arms itself,
+so the notebook never branches on the design or on which outcomes the experiment has.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from helpers import plots
+from helpers.data import privacy
+from helpers.data import schema as S
+from helpers.data.io import Dataset
+from helpers.data.validate import require_columns
+from helpers.engine import scale
+from helpers.findings import slug
+from helpers.stats import economics, effects, survival
+from helpers.stats import retention as retention_stats
+from helpers.steps.section import Section, Skip, step, value
+
+READINGS = (("margin on revenue effect", "revenue"), ("lifetime value", "lifetime"))  # value_table reading, key
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What every section of the notebook works on: the rows and what their columns mean.
+
+    ``frame`` has one row per customer; ``ds`` is the campaign's data set (None for a one-table
+    experiment); ``arms`` are the non-control values of ``arm``, each compared with ``control``.
+    ``pre``, ``churn``, ``duration`` and ``contacts`` are "" when the experiment has no such column.
+    """
+
+    frame: pd.DataFrame
+    design: str
+    arms: list
+    source: str
+    ds: Dataset | None
+    arm: str
+    control: object
+    outcome: str
+    pre: str = ""
+    churn: str = ""
+    duration: str = ""
+    contacts: str = ""
+    covariates: tuple = ()
+    window_months: int = 12
+
+
+def open_experiment(*, dataset: str, campaign: str, experiment_file: str = "", design: str = "auto",
+                    arm: str = S.ARM, control=S.CONTROL, outcome: str = retention_stats.REVENUE_WINDOW,
+                    pre: str = "", churn: str = "", duration: str = "", contacts: str = "", covariates=(),
+                    window_months: int = 12, pre_months: int = 6, engine: str = "auto", threshold: int = scale.LARGE,
+                    sample: int = scale.SAMPLE, seed: int = 0, min_cell: int = privacy.MIN_CELL) -> Section:
+    """Open the experiment and show where its rows came from, its design and its arms.
+
+    Not a `step`: when the rows cannot be opened (no such campaign, a design that contradicts
+    the record, a parameter naming a missing column) this raises, and the run fails with that
+    message -- every other section needs the rows, so a report without them has nothing to show.
+    The section's value is the `Experiment`; its finding is the design analysed.
+    """
+    data = None if experiment_file else scale.open_data(dataset, engine=engine, threshold=threshold, sample=sample,
+                                                        seed=seed)
+    frame, design, ds, source, table = retention_stats.load_experiment(
+        dataset=dataset, campaign=campaign, experiment_file=experiment_file, design=design,
+        window_months=window_months, pre_months=pre_months, ds=None if data is None else data.ds)
+    require_columns(frame, [arm, outcome, pre, churn, duration, contacts, *covariates], table=table,
+                    parameter="the parameters")
+    exp = Experiment(frame, design, retention_stats.arms_against(frame, arm, control), source, ds, arm, control,
+                     outcome, pre, churn, duration, contacts, tuple(covariates), window_months)
+    out = Section("experiment", value=exp)
+    if data is not None and data.sampled:
+        out.lead("How this report was computed.", f"{data.sample_note('The campaign analysis')} Intervals are "
+                 "those of the sample: wider than the full data would give.")
+    counts, note = privacy.suppress_small(retention_stats.arm_counts(frame, arm=arm), count="customers", k=min_cell,
+                                          what="arms")
+    return (out.lead("Data:", f"{source}.")
+            .lead("Design:", f"{design}. Each of {', '.join(map(str, exp.arms))} is compared with {control}.")
+            .text(note).table(counts)
+            .find("design", design, label="Design analysed"))
+
+
+def _opened(experiment: Section) -> Experiment:
+    exp = value(experiment)
+    if exp is None:
+        raise Skip("This section needs the experiment, which did not run.")
+    return exp
+
+
+def _effects(exp: Experiment, outcome: str, **kw) -> pd.DataFrame:
+    """`retention.effect_table` of one outcome, every arm against control by the design's methods."""
+    return retention_stats.effect_table(exp.frame, outcome=outcome, design=exp.design, arm=exp.arm,
+                                        control=exp.control, covariates=list(exp.covariates), **kw)
+
+
+@step("balance")
+def balance(experiment: Section, *, trim=(0.05, 0.95), min_cell: int = privacy.MIN_CELL) -> Section:
+    """Covariate balance per arm; in a targeted design also the propensity overlap and the trimming rule."""
+    exp = _opened(experiment)
+    out, tables = Section(), {}
+    for a in exp.arms:
+        diagnostics = None
+        if exp.design == "targeted":
+            diagnostics = retention_stats.targeted_diagnostics(exp.frame, arm=exp.arm, treated=a, control=exp.control,
+                                                               min_cell=min_cell, covariates=list(exp.covariates),
+                                                               trim=trim)
+            rule = diagnostics["overlap"]["rule"]
+            out.figure(plots.propensity_overlap(diagnostics["ps"], exp.frame[exp.arm], trim=trim))
+            out.text(f"{a}: {rule[0].upper()}{rule[1:]}.")
+            table = diagnostics["balance"]
+        else:
+            table = effects.balance(exp.frame, covariates=list(exp.covariates), arm=exp.arm, treated=a,
+                                    control=exp.control, min_cell=min_cell)
+        tables[a] = table
+        out.figure(plots.balance_plot(table.rename(columns={"covariate": "term"}))).table(table)
+        out.text(privacy.pooled_notes(table, diagnostics))
+    out.value = tables
+    return out
+
+
+@step("revenue_effect")
+def revenue_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float = 0.95,
+                   min_cell: int = privacy.MIN_CELL) -> Section:
+    """The effect on the outcome by every method of the design; the headline method per arm is the finding.
+
+    Randomized: the CUPED row also records the variance it removed. Targeted: the naive
+    (biased) difference is recorded beside the AIPW headline, so the bias is in the results.
+    """
+    exp = _opened(experiment)
+    table = _effects(exp, exp.outcome, pre=exp.pre or None, trim=trim, confidence=confidence, min_cell=min_cell)
+    head = retention_stats.headline(table, exp.design).assign(outcome=exp.outcome)
+    out = (Section(value=table)
+           .figure(plots.estimates(table.assign(method=table["arm"].astype(str) + ": " + table["method"]),
+                                   title=f"Effect on {exp.outcome}"))
+           .table(table)
+           .find_rows(head, "effect.revenue.{arm}", value="estimate", ci=("lower", "upper"),
+                      label="Effect of {arm} on {outcome} ({method})")
+           .find_rows(head, "variance_reduction.{arm}", value="variance_reduction", unit="share",
+                      label="Variance removed by CUPED", where=lambda row: pd.notna(row["variance_reduction"])))
+    if exp.design == "targeted":
+        out.find_rows(table[table["method"].str.startswith("naive")], "naive.revenue.{arm}", value="estimate",
+                      ci=("lower", "upper"), label="Naive (biased) difference, {arm}")
+    return out
+
+
+@step("churn_effect")
+def churn_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float = 0.95,
+                 min_cell: int = privacy.MIN_CELL) -> Section:
+    """The change in the share churned within the window, and the hazard ratio of churn per arm."""
+    exp = _opened(experiment)
+    if not exp.churn:
+        raise Skip("No churn outcome in this experiment: the churn effect is skipped. No churn clock (time to "
+                   "churn) in this experiment: the hazard ratio is skipped.")
+    table = _effects(exp, exp.churn, trim=trim, confidence=confidence, min_cell=min_cell)
+    out = (Section(value=table).table(table)
+           .find_rows(retention_stats.headline(table, exp.design), "effect.churn.{arm}", value="estimate",
+                      ci=("lower", "upper"), unit="share",
+                      label=f"Effect of {{arm}} on the share churned within {exp.window_months} months"))
+    if not exp.duration:
+        return out.text("No churn clock (time to churn) in this experiment: the hazard ratio is skipped.")
+    adjust = exp.covariates if exp.design == "targeted" else ()  # a targeted design's HR is only as good as these
+    hazard = {a: effects.churn_hazard_ratio(exp.frame, arm=exp.arm, treated=a, control=exp.control, min_cell=min_cell,
+                                            duration=exp.duration, event=exp.churn, confidence=confidence,
+                                            covariates=adjust)
+              for a in exp.arms}
+    for a, h in hazard.items():
+        out.find(f"hr.churn.{slug(a)}", h["hr"], (h["lower"], h["upper"]),
+                 label=f"Hazard ratio of churn, {a} vs {exp.control}")
+    return out.table(pd.DataFrame(hazard).T)
+
+
+@step("contacts_effect")
+def contacts_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float = 0.95,
+                    min_cell: int = privacy.MIN_CELL) -> Section:
+    """The effect on service contacts over the window, headline method per arm."""
+    exp = _opened(experiment)
+    if not exp.contacts:
+        raise Skip("No contacts outcome in this experiment: this section is skipped.")
+    table = _effects(exp, exp.contacts, trim=trim, confidence=confidence, min_cell=min_cell)
+    return Section(value=table).table(retention_stats.headline(table, exp.design))
+
+
+@step("by_segment")
+def by_segment(experiment: Section, *, segments=(), min_per_arm: int = 30, trim=(0.05, 0.95),
+             confidence: float = 0.95, min_cell: int = privacy.MIN_CELL) -> Section:
+    """The outcome's effect within each segment per arm (Holm within a segmentation), small segments hidden."""
+    exp = _opened(experiment)
+    tables = {a: retention_stats.segment_table(exp.frame, outcome=exp.outcome, segments=segments, design=exp.design,
+                                               arm=exp.arm, treated=a, control=exp.control,
+                                               covariates=list(exp.covariates), min_per_arm=min_per_arm, trim=trim,
+                                               confidence=confidence, min_cell=min_cell)
+              for a in exp.arms}
+    if all(t.empty for t in tables.values()):
+        raise Skip("None of the segmentations is in this experiment: effects by segment are skipped.")
+    out = Section(value=tables)
+    for a, table in tables.items():
+        out.text(privacy.pooled_notes(table))
+        table, note = privacy.suppress_small(table, count=["n_treated", "n_control"], k=min_cell, what="segments")
+        shown = table.dropna(subset=["estimate"])
+        out.text(note)
+        if len(shown):
+            out.figure(plots.estimates(shown.assign(method=shown["segmentation"] + ": " + shown["segment"].astype(str)),
+                                       title=f"Effect of {a} on {exp.outcome}, by segment"))
+        out.table(table)
+    return out
+
+
+def _cost(exp: Experiment, treated, cost_per_action: float | None) -> float:
+    """The cost per treated customer: the parameter, else the mean of the cost column over the treated, else 0."""
+    if cost_per_action is not None:
+        return cost_per_action
+    return float(exp.frame.loc[exp.frame[exp.arm] == treated, S.COST].mean()) if S.COST in exp.frame else 0.0
+
+
+def _within(v, lo, hi):
+    """The interval when it holds the estimate, else None: a bootstrap percentile interval need not."""
+    return (lo, hi) if lo <= v <= hi else None
+
+
+def _find_paid(out: Section, paid: dict, window_months: int) -> Section:
+    """Incremental value, ROI (when there is a cost) and break-even cost per arm and reading."""
+    for a, readings in paid.items():
+        for reading, key in READINGS:
+            v = readings.get(reading)
+            if v is None:
+                continue
+            what = ("margin on the revenue effect" if key == "revenue"
+                    else f"lifetime value over {window_months} months, retention only")
+            out.find(f"incremental_value.{key}.{slug(a)}", v["incremental_value"],
+                     _within(v["incremental_value"], v["incremental_value_lower"], v["incremental_value_upper"]),
+                     unit="currency", label=f"Incremental value per treated customer, {a} ({what})")
+            if pd.notna(v.get("roi", float("nan"))):
+                out.find(f"roi.{key}.{slug(a)}", v["roi"], _within(v["roi"], v["roi_lower"], v["roi_upper"]),
+                         label=f"Return on investment, {a} ({what})")
+        out.find(f"break_even_cost.{slug(a)}", readings["margin on revenue effect"]["break_even_cost"],
+                 unit="currency", label=f"Break-even cost per action, {a} (margin on the revenue effect)")
+    return out
+
+
+@step("payoff")
+def payoff(experiment: Section, revenue: Section, *, margin_rate: float = 0.3, cost_per_action: float | None = None,
+           annual_discount_rate: float = 0.1, reps: int = 300, seed: int = 0, confidence: float = 0.95) -> Section:
+    """Incremental value, ROI and break-even cost per arm: margin on the revenue effect, and lifetime value.
+
+    The margin reading takes the headline revenue effect (in a targeted design AIPW on the
+    treated: the return on what was done). Lifetime value, from each arm's survival curve since
+    assignment, needs a randomized design with a churn clock and the customers' monthly value.
+    """
+    exp = _opened(experiment)
+    table = value(revenue)
+    if table is None:
+        raise Skip("Whether the effort pays needs the revenue effect, which did not run.")
+    lifetime = exp.design == "randomized" and exp.churn and exp.duration and S.MONTHLY_VALUE in exp.frame
+    out, paid = Section(), {}
+    for a in exp.arms:
+        cost = _cost(exp, a, cost_per_action)
+        effect = (table.set_index(["arm", "method"]).loc[(a, "AIPW (ATT)")] if exp.design == "targeted"
+                  else retention_stats.headline(table, exp.design).set_index("arm").loc[a])
+        paid[a] = {"margin on revenue effect": retention_stats.value_from_effect(effect, margin_rate=margin_rate,
+                                                                                 cost_per_action=cost)}
+        if lifetime:
+            paid[a]["lifetime value"] = economics.incremental_value(
+                exp.frame, horizon_months=exp.window_months, arm=exp.arm, treated=a, control=exp.control,
+                margin_rate=margin_rate, cost_per_action=cost, annual_discount_rate=annual_discount_rate, reps=reps,
+                seed=seed, confidence=confidence, duration=exp.duration, event=exp.churn)
+            km = survival.km_table(exp.frame[exp.frame[exp.arm].isin([a, exp.control])], group=exp.arm,
+                                   duration=exp.duration, event=exp.churn, confidence=confidence)
+            out.figure(plots.km_curves(km, group=exp.arm, title="Still a customer, months since assignment"))
+    value_table = pd.DataFrame([{"arm": a, "reading": k, **v} for a, d in paid.items() for k, v in d.items()])
+    out.value = value_table
+    return _find_paid(out.table(value_table), paid, exp.window_months)
+
+
+def _claim_base(exp: Experiment, margin_rate: float):
+    """(customers, duration/event columns, monthly margin) for the retention claim; (None, {}, None) without."""
+    if exp.ds is not None:  # the data set's own customers: tenure since signup
+        base = exp.ds.customers
+        margin = margin_rate * float(base[S.MONTHLY_VALUE].mean()) if S.MONTHLY_VALUE in base else None
+        return base, dict(duration=S.TENURE, event=S.CHURNED), margin
+    if exp.duration and exp.churn:  # a one-table experiment: time since assignment, margin from the outcome
+        return exp.frame, dict(duration=exp.duration, event=exp.churn), \
+            margin_rate * float(exp.frame[exp.outcome].mean()) / exp.window_months
+    return None, {}, None
+
+
+@step("claim")
+def claim(experiment: Section, *, margin_rate: float = 0.3, acquisition_cost: float = 150.0,
+          horizon_months: int = 36, annual_discount_rate: float = 0.1, margin_rates=(0.2, 0.3, 0.5),
+          discount_rates=(0.05, 0.1, 0.2), acquisition_costs=(50.0, 100.0, 150.0, 300.0, 600.0), reps: int = 300,
+          seed: int = 0, confidence: float = 0.95) -> Section:
+    """Five more points of 12-month retention on this data set's churn curve: profit per customer, before and after.
+
+    The verdict against the claimed 25-85% has a bootstrap interval; the grid shows how the
+    answer moves with margin, discount rate and acquisition cost.
+    """
+    exp = _opened(experiment)
+    base, columns, margin = _claim_base(exp, margin_rate)
+    if base is None or not margin:
+        raise Skip("No churn clock or revenue in this experiment: the retention claim is skipped.")
+    result = economics.retention_claim_ci(base, monthly_margin=margin, acquisition_cost=acquisition_cost,
+                                          horizon_months=horizon_months, annual_discount_rate=annual_discount_rate,
+                                          reps=reps, seed=seed, confidence=confidence, **columns)
+    mean_value = margin / margin_rate
+    grid = economics.claim_sensitivity(survival.km_table(base, **columns),
+                                       margins=[r * mean_value for r in margin_rates], discount_rates=discount_rates,
+                                       acquisition_costs=acquisition_costs, horizon_months=horizon_months)
+    return (Section(value=result)
+            .lead("Verdict.", result["verdict"])
+            .figure(plots.claim_sensitivity(grid)).table(grid)
+            .find("claim.increase_pct", result["increase_pct"], (result["increase_pct_lower"],
+                                                                 result["increase_pct_upper"]),
+                  unit="%", label="Profit increase per customer from 5 more points of retention")
+            .find("claim.verdict", result["claim_position"], label="Against the claimed 25-85%"))

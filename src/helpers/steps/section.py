@@ -1,0 +1,206 @@
+"""A notebook section as a result: what it shows, what it found, or why it was skipped or failed.
+
+Every step of a notebook is a function decorated with `step`. It returns a `Section` (its
+figures, tables and sentences in the order a reader sees them, its findings, and a ``value``
+the later steps may use), or raises `Skip` with one line saying why it cannot be computed on
+these data. Any other exception is caught by the same decorator: the section is shown as
+failed (error type and message; the traceback goes to the cell's stderr, so it stays in the
+executed notebook), and the notebook goes on with the next section. The report runner reads
+the status of every section back from the executed notebook (`read_sections`): a notebook with
+a failed section is a *partial* run, never a complete report.
+
+A section displays itself (``_ipython_display_``), so a notebook cell is one call::
+
+    by_segment = steps.churn.by_segment(data, segment=SEGMENT_BY, horizon=HORIZON_MONTHS)
+    by_segment
+
+The environment variable ``WORKBENCH_FAIL_SECTION`` names sections (comma separated, ``*`` for
+all) that raise an injected error when they start: the tests use it to prove that one failing
+section leaves the rest of each report intact.
+"""
+from __future__ import annotations
+
+import functools
+import html
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from helpers.findings import Finding, escape_md, make_finding, record, slug
+
+SECTION_MIME = "application/vnd.workbench.section+json"
+FAIL_ENV = "WORKBENCH_FAIL_SECTION"
+OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+
+
+class Skip(Exception):  # noqa: N818 - a signal, not an error: the section cannot be computed on these data
+    """Raised by a step: the section is skipped; the message is the one line a reader sees."""
+
+
+class InjectedFailure(RuntimeError):
+    """The error a section raises when ``WORKBENCH_FAIL_SECTION`` names it (tests only)."""
+
+
+@dataclass
+class Section:
+    """What one notebook section shows and found.
+
+    ``parts`` are shown in order: a matplotlib Figure (or Axes), a DataFrame, or text. Text is
+    data-derived and escaped when shown; `Section.lead` adds a bold lead-in written by the
+    step itself. ``findings`` are `helpers.findings.Finding`s, checked when they are added, so
+    a NaN interval fails its own section, not the record cell. ``value`` is what later steps
+    take from this one (a fitted model, a table).
+    """
+
+    name: str = ""
+    status: str = OK
+    parts: list = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    value: Any = None
+    reason: str = ""
+
+    # ---- building ------------------------------------------------------------------------------------
+    def figure(self, ax_or_fig) -> Section:
+        """Keep a figure (a Figure, an Axes or an array of Axes) to show with the section.
+
+        It is closed now, so that the inline backend does not show it a second time.
+        """
+        import matplotlib.pyplot as plt
+
+        if hasattr(ax_or_fig, "flat"):  # plt.subplots' array of Axes
+            ax_or_fig = ax_or_fig.flat[0]
+        fig = getattr(ax_or_fig, "figure", ax_or_fig)
+
+        plt.close(fig)
+        self.parts.append(fig)
+        return self
+
+    def table(self, frame) -> Section:
+        self.parts.append(frame)
+        return self
+
+    def text(self, *sentences: str) -> Section:
+        """Sentences from the data or a helper: shown escaped; empty ones are dropped."""
+        self.parts.extend(_Text(s) for s in sentences if s)
+        return self
+
+    def lead(self, bold: str, sentence: str = "") -> Section:
+        """``**bold** sentence``: ``bold`` is the step's own words (not escaped), ``sentence`` is escaped."""
+        self.parts.append(_Text(sentence, lead=bold))
+        return self
+
+    def find(self, name: str, value, ci=None, *, unit: str = "", label: str = "") -> Section:
+        """Add a finding (checked now; see `helpers.findings.record` for the arguments)."""
+        self.findings.append(make_finding(name, value, ci, unit=unit, label=label))
+        return self
+
+    def find_rows(self, frame, name: str, *, value: str, ci: tuple[str, str] | None = None, unit: str = "",
+                  label: str = "", where: Callable | None = None) -> Section:
+        """One finding per row of ``frame``: ``name`` and ``label`` are formatted with the row's fields.
+
+        In ``name`` every field is passed through `helpers.findings.slug` (``"hr.{term}"`` ->
+        ``hr.customer_type.group``); in ``label`` fields are shown as they are. Rows for which
+        ``where(row)`` is false are skipped.
+        """
+        for _, row in frame.iterrows():
+            if where is not None and not where(row):
+                continue
+            fields = {str(k): v for k, v in row.items()}
+            interval = None if ci is None else (row[ci[0]], row[ci[1]])
+            self.find(name.format(**{k: slug(v) for k, v in fields.items()}), row[value], interval, unit=unit,
+                      label=label.format(**fields))
+        return self
+
+    # ---- showing ---------------------------------------------------------------------------------
+    def status_bundle(self) -> dict:
+        return {"name": self.name, "status": self.status, "reason": self.reason}
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import Markdown, display
+
+        display({"text/plain": f"[section {self.name}: {self.status}]",
+                 "text/html": f'<span class="wb-section" data-status="{html.escape(self.status)}"></span>',
+                 SECTION_MIME: self.status_bundle()}, raw=True)
+        if self.status == SKIPPED:
+            display(Markdown(f"**Skipped.** {escape_md(self.reason)}"))
+            return
+        if self.status == FAILED:
+            display(Markdown(f"**This section failed.** {escape_md(self.reason)} The other sections are complete; "
+                             "the traceback is in the executed notebook."))
+            return
+        for part in self.parts:
+            display(Markdown(part.markdown()) if isinstance(part, _Text) else part)
+
+    def __repr__(self) -> str:
+        return f"Section({self.name!r}, {self.status}{': ' + self.reason if self.reason else ''})"
+
+
+@dataclass(frozen=True)
+class _Text:
+    sentence: str
+    lead: str = ""
+
+    def markdown(self) -> str:
+        return " ".join(p for p in (f"**{self.lead}**" if self.lead else "", escape_md(self.sentence)) if p)
+
+
+def _injected(name: str) -> bool:
+    wanted = {n.strip() for n in os.environ.get(FAIL_ENV, "").split(",") if n.strip()}
+    return "*" in wanted or name in wanted
+
+
+def step(name: str) -> Callable:
+    """Decorate a step function: its `Section` gets ``name``; `Skip` and any other error become a result.
+
+    The wrapped function returns a `Section` (or raises `Skip`). Whatever it raises, the call
+    returns a `Section`: skipped with the `Skip` message, or failed with ``Type: message`` and the
+    traceback printed to stderr.
+    """
+    def decorate(fn: Callable[..., Section]) -> Callable[..., Section]:
+        @functools.wraps(fn)
+        def run(*args, **kwargs) -> Section:
+            try:
+                if _injected(name):
+                    raise InjectedFailure(f"injected failure in section {name!r} ({FAIL_ENV})")
+                out = fn(*args, **kwargs)
+                if not isinstance(out, Section):
+                    raise TypeError(f"step {name!r} returned {type(out).__name__}, not a Section")
+                out.name = name
+                return out
+            except Skip as e:
+                return Section(name, SKIPPED, reason=str(e))
+            except Exception as e:  # noqa: BLE001 - one failing section must not take down the report
+                traceback.print_exc(file=sys.stderr)
+                return Section(name, FAILED, reason=f"{type(e).__name__}: {e}"[:2000])
+        run.section = name
+        return run
+    return decorate
+
+
+def value(section: Section, default=None):
+    """The section's value when it is complete, else ``default`` (a later step then skips)."""
+    return section.value if section.status == OK else default
+
+
+def record_sections(*sections: Section | Iterable[Section]) -> None:
+    """Record the findings of every complete section, in order (the notebook's last cell)."""
+    for item in sections:
+        for s in ([item] if isinstance(item, Section) else item):
+            for f in s.findings if s.status == OK else ():
+                record(f.name, f.value, None if f.ci_low is None else (f.ci_low, f.ci_high), unit=f.unit,
+                       label=f.label)
+
+
+def read_sections(notebook) -> list[dict]:
+    """The status of every section shown in an executed notebook (an nbformat node), in cell order."""
+    found: dict[str, dict] = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if SECTION_MIME in data:
+                item = dict(data[SECTION_MIME])
+                found[str(item.get("name"))] = item
+    return list(found.values())
