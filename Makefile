@@ -8,7 +8,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || 
 TEST_JOBS ?= $(JOBS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install data report test test-fast lab clean-reports
+.PHONY: help install data report test test-fast lint lab clean-reports
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: $(STAMP) ## Run the whole test suite, a test file per core at once (TEST_J
 
 test-fast: $(STAMP) ## Run the tests that start no notebook kernel, a file per core
 	$(BIN)/python -m pytest -m "not slow" -n $(TEST_JOBS) --dist loadfile
+
+lint: $(STAMP) ## Check the code and the notebooks with ruff (rules in pyproject.toml)
+	$(BIN)/ruff check .
 
 lab: $(STAMP) $(SYNTH) ## Start JupyterLab with the project's kernel registered as "Python (cs-workbench)"
 	$(BIN)/python -m ipykernel install --user --name cs-workbench --display-name "Python (cs-workbench)"

@@ -21,15 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.stats import recovery as R
 from helpers.data import schema as S
 from helpers.data import synth
-
+from helpers.stats import recovery as R
 
 # the reference, the O(n^2) scan that `recovery._match` replaced, lives once: in the test that compares them
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.test_recovery import full_scan_match  # noqa: E402
-
 
 # ---- timing --------------------------------------------------------------------------------------
 _NEW = R._match  # the implementation measured

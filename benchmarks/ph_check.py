@@ -110,9 +110,9 @@ def main(argv=None) -> None:
     parser.add_argument("--old-up-to", type=int, default=200_000, help="largest size also run the old way")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    from helpers.stats import churn
     from helpers.data import synth
     from helpers.data.io import Dataset
+    from helpers.stats import churn
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average "
           f"{os.getloadavg()[0]:.1f}")
     for n in args.sizes:

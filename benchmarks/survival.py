@@ -46,8 +46,8 @@ def _hrs(model) -> dict:
 
 # ---- one measurement, in its own process ----------------------------------------------------
 def aggregated(folder: Path) -> dict:
-    from helpers.stats import pwe, survival
     from helpers.engine import scale
+    from helpers.stats import pwe, survival
     began = time.perf_counter()
     src = scale.Source(folder)
     counts = src.collapse([STRATA])
@@ -60,7 +60,8 @@ def aggregated(folder: Path) -> dict:
     cox = scale.fit_cox_counts(rows, covariates=COVARIATES, strata=STRATA)
     fit = time.perf_counter() - fitted
     model = time.perf_counter() - began - km
-    piecewise = pwe.fit_pwe(pwe.person_period(rows, columns=[*COVARIATES, STRATA]), covariates=COVARIATES, strata=STRATA)
+    piecewise = pwe.fit_pwe(pwe.person_period(rows, columns=[*COVARIATES, STRATA]),
+                            covariates=COVARIATES, strata=STRATA)
     seconds = time.perf_counter() - began
     fitted = time.perf_counter()  # the former path, for comparison: lifelines' weighted Efron on the same rows
     weighted = survival.fit_cox(rows, covariates=COVARIATES, strata=STRATA, weights=scale.WEIGHT)
@@ -76,8 +77,8 @@ def rows(folder: Path, batch_mode) -> dict:
     from lifelines import CoxPHFitter
 
     from helpers.data import schema as S
-    from helpers.stats import survival
     from helpers.data.segments import add_segments
+    from helpers.stats import survival
     began = time.perf_counter()
     wanted = [S.TENURE, S.CHURNED, S.CONTRACT, S.CUSTOMER_TYPE, S.MONTHLY_VALUE, S.SATISFACTION, S.RELATIVE_SERVICE]
     customers = add_segments(pd.read_parquet(folder / "customers.parquet", columns=wanted))
@@ -105,13 +106,14 @@ def complaints_aggregated(folder: Path) -> dict:
 def complaints_rows(folder: Path) -> dict:
     import pandas as pd
 
-    from helpers.stats import complaints
     from helpers.data import schema as S
     from helpers.data.validate import validate
+    from helpers.stats import complaints
     began = time.perf_counter()
     tables = validate({S.CUSTOMERS: pd.read_parquet(folder / "customers.parquet"),
                        S.CONTACTS: pd.read_parquet(folder / "contacts.parquet")})
-    episodes = complaints.complaint_episodes(tables[S.CUSTOMERS], tables[S.CONTACTS], covariates=["customer_type", STRATA])
+    episodes = complaints.complaint_episodes(tables[S.CUSTOMERS], tables[S.CONTACTS],
+                                             covariates=["customer_type", STRATA])
     load = time.perf_counter() - began
     model = complaints.complaint_state_model(episodes, covariates=["customer_type"], strata=STRATA)
     return {"seconds": time.perf_counter() - began, "load_seconds": load, "episodes": len(episodes), "hr": _hrs(model),
@@ -173,25 +175,31 @@ def main(argv=None) -> None:
                 print(f"  {kind:<22} {r['error']}")
                 continue
             parts = [f"{r['seconds']:8.1f} s", f"peak {r['peak_gib']:5.2f} GiB"]
-            parts += [f"{key.replace('_seconds', '')} {r[key]:.1f} s" for key in ("load_seconds", "km_seconds", "cox_seconds")
+            parts += [f"{key.replace('_seconds', '')} {r[key]:.1f} s" for key in ("load_seconds", "km_seconds",
+                                                                                  "cox_seconds")
                       if key in r]
             parts += [f"Efron fit {r['fit_seconds']:.3f} s"] if "fit_seconds" in r else []
-            parts += [f"{r[key]:,} {key.replace('_', ' ')}" for key in ("collapsed_rows", "cells", "episodes") if key in r]
+            parts += [f"{r[key]:,} {key.replace('_', ' ')}" for key in ("collapsed_rows", "cells",
+                                                                        "episodes") if key in r]
             print(f"  {kind:<22} " + "; ".join(parts))
         first = results[kinds[0]]
         if "error" in first:
             continue
         if "hr_pwe" in first:
-            print(f"  piecewise-exponential beside the Cox fit: max |HR difference| {_max_diff(first['hr'], first['hr_pwe']):.4f}")
+            print("  piecewise-exponential beside the Cox fit: max |HR difference| "
+                  f"{_max_diff(first['hr'], first['hr_pwe']):.4f}")
         others = [r for k, r in results.items() if k != kinds[0] and "error" not in r]
         if others:
             fastest = min(others, key=lambda r: r["seconds"])
-            print(f"  row level (faster of its runs) / workbench path: {fastest['seconds'] / first['seconds']:.1f}x the wall "
+            print("  row level (faster of its runs) / workbench path: "
+                  f"{fastest['seconds'] / first['seconds']:.1f}x the wall "
                   f"time; max |HR difference| {_max_diff(first['hr'], fastest['hr']):.2e}; row-level Cox fit alone "
                   f"{fastest['cox_seconds']:.1f} s")
             if "hr_lifelines_weighted" in first:
-                print(f"  former path, lifelines' weighted Cox on the same rows: {first['lifelines_weighted_seconds']:.2f} s; "
-                      f"max |HR difference| from row level {_max_diff(first['hr_lifelines_weighted'], fastest['hr']):.4f}")
+                print("  former path, lifelines' weighted Cox on the same rows: "
+                      f"{first['lifelines_weighted_seconds']:.2f} s; "
+                      "max |HR difference| from row level "
+                      f"{_max_diff(first['hr_lifelines_weighted'], fastest['hr']):.4f}")
         print("  hazard ratios (workbench): " + ", ".join(f"{k} {v:.3f}" for k, v in first["hr"].items()))
         sys.stdout.flush()
 

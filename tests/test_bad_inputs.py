@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from helpers.stats import effects
 from helpers.cli import main
 from helpers.data.io import load_dataset
 from helpers.data.mapping import MappingError, profile
-from helpers.engine.scale import checked_fingerprint
 from helpers.data.validate import DataError, require_columns
+from helpers.engine.scale import checked_fingerprint
+from helpers.stats import effects
 
 from .conftest import workbench
 

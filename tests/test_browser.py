@@ -16,7 +16,8 @@ from bs4 import BeautifulSoup
 from .test_share import overview_run
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HARNESS = """<script>(function () {
@@ -27,12 +28,14 @@ HARNESS = """<script>(function () {
   }, true);
   window.addEventListener("unhandledrejection", function (e) { errors.push("unhandled rejection: " + e.reason); });
   var original = console.error;
-  console.error = function () { errors.push(Array.prototype.join.call(arguments, " ")); original.apply(console, arguments); };
+  console.error = function () { errors.push(Array.prototype.join.call(arguments, " ")); \
+original.apply(console, arguments); };
   window.addEventListener("load", function () {
     var images = Array.prototype.slice.call(document.images);
     document.body.dataset.check = JSON.stringify({
       errors: errors, images: images.length,
-      broken: images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).map(function (i) { return i.src.slice(0, 80); }),
+      broken: images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })\
+.map(function (i) { return i.src.slice(0, 80); }),
       remote: performance.getEntriesByType("resource").map(function (r) { return r.name; })
         .filter(function (n) { return !/^(data|file|blob):/.test(n); }),
       findings: !!document.getElementById("key-findings")});

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.stats import churn, survival
 from helpers.data import segments
 from helpers.data.io import Dataset
+from helpers.stats import churn, survival
 
 COVARIATES = ["contract", "customer_type", "satisfaction", "log2_monthly_value", "wallet_share", "below_parity",
               "quadrant"]

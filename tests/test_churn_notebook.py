@@ -48,8 +48,8 @@ def test_on_telco_the_sections_without_data_say_so(tmp_path):
 
 def test_aggregated_path_gives_the_row_level_curves_and_says_what_it_sampled(tmp_path, dataset):
     """ENGINE=aggregated on data small enough for both: RMST and log-rank exactly as the rows give them."""
-    from helpers.stats import churn, survival
     from helpers.data.io import load_dataset
+    from helpers.stats import churn, survival
 
     findings, text, html = run(tmp_path, f"dataset={dataset}", "horizon_months=18", "engine=aggregated",
                                "sample_customers=600")
@@ -57,7 +57,8 @@ def test_aggregated_path_gives_the_row_level_curves_and_says_what_it_sampled(tmp
     summary = survival.km_summary(customers, group="contract", horizon=18).set_index("contract")
     for contract, row in summary.iterrows():
         assert findings[f"rmst.{contract}"]["value"] == pytest.approx(row["rmst"], abs=1e-9), contract
-    assert findings["logrank_p"]["value"] == pytest.approx(survival.logrank(customers, group="contract")["p"], abs=1e-12)
+    assert findings["logrank_p"]["value"] == pytest.approx(survival.logrank(customers, group="contract")["p"],
+                                                           abs=1e-12)
     assert findings["engine"]["value"] == "aggregated" and findings["customers"]["value"] == 1500
     truth = json.loads((dataset / "truth.json").read_text())["cox_log_hr"]
     f = findings["hr.customer_type.group"]

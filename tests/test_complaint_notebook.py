@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.stats import complaints
 from helpers.data.external import cfpb_complaints
 from helpers.data.io import load_dataset
+from helpers.stats import complaints
 
 from .conftest import run_notebook
 

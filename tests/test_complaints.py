@@ -18,11 +18,11 @@ from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight
 from statsmodels.stats.proportion import proportion_confint
 
-from helpers.stats import complaints as K
 from helpers.data import schema as S
-from helpers.stats import survival
 from helpers.data import synth
 from helpers.data.segments import BELOW_PARITY, LOG2_VALUE, QUADRANT, add_segments
+from helpers.stats import complaints as K
+from helpers.stats import survival
 
 # the generator's fixed covariates, as add_segments builds them (contract enters as strata)
 COVARIATES = [S.CUSTOMER_TYPE, S.SATISFACTION, LOG2_VALUE, S.WALLET_SHARE, BELOW_PARITY, QUADRANT]

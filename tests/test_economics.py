@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.stats import economics as ec
 from helpers.data import schema as S
+from helpers.stats import economics as ec
 from helpers.stats.survival import fit_cox
 
 T, E = S.TENURE, S.CHURNED

@@ -4,8 +4,8 @@ import hashlib
 import pytest
 
 from helpers.data import external
-from helpers.stats import overview
 from helpers.data.io import load_dataset
+from helpers.stats import overview
 
 
 @pytest.fixture(scope="module")

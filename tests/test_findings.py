@@ -2,7 +2,6 @@ import math
 
 import nbformat
 import pytest
-
 from bs4 import BeautifulSoup
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 

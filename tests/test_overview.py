@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers.stats import overview
 from helpers import plots
+from helpers.stats import overview
 
 
 def test_wilson_interval_matches_the_closed_form():

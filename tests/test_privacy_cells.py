@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.stats import churn, complaints, effects, recovery, retention, survival
 from helpers.data import schema as S
 from helpers.data.io import Dataset, load_dataset
 from helpers.data.privacy import check_covariates, identifier_covariates, pool_small_levels, suppress_small
 from helpers.data.segments import BELOW_PARITY, LOG2_VALUE, QUADRANT, add_segments
+from helpers.stats import churn, complaints, effects, recovery, retention, survival
 
 
 def test_rows_below_k_are_hidden_and_said():

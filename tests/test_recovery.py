@@ -11,11 +11,10 @@ import pytest
 from lifelines import CoxPHFitter
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from helpers.stats import recovery as R
 from helpers.data import schema as S
 from helpers.data import synth
 from helpers.data.io import load_dataset
-
+from helpers.stats import recovery as R
 
 # ---- fixtures ----------------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 import pandas as pd
 import pytest
 
-from helpers.stats import retention as R
 from helpers.data.io import Dataset
 from helpers.data.validate import require_columns, validate
+from helpers.stats import retention as R
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.stats import retention as R
 from helpers.data.io import load_dataset
+from helpers.stats import retention as R
 
 from .conftest import run_notebook, workbench
 
@@ -23,7 +23,8 @@ def test_randomized_campaign(tmp_path, medium):
     # the recorded headline is the CUPED estimate the helpers give on the same frame
     frame = R.campaign_frame(load_dataset(medium), "RCT-2024-07")
     cuped = R.effect_table(frame, outcome=R.REVENUE_WINDOW, design="randomized", arm="arm", control="control",
-                           covariates=COVARIATES, pre=R.PRE_REVENUE).set_index("method").loc["CUPED (pre-period outcome)"]
+                           covariates=COVARIATES,
+                           pre=R.PRE_REVENUE).set_index("method").loc["CUPED (pre-period outcome)"]
     f = findings["effect.revenue.treatment"]
     assert (f["value"], f["ci_low"], f["ci_high"]) == pytest.approx((cuped["estimate"], cuped["lower"], cuped["upper"]))
     assert findings["variance_reduction.treatment"]["value"] > 0.5

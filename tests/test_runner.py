@@ -104,5 +104,6 @@ def test_invalid_data_is_refused_with_the_contract_message(tmp_path, dataset):
 def test_params_command_lists_every_parameter():
     done = workbench("params", "00_data_overview")
     assert done.returncode == 0
-    assert "dataset" in done.stdout and "default 'synthetic'" in done.stdout and "confidence             float" in done.stdout
+    assert ("dataset" in done.stdout and "default 'synthetic'" in done.stdout
+            and "confidence             float" in done.stdout)
     assert workbench("params", "nope").returncode == 2

@@ -16,8 +16,8 @@ from bs4 import BeautifulSoup
 
 from helpers.findings import Finding
 from helpers.report import RunRefused, run
-from helpers.report.history import diff_runs
 from helpers.report import html as report_html
+from helpers.report.history import diff_runs
 from helpers.report.html import render_report, sanitize_html, script_free, strip_remote
 from helpers.report.runner import run_state
 
@@ -44,7 +44,8 @@ def remote_references(page: str) -> list[str]:
     """Everything a browser would fetch from another host: src/href of any tag but <a>, CSS @import."""
     soup = BeautifulSoup(page, "html.parser")
     found = [f"<{tag.name} {attr}={tag[attr]}>" for tag in soup.find_all(True) for attr in ("src", "href")
-             if tag.name != "a" and tag.has_attr(attr) and tag[attr].strip().lower().startswith(("http:", "https:", "//"))]
+             if tag.name != "a" and tag.has_attr(attr) and tag[attr].strip().lower().startswith(("http:", "https:",
+                                                                                                 "//"))]
     styles = " ".join(s.get_text() for s in soup.find_all("style")).lower()
     return found + (["@import url(http"] if "@import url(http" in styles.replace(" ", "") else [])
 

@@ -22,9 +22,27 @@ from lifelines import CoxPHFitter
 from helpers import cli
 from helpers.data import schema, segments, synth
 from helpers.data.io import load_dataset
-from helpers.data.schema import (ACCOUNT_MANAGER_ID, CAMPAIGN_ID, CAMPAIGNS, CHURNED, COMPLAINT, CONTACT_ID, CONTACTS,
-                            CONTRACT, CUSTOMER_ID, CUSTOMERS, DEPARTED_AT, END_DATE, KIND, MANAGER_DEPARTURES,
-                            MONTHLY_VALUE, REPEAT_OF, REVENUE, REVENUE_AMOUNT, SIGNUP_DATE)
+from helpers.data.schema import (
+    ACCOUNT_MANAGER_ID,
+    CAMPAIGN_ID,
+    CAMPAIGNS,
+    CHURNED,
+    COMPLAINT,
+    CONTACT_ID,
+    CONTACTS,
+    CONTRACT,
+    CUSTOMER_ID,
+    CUSTOMERS,
+    DEPARTED_AT,
+    END_DATE,
+    KIND,
+    MANAGER_DEPARTURES,
+    MONTHLY_VALUE,
+    REPEAT_OF,
+    REVENUE,
+    REVENUE_AMOUNT,
+    SIGNUP_DATE,
+)
 
 from .conftest import workbench
 

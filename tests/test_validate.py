@@ -25,7 +25,8 @@ def _broken(customers, **changes):
 
 
 CUSTOMER_CASES = [
-    ({"customer_id": (1, "C1")}, r"customers\.customer_id: 2 rows duplicated \(rows 0, 1\): each value must appear once"),
+    ({"customer_id": (1, "C1")}, r"customers\.customer_id: 2 rows duplicated \(rows 0, 1\): "
+                                 r"each value must appear once"),
     ({"churned": (2, "maybe")}, r"customers\.churned: 1 row not true/false \(row 2\): use True/False or 1/0"),
     ({"contract": (3, "weekly")}, r"customers\.contract: 1 row outside the allowed values \('weekly'\) \(row 3\): "
                                   r"allowed values are month-to-month, one-year, two-year"),
@@ -33,7 +34,8 @@ CUSTOMER_CASES = [
     ({"monthly_value": (0, "1,200")}, r"customers\.monthly_value: 1 row not a number \(row 0\): use plain numbers "
                                       r"with a '\.' decimal point and no thousands separators"),
     ({"monthly_value": (1, np.inf)}, r"customers\.monthly_value: 1 row infinite \(row 1\)"),
-    ({"signup_date": (1, "15/13/2023")}, r"customers\.signup_date: 1 row not a date \(row 1\): write dates as YYYY-MM-DD"),
+    ({"signup_date": (1, "15/13/2023")}, r"customers\.signup_date: 1 row not a date \(row 1\): "
+                                         r"write dates as YYYY-MM-DD"),
     ({"end_date": (0, "2022-12-01")}, r"customers\.end_date: 1 row with the end date before the signup date \(row 0\): "
                                       r"end_date must be on or after signup_date"),
     ({"end_reason": (1, "price")}, r"customers\.end_reason: 1 row with an end reason but not churned \(row 1\)"),

@@ -10,9 +10,10 @@ import sys
 # format that no notebook schema uses (jsonschema skips a format whose checker is missing).
 sys.modules.setdefault("rfc3987_syntax", None)
 
-from .findings import record  # noqa: E402
 from helpers.data.io import Dataset, load_dataset  # noqa: E402
 from helpers.data.validate import DataError, validate  # noqa: E402
+
+from .findings import record  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["DataError", "Dataset", "load_dataset", "record", "validate"]

@@ -14,10 +14,10 @@ import pandas as pd
 from lifelines import CoxPHFitter
 
 from helpers.data import schema as S
-from helpers.stats import survival
 from helpers.data.io import Dataset
 from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
 from helpers.data.segments import LOG2_VALUE, add_segments, pool_small
+from helpers.stats import survival
 
 
 def usable_covariates(customers: pd.DataFrame, covariates: Sequence[str], *, min_complete: float = 0.5,
