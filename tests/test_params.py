@@ -5,6 +5,8 @@ import pytest
 from helpers.report import ParameterError, declared_parameters, find_notebook, resolve_parameters
 from helpers.report.params import split_assignments
 
+from .conftest import write_notebook
+
 
 @pytest.fixture
 def notebook(tmp_path):
@@ -95,11 +97,7 @@ def test_roles_are_read_from_tags_and_unknown_roles_are_refused(tmp_path, notebo
     declared = notebook
     assert with_role(declared, "dataset") == ["DATASET"] and with_role(declared, "covariates") == ["COVARIATES"]
     assert with_role(declared, "table") == [] and declared["LEVEL"].role == ""
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell('DATASET = "synthetic"  # data [role: datasets]')
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell]
-    nbformat.write(nb, str(tmp_path / "bad.ipynb"))
+    write_notebook(tmp_path / "bad.ipynb", 'DATASET = "synthetic"  # data [role: datasets]')
     with pytest.raises(ParameterError, match=r"\[role: datasets\] is not a role; roles: dataset, table"):
         declared_parameters(tmp_path / "bad.ipynb")
 
@@ -108,8 +106,6 @@ def test_the_runner_finds_the_data_by_role_not_by_name(tmp_path, monkeypatch):
     """A data parameter under another name is still loaded and checked before any kernel starts."""
     from helpers import config
     from helpers.report.runner import RunRefused, plan
-
-    from .conftest import write_notebook
 
     folder = tmp_path / "notebooks"
     folder.mkdir()

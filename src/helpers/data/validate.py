@@ -10,6 +10,7 @@ index to the file's line numbers so that messages point into the file.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,10 +146,39 @@ def _check_table(name: str, df: pd.DataFrame, problems: list) -> pd.DataFrame:
     return df
 
 
+@dataclass(frozen=True)
+class RowRule:
+    """A rule across columns of the customers table, written once for pandas and for DuckDB.
+
+    ``broken(customers)`` is True where a row breaks it; ``sql`` is the same test as a WHERE
+    clause over the raw table (`helpers.engine.scale.check`). It applies when every column of
+    ``needs`` is present.
+    """
+
+    column: str
+    needs: tuple[str, ...]
+    broken: Callable[[pd.DataFrame], pd.Series]
+    sql: str
+    what: str
+    fix: str
+
+
+CUSTOMER_RULES = (
+    RowRule(S.END_DATE, (S.SIGNUP_DATE, S.END_DATE), lambda c: c[S.END_DATE] < c[S.SIGNUP_DATE],
+            f"CAST({S.END_DATE} AS DATE) < CAST({S.SIGNUP_DATE} AS DATE)",
+            "with the end date before the signup date", "end_date must be on or after signup_date"),
+    RowRule(S.END_REASON, (S.END_REASON,), lambda c: c[S.END_REASON].notna() & ~c[S.CHURNED].astype(bool),
+            f"{S.END_REASON} IS NOT NULL AND NOT CAST({S.CHURNED} AS BOOLEAN)",
+            "with an end reason but not churned",
+            "an end reason belongs to churned customers only; clear it or set churned"),
+)
+
+
 def _customer_rules(c: pd.DataFrame, problems: list) -> pd.DataFrame:
+    for rule in CUSTOMER_RULES:
+        if set(rule.needs) <= set(c):
+            problems.append(_problem(S.CUSTOMERS, rule.column, rule.broken(c), rule.what, rule.fix))
     if {S.SIGNUP_DATE, S.END_DATE} <= set(c):
-        problems.append(_problem(S.CUSTOMERS, S.END_DATE, c[S.END_DATE] < c[S.SIGNUP_DATE],
-                                 "with the end date before the signup date", "end_date must be on or after signup_date"))
         derived = S.tenure_from_dates(c[S.SIGNUP_DATE], c[S.END_DATE])
         if c[S.TENURE].isna().all():
             c[S.TENURE] = derived
@@ -157,10 +187,6 @@ def _customer_rules(c: pd.DataFrame, problems: list) -> pd.DataFrame:
             problems.append(_problem(S.CUSTOMERS, S.TENURE, off & derived.notna(),
                                      "disagreeing with signup_date and end_date by more than a day",
                                      "drop tenure_months to derive it from the dates, or correct the dates"))
-    if S.END_REASON in c:
-        problems.append(_problem(S.CUSTOMERS, S.END_REASON, c[S.END_REASON].notna() & ~c[S.CHURNED].astype(bool),
-                                 "with an end reason but not churned",
-                                 "an end reason belongs to churned customers only; clear it or set churned"))
     return c
 
 

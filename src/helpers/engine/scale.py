@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ import pandas as pd
 
 from helpers import config
 from helpers.data import schema as S
+from helpers.data import validate as validate_module
 from helpers.data.io import Dataset, fingerprint, resolve, table_files
 from helpers.data.segments import (
     BELOW_PARITY,
@@ -53,8 +55,9 @@ from helpers.data.segments import (
     WALLET_BY_SATISFACTION,
     WALLET_CUTS,
 )
-from helpers.data.validate import DataError, Problem, validate
+from helpers.data.validate import CUSTOMER_RULES, DataError, Problem, validate
 from helpers.stats import efron, survival
+from helpers.stats.churn import covariate_problem, left_out
 from helpers.stats.complaints import STATES
 from helpers.stats.design import as_list
 from helpers.stats.pwe import (  # noqa: F401
@@ -631,22 +634,17 @@ class AggregatedCox:
 
 
 def usable_covariates(src: Source, covariates: Sequence[str], *, min_complete: float = 0.5) -> tuple[list[str], str]:
-    """As `churn.usable_covariates`, from DuckDB counts."""
+    """As `helpers.stats.churn.usable_covariates` (the same rule, `covariate_problem`), from DuckDB counts."""
     kept, notes = [], []
-    n = src.n
     for name in covariates:
-        if name not in src.columns:
-            notes.append(f"{name} (not in the data)")
-            continue
-        filled, distinct = src.con.execute(f"SELECT count({_q(name)}), count(DISTINCT {_q(name)}) "
-                                           f"FROM {S.CUSTOMERS}").fetchone()
-        if filled < min_complete * n:
-            notes.append(f"{name} (missing for {1 - filled / n:.0%} of customers)")
-        elif distinct < 2:
-            notes.append(f"{name} (a single value)")
-        else:
-            kept.append(name)
-    return kept, (f"Left out of the model: {', '.join(notes)}." if notes else "")
+        filled = distinct = 0
+        if name in src.columns:
+            filled, distinct = src.con.execute(f"SELECT count({_q(name)}), count(DISTINCT {_q(name)}) "
+                                               f"FROM {S.CUSTOMERS}").fetchone()
+        problem = covariate_problem(name, present=name in src.columns, complete=filled / src.n, distinct=distinct,
+                                    min_complete=min_complete)
+        (notes if problem else kept).append(problem or name)
+    return kept, left_out(notes)
 
 
 def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequence[str] = (), alpha: float = 0.05,
@@ -737,7 +735,8 @@ def checked_data(dataset: str | Path, *, engine: str = "auto", threshold: int = 
 
 def _marker(fp: str) -> Path:
     """Where a passed check of these bytes is remembered: fingerprint + the checking code's digest."""
-    rules = hashlib.sha256(Path(__file__).read_bytes() + Path(S.__file__).read_bytes()).hexdigest()[:12]
+    code = b"".join(Path(m.__file__).read_bytes() for m in (sys.modules[__name__], S, validate_module))
+    rules = hashlib.sha256(code).hexdigest()[:12]
     return config.PROCESSED / ".checked" / f"{fp}-{rules}"
 
 
@@ -801,18 +800,9 @@ def check(src: Source, *, examples: int = 5) -> None:
                               "with a customer_id not in customers", "every row must belong to a known customer"))
             for where, what, fix in rules:
                 problems.extend(_rule(src, view, name, col.name, where, what, fix, examples))
-        if name == S.CUSTOMERS:
-            if {S.SIGNUP_DATE, S.END_DATE} <= set(have):
-                problems.extend(_rule(src, view, name, S.END_DATE,
-                                      f"CAST({S.END_DATE} AS DATE) < CAST({S.SIGNUP_DATE} AS DATE)",
-                                      "with the end date before the signup date",
-                                      "end_date must be on or after signup_date", examples))
-            if S.END_REASON in have:
-                problems.extend(_rule(src, view, name, S.END_REASON,
-                                      f"{S.END_REASON} IS NOT NULL AND NOT CAST({S.CHURNED} AS BOOLEAN)",
-                                      "with an end reason but not churned",
-                                      "an end reason belongs to churned customers only; clear it or set churned",
-                                      examples))
+        for rule in CUSTOMER_RULES if name == S.CUSTOMERS else ():  # the same rules as the pandas validator
+            if set(rule.needs) <= set(have):
+                problems.extend(_rule(src, view, name, rule.column, rule.sql, rule.what, rule.fix, examples))
     if problems:
         raise DataError(problems, source=f"data set {src.name!r}")
 

@@ -20,24 +20,45 @@ from helpers.data.segments import LOG2_VALUE, add_segments, pool_small
 from helpers.stats import survival
 
 
+def covariate_problem(name: str, *, present: bool, complete: float, distinct: int,
+                      min_complete: float = 0.5) -> str | None:
+    """Why a covariate cannot enter a model (``"x (a single value)"``), or None: one rule for every path.
+
+    ``complete`` is the share of customers with a value, ``distinct`` the number of distinct
+    values; the row-level path counts them in pandas, the aggregated one in DuckDB.
+
+    >>> covariate_problem("wallet_share", present=True, complete=0.3, distinct=40)
+    'wallet_share (missing for 70% of customers)'
+    """
+    if not present:
+        return f"{name} (not in the data)"
+    if complete < min_complete:
+        return f"{name} (missing for {1 - complete:.0%} of customers)"
+    if distinct < 2:
+        return f"{name} (a single value)"
+    return None
+
+
+def left_out(problems: Sequence[str]) -> str:
+    """The sentence naming the covariates left out of the model, or ""."""
+    return f"Left out of the model: {', '.join(problems)}." if problems else ""
+
+
 def usable_covariates(customers: pd.DataFrame, covariates: Sequence[str], *, min_complete: float = 0.5,
                       ) -> tuple[list[str], str]:
     """The covariates the data can support, and a sentence naming those left out and why.
 
     A covariate is left out when the column is absent, has a single value, or is missing for
-    more than ``1 - min_complete`` of the customers.
+    more than ``1 - min_complete`` of the customers (`covariate_problem`).
     """
     kept, notes = [], []
     for name in covariates:
-        if name not in customers:
-            notes.append(f"{name} (not in the data)")
-        elif customers[name].notna().mean() < min_complete:
-            notes.append(f"{name} (missing for {customers[name].isna().mean():.0%} of customers)")
-        elif customers[name].nunique(dropna=True) < 2:
-            notes.append(f"{name} (a single value)")
-        else:
-            kept.append(name)
-    return kept, (f"Left out of the model: {', '.join(notes)}." if notes else "")
+        present = name in customers
+        problem = covariate_problem(name, present=present, min_complete=min_complete,
+                                    complete=float(customers[name].notna().mean()) if present else 0.0,
+                                    distinct=int(customers[name].nunique(dropna=True)) if present else 0)
+        (notes if problem else kept).append(problem or name)
+    return kept, left_out(notes)
 
 
 @dataclass

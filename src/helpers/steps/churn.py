@@ -8,6 +8,7 @@ customers are pooled or left out, so no table shows a group below the small-cell
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -181,66 +182,51 @@ def holdout(data: Data, cox_section: Section, *, horizon: float, test_share: flo
 
 
 # ---- the differentiated-service lens: one segmentation per section -----------------------------
-def _lens(data: Data, segmentation: str, *, missing: str, title: str, horizon: float, times: Sequence[float],
-          min_size: int, min_cell: int, confidence: float, **plot) -> Section:
-    """Kaplan-Meier curves and their summary for one segmentation; `Skip` with ``missing`` when the data lack it."""
+@dataclass(frozen=True)
+class Lens:
+    """One view of the lens: its section name, figure title and the sentence when the data lack it."""
+
+    section: str
+    title: str
+    missing: str
+    many_curves: bool = False  # no bands and no at-risk table: too many curves to read them
+
+
+LENSES = {
+    segments.QUADRANT: Lens("quadrants", "Still a customer, by value x satisfaction",
+                            "No satisfaction or monthly value in this data set: the value x satisfaction quadrants "
+                            "are skipped."),
+    segments.SERVICE_BY_VALUE: Lens("service_level", "Still a customer, by relative service level and value",
+                                    "No relative service level in this data set: this section is skipped."),
+    segments.WALLET_BY_SATISFACTION: Lens("wallet_share", "Still a customer, by wallet share and satisfaction",
+                                          "No wallet share or satisfaction in this data set: this section is skipped."),
+    S.CUSTOMER_TYPE: Lens("customer_type", "Still a customer, individual vs group",
+                          "No customer type in this data set: this section is skipped."),
+    segments.COHORT: Lens("cohorts", "Still a customer, by signup cohort",
+                          "No signup dates in this data set: the cohort view is skipped.", many_curves=True),
+}
+
+
+@step(lambda data, segmentation, **_: LENSES[segmentation].section)
+def lens(data: Data, segmentation: str, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
+         min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
+    """Kaplan-Meier curves and their summary for one segmentation of `LENSES`; skipped when the data lack it.
+
+    The quadrants also give their order by restricted mean tenure, shortest first.
+    """
+    view = LENSES[segmentation]
     if segmentation not in data.available:
-        raise Skip(missing)
+        raise Skip(view.missing)
     km, summary, note = churn_stats.segment_curves(data.counts([segmentation]), segmentation, horizon=horizon,
                                                    times=times, min_size=_min_group(min_size, min_cell),
                                                    confidence=confidence, weights=data.weights)
-    curves = plots.km_curves(km, group=segmentation, title=title, **plot)
-    return Section(value=summary).figure(curves).text(note).table(summary)
-
-
-@step("quadrants")
-def quadrants(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
-              min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
-    """Value x satisfaction quadrants, and their order by restricted mean tenure (shortest first)."""
-    section = _lens(data, segments.QUADRANT, title="Still a customer, by value x satisfaction",
-                    missing="No satisfaction or monthly value in this data set: the value x satisfaction quadrants "
-                            "are skipped.",
-                    horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence)
-    order = section.value.sort_values("rmst")[segments.QUADRANT].astype(str)
-    return section.find("quadrant_order", " < ".join(order),
-                        label="Quadrants by restricted mean tenure, shortest first")
-
-
-@step("service_level")
-def service_level(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
-                  min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
-    """Relative service level (own satisfaction over the leading competitor's) in bands, by value."""
-    return _lens(data, segments.SERVICE_BY_VALUE, title="Still a customer, by relative service level and value",
-                 missing="No relative service level in this data set: this section is skipped.",
-                 horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence)
-
-
-@step("wallet_share")
-def wallet_share(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
-                 min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
-    """Wallet share (the share of the customer's category spend we win) by satisfaction."""
-    return _lens(data, segments.WALLET_BY_SATISFACTION, title="Still a customer, by wallet share and satisfaction",
-                 missing="No wallet share or satisfaction in this data set: this section is skipped.",
-                 horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence)
-
-
-@step("customer_type")
-def customer_type(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
-                  min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
-    """Individual against group (key-account) customers."""
-    return _lens(data, S.CUSTOMER_TYPE, title="Still a customer, individual vs group",
-                 missing="No customer type in this data set: this section is skipped.",
-                 horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence)
-
-
-@step("cohorts")
-def cohorts(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
-            min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
-    """Retention by signup cohort (many curves: no bands, no at-risk table)."""
-    return _lens(data, segments.COHORT, title="Still a customer, by signup cohort",
-                 missing="No signup dates in this data set: the cohort view is skipped.",
-                 horizon=horizon, times=times, min_size=min_size, min_cell=min_cell, confidence=confidence,
-                 ci=False, at_risk=False)
+    curves = plots.km_curves(km, group=segmentation, title=view.title, ci=not view.many_curves,
+                             at_risk=not view.many_curves)
+    section = Section(value=summary).figure(curves).text(note).table(summary)
+    if segmentation == segments.QUADRANT:
+        order = summary.sort_values("rmst")[segmentation].astype(str)
+        section.find("quadrant_order", " < ".join(order), label="Quadrants by restricted mean tenure, shortest first")
+    return section
 
 
 # ---- manager departures, end reasons, revenue at risk --------------------------------------------

@@ -152,32 +152,41 @@ def _injected(name: str) -> bool:
     return "*" in wanted or name in wanted
 
 
-def step(name: str) -> Callable:
+def step(name: str | Callable[..., str]) -> Callable:
     """Decorate a step function: its `Section` gets ``name``; `Skip` and any other error become a result.
 
     The wrapped function returns a `Section` (or raises `Skip`). Whatever it raises, the call
     returns a `Section`: skipped with the `Skip` message, or failed with ``Type: message`` and the
-    traceback printed to stderr.
+    traceback printed to stderr. ``name`` may be a function of the call's arguments, for one step
+    that makes several sections (one per segmentation, say).
     """
     def decorate(fn: Callable[..., Section]) -> Callable[..., Section]:
         @functools.wraps(fn)
         def run(*args, **kwargs) -> Section:
             try:
-                if _injected(name):
-                    raise InjectedFailure(f"injected failure in section {name!r} ({FAIL_ENV})")
-                out = fn(*args, **kwargs)
-                if not isinstance(out, Section):
-                    raise TypeError(f"step {name!r} returned {type(out).__name__}, not a Section")
-                out.name = name
-                return out
-            except Skip as e:
-                return Section(name, SKIPPED, reason=str(e))
-            except Exception as e:  # noqa: BLE001 - one failing section must not take down the report
-                traceback.print_exc(file=sys.stderr)
-                return Section(name, FAILED, reason=f"{type(e).__name__}: {e}"[:2000])
+                key = name if isinstance(name, str) else str(name(*args, **kwargs))
+            except Exception:  # noqa: BLE001 - a bad argument is reported by the step itself
+                key = fn.__name__
+            return _run(fn, key, args, kwargs)
         run.section = name
         return run
     return decorate
+
+
+def _run(fn: Callable[..., Section], name: str, args, kwargs) -> Section:
+    try:
+        if _injected(name):
+            raise InjectedFailure(f"injected failure in section {name!r} ({FAIL_ENV})")
+        out = fn(*args, **kwargs)
+        if not isinstance(out, Section):
+            raise TypeError(f"step {name!r} returned {type(out).__name__}, not a Section")
+        out.name = name
+        return out
+    except Skip as e:
+        return Section(name, SKIPPED, reason=str(e))
+    except Exception as e:  # noqa: BLE001 - one failing section must not take down the report
+        traceback.print_exc(file=sys.stderr)
+        return Section(name, FAILED, reason=f"{type(e).__name__}: {e}"[:2000])
 
 
 def value(section: Section, default=None):
