@@ -18,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -80,7 +80,8 @@ def resolve(dataset: str | Path) -> Path:
             "(or `make data`) first")
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"data set {key!r} not found: give {', '.join(map(repr, [*NAMED, *READERS]))} or the path of a folder holding "
+            f"data set {key!r} not found: give {', '.join(map(repr, [*NAMED, *READERS]))} or the path of a folder "
+            "holding "
             f"customers.parquet or customers.csv (looked for {folder.resolve()})")
     return folder
 

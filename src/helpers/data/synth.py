@@ -29,6 +29,7 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -450,7 +451,7 @@ class _Events:
     kind: np.ndarray
     value: np.ndarray
 
-    def __add__(self, other: "_Events") -> "_Events":
+    def __add__(self, other: _Events) -> _Events:
         return _Events(*(np.concatenate([a, b]) for a, b in zip(
             (self.cust, self.day, self.kind, self.value), (other.cust, other.day, other.kind, other.value))))
 
@@ -776,7 +777,7 @@ class _Numbering:
     customer_offset: int = 0
 
     @classmethod
-    def fitting(cls, customers: int, managers: int) -> "_Numbering":
+    def fitting(cls, customers: int, managers: int) -> _Numbering:
         return cls(customer_width=max(6, _digits(customers)), manager_width=max(4, _digits(managers)))
 
     def customers(self, numbers) -> np.ndarray:
@@ -1330,7 +1331,7 @@ def _numbering(n: int, chunks, p: SynthParams) -> _Numbering:
     return _Numbering(max(6, _digits(n)), max(7, _digits(n) + 2), max(4, _digits(managers)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _arrow_schema(name: str):
     """The arrow schema (with pandas metadata) `write` gives the contract table ``name``."""
     import pyarrow as pa
@@ -1395,7 +1396,7 @@ class _Staged:
         self.folder, self.names, self.temps, self.writers = folder, list(names), [], {}
         self.campaign_ids = sorted(set(campaign_ids))
 
-    def __enter__(self) -> "_Staged":
+    def __enter__(self) -> _Staged:
         import pyarrow.parquet as pq
 
         try:
@@ -1411,10 +1412,8 @@ class _Staged:
 
     def __exit__(self, *exc) -> None:
         for _, writer in self.writers.values():
-            try:
+            with contextlib.suppress(Exception):  # already failing: the temporary files go below
                 writer.close()
-            except Exception:  # already failing: the temporary files go below
-                pass
         for path in self.temps:
             path.unlink(missing_ok=True)
 

@@ -19,8 +19,8 @@ import pandas as pd
 from helpers.data import schema as S
 
 MAX_EXAMPLES = 5
-_TRUE = {True, 1, "true", "True", "TRUE", "1"}
-_FALSE = {False, 0, "false", "False", "FALSE", "0"}
+_TRUE = {True, "true", "True", "TRUE", "1"}  # True == 1: the number 1 is in the set too
+_FALSE = {False, "false", "False", "FALSE", "0"}  # and 0
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,8 @@ def _contact_rules(c: pd.DataFrame, problems: list) -> None:
         problems.append(_problem(S.CONTACTS, S.RESOLVED_AT, c[S.RESOLVED_AT] < c[S.OPENED_AT],
                                  "resolved before they were opened", "resolved_at must be on or after opened_at"))
     if S.REPEAT_OF in c:
-        problems.append(_problem(S.CONTACTS, S.REPEAT_OF, c[S.REPEAT_OF].notna() & ~c[S.REPEAT_OF].isin(c[S.CONTACT_ID]),
+        unknown = c[S.REPEAT_OF].notna() & ~c[S.REPEAT_OF].isin(c[S.CONTACT_ID])
+        problems.append(_problem(S.CONTACTS, S.REPEAT_OF, unknown,
                                  "naming an unknown contact", "repeat_of must name a contact_id of this table"))
     not_complaint = c[S.KIND] != S.COMPLAINT
     for column in (S.RECOVERY_ACTION, S.RECOVERED):
