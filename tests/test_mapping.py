@@ -1,5 +1,6 @@
 """Mapping files: the Telco worked example, derivations, drafting, and `workbench data check/init`."""
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -142,7 +143,7 @@ def test_tenure_in_days_and_churn_from_a_status_column(tmp_path):
     (tmp_path / "c.tsv").write_text("id\tdays\tstate\nx\t61\tgone\ny\t0\tactive\nz\t30\t\n")
     (tmp_path / "m.yml").write_text("customers:\n  file: c.tsv\n  columns: {customer_id: id}\n"
                                     "  tenure: {column: days, unit: days}\n"
-                                    "  churned: {column: state, values: [gone]}\n")
+                                    "  churned: {column: state, values: [gone], otherwise: false}\n")
     tables, files = mapping.load_mapping(tmp_path / "m.yml")
     assert [f.name for f in files] == ["m.yml", "c.tsv"]
     c = tables["customers"]
@@ -237,3 +238,66 @@ def test_relative_data_paths_reach_the_kernel(tmp_path):
         assert _absolute_paths({"DATASET": "synthetic"}, declared) == {"DATASET": "synthetic"}
     finally:
         os.chdir(here)
+
+
+# ---- nested blocks: unknown keys, units, churn labels ------------------------------------------------
+# labels as a hand-made export has them ("Yes " is stripped by the reader, so it is "Yes")
+MESSY_CHURN = "id,months,Churn\n" + "".join(f"c{i},{i % 30 + 1},{label}\n" for i, label in enumerate(
+    ["yes"] * 40 + ["Yes "] * 12 + ["Y"] * 5 + ["Yes"] * 40 + ["No"] * 80 + ["no"] * 15 + ["N"] * 8))
+
+
+def _customers(tmp_path, csv: str, block: str) -> dict:
+    (tmp_path / "c.csv").write_text(csv)
+    (tmp_path / "m.yaml").write_text("customers:\n  file: c.csv\n  columns: {customer_id: id, tenure_months: months}\n"
+                                     + block)
+    return mapping.load_mapping(tmp_path / "m.yaml")[0]["customers"]
+
+
+def test_unlisted_churn_labels_are_refused_with_each_label_and_its_count(tmp_path):
+    """A silent wrong answer before: every label but "Yes" counted as not churned (52 of 200 churned, truth 97)."""
+    with pytest.raises(mapping.MappingError) as e:
+        _customers(tmp_path, MESSY_CHURN, "  churned: {column: Churn, values: [\"Yes\"]}\n")
+    message = str(e.value)
+    assert message.startswith("customers.churned: column 'Churn' of c.csv holds labels listed neither under values: "
+                              "(churned) nor under active: 'No' (80 rows), 'yes' (40 rows), 'no' (15 rows), 'N' (8 "
+                              "rows), 'Y' (5 rows); ")
+    assert "'Yes'" not in message and "add otherwise: false (or true)" in message
+
+
+def test_listing_every_churned_label_and_saying_what_the_rest_are(tmp_path):
+    listed = "  churned: {column: Churn, values: [\"yes\", \"Yes\", \"Y\"], active: [\"No\", \"no\", \"N\"]}\n"
+    assert _customers(tmp_path, MESSY_CHURN, listed)["churned"].sum() == 97
+    rest_active = "  churned: {column: Churn, values: [\"yes\", \"Yes\", \"Y\"], otherwise: false}\n"
+    assert _customers(tmp_path, MESSY_CHURN, rest_active)["churned"].sum() == 97
+    rest_churned = "  churned: {column: Churn, active: [\"No\", \"no\", \"N\"], otherwise: true}\n"
+    assert _customers(tmp_path, MESSY_CHURN, rest_churned)["churned"].sum() == 97
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("  tenure: {column: months, units: days}\n",
+     "customers.tenure: unknown key 'units'; did you mean 'unit'? (keys are column, unit)"),
+    ("  tenure: {column: months, unit: month}\n",
+     "customers.tenure: unit 'month' is not one of months, days, weeks, years; did you mean 'months'?"),
+    ("  churned: {column: Churn, value: [Yes]}\n",
+     "customers.churned: unknown key 'value'; did you mean 'values'? (keys are column, values, active, otherwise)"),
+    ("  churned: {from: end_date, observed: 2024-06-30}\n",
+     "customers.churned: unknown key 'observed'; did you mean 'observed_until'?"),
+    ("  churned: {column: Churn, values: [Yes], otherwise: maybe}\n",
+     "customers.churned: otherwise is true or false"),
+    ("  churned: {status: Churn}\n", "customers.churned: write {column: <status column>, values:"),
+])
+def test_unknown_keys_inside_nested_blocks_are_refused(tmp_path, block, message):
+    """A silent wrong answer before: `units: days` was ignored and days were read as months."""
+    with pytest.raises(mapping.MappingError, match=re.escape(message)):
+        _customers(tmp_path, "id,months,Churn\na,3,Yes\n", block)
+
+
+@pytest.mark.parametrize(("unit", "months"), [("months", 24.0), ("years", 288.0), ("weeks", 24 * 7 / S.DAYS_PER_MONTH),
+                                              ("days", 24 / S.DAYS_PER_MONTH)])
+def test_tenure_in_years_weeks_or_days_becomes_months(tmp_path, unit, months):
+    (tmp_path / "c.csv").write_text("id,t,Churn\na,24,Yes\n")
+    (tmp_path / "m.yaml").write_text(f"customers:\n  file: c.csv\n  columns: {{customer_id: id}}\n"
+                                     f"  tenure: {{column: t, unit: {unit}}}\n"
+                                     "  churned: {column: Churn, values: [\"Yes\"], otherwise: false}\n")
+    c = mapping.load_mapping(tmp_path / "m.yaml")[0]["customers"]
+    assert float(c["tenure_months"].iloc[0]) == pytest.approx(months)

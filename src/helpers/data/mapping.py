@@ -20,8 +20,8 @@ One entry per contract table (``customers`` required; ``revenue``, ``contacts``,
         contract: {"Monthly": month-to-month, "Annual": one-year}
       dates:                    # per date column: its strftime format (default YYYY-MM-DD)
         signup_date: "%d/%m/%Y"
-      tenure: {column: Days, unit: days}       # or unit: months; else derived from the dates
-      churned: {from: end_date, observed_until: 2024-06-30}   # or {column: Status, values: [Closed]}
+      tenure: {column: Days, unit: days}       # or months, weeks, years; else derived from the dates
+      churned: {from: end_date, observed_until: 2024-06-30}   # or {column: Status, values: [Closed], active: [Open]}
       keep: [gender, Region Code]              # extra source columns (a list, or {source: name})
       fill: {total_charges: 0}                 # value for the missing cells of a column
 
@@ -49,6 +49,9 @@ from helpers.data.validate import DataError, Problem
 TABLE_KEYS = ("file", "sheet", "delimiter", "encoding", "header_row", "decimal", "thousands", "missing",
               "columns", "values", "dates", "tenure", "churned", "keep", "fill")
 TOP_KEYS = ("description", *S.TABLES)
+TENURE_KEYS = ("column", "unit")
+TENURE_UNITS = {"months": 1.0, "days": 1 / S.DAYS_PER_MONTH, "weeks": 7 / S.DAYS_PER_MONTH, "years": 12.0}
+CHURN_KEYS = {"column": ("column", "values", "active", "otherwise"), "from": ("from", "observed_until")}
 EXCEL = (".xlsx", ".xlsm", ".xls")
 TEXT = (".csv", ".tsv", ".txt", ".tab")
 ISO_LAYOUT = "Y-9-9"
@@ -98,10 +101,34 @@ def _check_table_spec(name: str, spec, errors: list) -> None:
         if booleans:
             errors.append(f"{name}.values.{column}: the key {booleans[0]!r} was read by YAML as a boolean (unquoted "
                           "Yes/No/On/Off become true/false): quote the source values, e.g. \"Yes\": true")
+    errors += _nested(name, spec)
+
+
+def _nested(name: str, spec: dict) -> list[str]:
+    """Problems of the tenure: and churned: blocks: unknown keys (with "did you mean"), units, labels."""
+    errors = []
     tenure = spec.get("tenure")
-    if tenure is not None and (not isinstance(tenure, dict) or tenure.get("unit", "months") not in ("months", "days")
-                               or "column" not in tenure):
-        errors.append(f"{name}.tenure: write {{column: <source column>, unit: months}} or unit: days")
+    if tenure is not None:
+        units = ", ".join(TENURE_UNITS)
+        if not isinstance(tenure, dict) or "column" not in tenure:
+            errors.append(f"{name}.tenure: write {{column: <source column>, unit: months}} (units: {units})")
+        else:
+            errors += _unknown(tenure, TENURE_KEYS, f"{name}.tenure")
+            if tenure.get("unit", "months") not in TENURE_UNITS:
+                errors.append(f"{name}.tenure: unit {tenure['unit']!r} is not one of {units}"
+                              f"{_suggest(tenure['unit'], TENURE_UNITS)}")
+    churned = spec.get("churned")
+    if churned is not None:
+        kind = next((k for k in CHURN_KEYS if isinstance(churned, dict) and k in churned), None)
+        if kind is None:
+            errors.append(f"{name}.churned: write {{column: <status column>, values: [<churned labels>], active: "
+                          "[<other labels>]} or {from: end_date, observed_until: YYYY-MM-DD}")
+        else:
+            errors += _unknown(churned, CHURN_KEYS[kind], f"{name}.churned")
+            if "otherwise" in churned and not isinstance(churned["otherwise"], bool):
+                errors.append(f"{name}.churned: otherwise is true or false (whether a label under neither values: "
+                              f"nor active: is churned), got {churned['otherwise']!r}")
+    return errors
 
 
 def read_mapping(path: str | Path) -> dict:
@@ -285,9 +312,10 @@ def _map_values(values: pd.Series, table: dict) -> pd.Series:
 def _tenure(df: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path, spec: dict) -> None:
     t = spec["tenure"]
     values = _numbers(_source_column(table, raw, path, t["column"], S.TENURE), spec)
-    if t.get("unit", "months") == "days":
+    factor = TENURE_UNITS[t.get("unit", "months")]
+    if factor != 1.0:  # text that is not a number stays as it is, for the validator to name
         number = pd.to_numeric(values, errors="coerce")
-        values = (number / S.DAYS_PER_MONTH).astype(object).where(number.notna() | values.isna(), values)
+        values = (number * factor).astype(object).where(number.notna() | values.isna(), values)
     df[S.TENURE] = values
 
 
@@ -308,7 +336,14 @@ def _churned(df: pd.DataFrame, raw: pd.DataFrame, table: str, path: Path, spec: 
                                "derive their tenure: add observed_until: YYYY-MM-DD")
         return
     status = _source_column(table, raw, path, rule["column"], S.CHURNED)
-    df[S.CHURNED] = status.isin([str(v) for v in rule.get("values", [])]).where(status.notna())
+    churned, active = ([str(v) for v in rule.get(key) or []] for key in ("values", "active"))
+    unlisted = status.notna() & ~status.isin([*churned, *active])
+    if "otherwise" not in rule and unlisted.any():
+        labels = ", ".join(f"{label!r} ({n:,} rows)" for label, n in status[unlisted].value_counts().items())
+        raise MappingError(f"{table}.churned: column {rule['column']!r} of {path.name} holds labels listed neither "
+                           f"under values: (churned) nor under active: {labels}; list each label (matched exactly, "
+                           "case included), or add otherwise: false (or true) to say what the rest are")
+    df[S.CHURNED] = (status.isin(churned) | (unlisted & bool(rule.get("otherwise")))).where(status.notna())
 
 
 def _customer_ids(df: pd.DataFrame, raw: pd.DataFrame, path: Path, mapped: set) -> None:
@@ -434,7 +469,7 @@ def _segments(c: pd.DataFrame) -> tuple[bool, str]:
     if usable:
         return True, f"by {', '.join(usable)}"
     if counts:
-        single = "; ".join(f"{col} has {'one value only (' + repr(str(c[col].dropna().iloc[0])) + ')' if k else 'no values'}"
+        single = "; ".join(f"{col} has " + (f"one value only ({str(c[col].dropna().iloc[0])!r})" if k else "no values")
                            for col, k in counts.items())
         return False, f"{single}: segments need at least two values"
     return False, "no contract, customer_type or region column"
@@ -531,8 +566,9 @@ def guess_columns(columns) -> dict[str, str]:
 
     Example
     -------
-    >>> guess_columns(["customerID", "tenure", "Churn", "Contract", "MonthlyCharges", "gender"])
-    {'customer_id': 'customerID', 'tenure_months': 'tenure', 'churned': 'Churn', 'contract': 'Contract', 'monthly_value': 'MonthlyCharges'}
+    >>> guessed = guess_columns(["customerID", "tenure", "Churn", "Contract", "MonthlyCharges", "gender"])
+    >>> guessed["customer_id"], guessed["tenure_months"], guessed["churned"], guessed["monthly_value"]
+    ('customerID', 'tenure', 'Churn', 'MonthlyCharges')
     """
     by_norm = {_norm(c): c for c in columns}
     guesses, taken = {}, set()
@@ -632,7 +668,8 @@ def draft_mapping(file: str | Path, *, out: str | Path | None = None) -> str:
              "customers:", f"  file: {_quote(rel.as_posix())}"]
     lines += [f"  delimiter: {_quote(spec['delimiter'])}   # GUESS: confirm"] if spec else []
     lines += ["  columns:"] + [f"    {t}: {_quote(s)}   # GUESS: confirm" for t, s in guesses.items()]
-    formats = {t: _guess_date_format(raw[s]) for t, s in guesses.items() if S.TABLES[S.CUSTOMERS].column(t).kind == "date"}
+    formats = {t: _guess_date_format(raw[s]) for t, s in guesses.items()
+               if S.TABLES[S.CUSTOMERS].column(t).kind == "date"}
     formats = {t: f for t, f in formats.items() if f and f != "%Y-%m-%d"}
     if formats:
         lines.append("  dates:")
@@ -640,8 +677,9 @@ def draft_mapping(file: str | Path, *, out: str | Path | None = None) -> str:
     if S.TENURE not in guesses and not {S.SIGNUP_DATE, S.END_DATE} <= set(guesses):
         lines.append(f"    # {S.TENURE}: ?   # TODO: tenure in months (or map signup_date and end_date)")
     if S.END_DATE in guesses and raw[guesses[S.END_DATE]].isna().any():
-        lines.append(f"  churned: {{from: {S.END_DATE}, observed_until: YYYY-MM-DD}}   # TODO: {guesses[S.END_DATE]} is "
-                     "blank for active customers: give the last day of observation (and drop churned: above)")
+        lines.append(f"  churned: {{from: {S.END_DATE}, observed_until: YYYY-MM-DD}}   # TODO: "
+                     f"{guesses[S.END_DATE]} is blank for active customers: give the last day of observation "
+                     "(and drop churned: above)")
     maps = {t: _guess_values(t, raw[s]) for t, s in guesses.items()}
     maps = {t: m for t, m in maps.items() if m}
     if maps:
