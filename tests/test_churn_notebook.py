@@ -69,3 +69,12 @@ def test_aggregated_path_gives_the_row_level_curves_and_says_what_it_sampled(tmp
                  "entered as quantile bands", "Revenue at risk adds up customers"):
         assert note in text, note
     assert "How this report was computed" in html
+
+
+def test_a_median_whose_upper_limit_is_not_reached_is_reported_not_refused(tmp_path, medium):
+    """Issue 15's reproduction: `data synth --n 6000 --seed 3`, then 01 by region, used to crash on a NaN bound."""
+    findings, text, html = run(tmp_path, f"dataset={medium}", "segment_by=region")
+    medians = {name: f for name, f in findings.items() if name.startswith("median.")}
+    open_ended = [f for f in medians.values() if f["ci_high"] is None]
+    assert open_ended and all(f["ci_low"] <= f["value"] for f in open_ended)
+    assert "not reached]" in html  # the key findings read "[34, not reached]"

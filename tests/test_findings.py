@@ -79,3 +79,25 @@ def test_escape_md_keeps_a_value_in_its_sentence_and_takes_any_value():
     assert escape_md(3.5) == "3.5" and escape_md(None) == "None" and escape_md("") == ""
     assert escape_md("&lt;") == "&amp;lt;"  # one pass: an entity in the data stays as typed
     assert escape_md("month-to-month") == "month\\-to\\-month"
+
+
+def test_a_bound_the_data_cannot_give_reads_not_reached():
+    """A median reached whose upper limit is not (the generator's own data, segment_by=region) used to crash 01."""
+    f = make_finding("median.north", 16.6, (15.8, math.nan), unit="months", label="Median tenure, north")
+    assert (f.ci_low, f.ci_high) == (15.8, None)
+    assert f.text() == "Median tenure, north: 16.6 [15.8, not reached] months"
+    assert make_finding("x", 2.0, (None, 3.0)).text() == "x: 2 [not reached, 3]"
+    assert make_finding("x", 2.0, (math.nan, math.nan)).text() == "x: 2"
+    with pytest.raises(ValueError, match=r"value 5 lies outside its interval \[not reached, 3\]"):
+        make_finding("x", 5.0, (None, 3.0))
+    with pytest.raises(TypeError, match="the interval must be a number"):
+        make_finding("x", 5.0, ("abc", 6.0))
+
+
+def test_a_value_on_its_bound_up_to_rounding_is_accepted():
+    """A level with a 100% outcome rate: Wilson's upper limit is 1 up to float rounding, the rate exactly 1."""
+    f = make_finding("rate.flag.yes", 1.0, (0.9926, 1.0 - 1e-15), unit="share")
+    assert f.ci_high == 1.0
+    assert make_finding("x", 0.0, (1e-13, 0.01)).ci_low == 0.0
+    with pytest.raises(ValueError, match="lies outside"):
+        make_finding("x", 1.0, (0.9, 0.999))

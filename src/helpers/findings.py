@@ -15,6 +15,8 @@ import re
 from dataclasses import asdict, dataclass
 
 FINDING_MIME = "application/vnd.workbench.finding+json"
+NOT_REACHED = "not reached"  # how a missing bound of an interval reads
+_ROUNDING = 1e-9  # relative: a value this close outside its interval is on its bound (float rounding)
 _NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
 # `escape_md`, in one pass so that the '#' and ';' of an entity are never escaped again
 _MD_ESCAPES = str.maketrans({
@@ -38,10 +40,15 @@ class Finding:
     label: str = ""
 
     def text(self) -> str:
-        """``label: value [low, high] unit``; shares as percentages, whole numbers with separators."""
+        """``label: value [low, high] unit``; shares as percentages, whole numbers with separators.
+
+        A bound the data cannot give (a median's upper limit when the curve never falls that far)
+        reads "not reached".
+        """
         share = self.unit == "share"
         value = self.value if isinstance(self.value, str) else _fmt(self.value, share)
-        ci = f" [{_fmt(self.ci_low, share)}, {_fmt(self.ci_high, share)}]" if self.ci_low is not None else ""
+        bound = lambda x: NOT_REACHED if x is None else _fmt(x, share)  # noqa: E731
+        ci = f" [{bound(self.ci_low)}, {bound(self.ci_high)}]" if (self.ci_low, self.ci_high) != (None, None) else ""
         unit = f" {self.unit}" if self.unit and not share else ""
         return f"{self.label or self.name}: {value}{ci}{unit}"
 
@@ -120,10 +127,26 @@ def make_finding(name: str, value, ci=None, *, unit: str = "", label: str = "") 
     value = _number(value, "the value", name)
     if ci is None:
         return Finding(name, value, unit=unit, label=label)
-    low, high = (_number(v, "the interval", name) for v in ci)
-    if not low <= value <= high:
-        raise ValueError(f"finding {name!r}: value {value:.4g} lies outside its interval [{low:.4g}, {high:.4g}]")
+    low, high = (None if _missing(v) else _number(v, "the interval", name) for v in ci)
+    slack = _ROUNDING * max(1.0, abs(value))
+    if low is not None and low - slack <= value < low:
+        low = value
+    if high is not None and high < value <= high + slack:
+        high = value
+    if (low is not None and value < low) or (high is not None and value > high):
+        shown = ", ".join(NOT_REACHED if b is None else f"{b:.4g}" for b in (low, high))
+        raise ValueError(f"finding {name!r}: value {value:.4g} lies outside its interval [{shown}]")
     return Finding(name, value, low, high, unit, label)
+
+
+def _missing(bound) -> bool:
+    """A bound the estimator could not give: None or NaN (a median whose upper limit is not reached)."""
+    if bound is None:
+        return True
+    try:
+        return not isinstance(bound, str) and math.isnan(float(bound))
+    except (TypeError, ValueError):
+        return False  # not a number: `_number` says so
 
 
 def record(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Finding:
@@ -136,7 +159,9 @@ def record(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Fin
     value : float or str
         The estimate, or a short verdict such as ``"supported"``.
     ci : (float, float), optional
-        Confidence interval; it must contain the value.
+        Confidence interval; it must contain the value (a value off its bound by float rounding
+        only is put on the bound). A bound that is None or NaN is one the data cannot give (a
+        median whose upper limit is not reached): it is kept as None and reads "not reached".
     unit : str
         Unit for readers (``"share"``, ``"months"``).
     label : str
