@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from mpl_toolkits.axes_grid1 import make_axes_locatable
@@ -20,6 +21,13 @@ mpl.rcParams["text.parse_math"] = False  # data labels are text, never math (see
 def _level(confidence: float) -> str:
     """``0.95`` -> ``"95%"``, ``0.975`` -> ``"97.5%"``: the interval a figure shows, as its label says."""
     return f"{100 * confidence:g}%"
+
+
+def _arms(value, lower, upper) -> list:
+    """Error-bar lengths below and above ``value``; never negative (a share of 0 whose Wilson lower limit is
+    -1e-17, a bound equal to the value up to rounding) and 0 where a bound is missing ("not reached")."""
+    value, lower, upper = (np.asarray(x, dtype=float) for x in (value, lower, upper))
+    return [np.nan_to_num(np.clip(value - lower, 0, None)), np.nan_to_num(np.clip(upper - value, 0, None))]
 
 
 def _ax(ax, height: float = 4):
@@ -40,7 +48,7 @@ def churn_rate_bars(rates: pd.DataFrame, by: str, *, ax=None, confidence: float 
     """Churn share per group with its interval (the output of `overview.churn_rate(by=...)`, at ``confidence``)."""
     ax = _ax(ax, height=1.2 + 0.45 * len(rates))
     y = range(len(rates))
-    ax.errorbar(rates["rate"], list(y), xerr=[rates["rate"] - rates["lower"], rates["upper"] - rates["rate"]],
+    ax.errorbar(rates["rate"], list(y), xerr=_arms(rates["rate"], rates["lower"], rates["upper"]),
                 fmt="o", capsize=4)
     ax.set_yticks(list(y), [str(v) for v in rates[by]])
     ax.set(xlabel=f"share churned ({_level(confidence)} interval)", ylabel=by, title=f"Churn by {by}")
@@ -133,7 +141,7 @@ def forest(hrs: pd.DataFrame, *, ax=None, title: str | None = None, confidence: 
     """Hazard ratios with intervals on a log axis (the output of `survival.hazard_ratios`, at ``confidence``)."""
     ax = _ax(ax, height=1.2 + 0.4 * len(hrs))
     y = list(range(len(hrs)))[::-1]
-    ax.errorbar(hrs["hr"], y, xerr=[hrs["hr"] - hrs["lower"], hrs["upper"] - hrs["hr"]], fmt="s", capsize=3)
+    ax.errorbar(hrs["hr"], y, xerr=_arms(hrs["hr"], hrs["lower"], hrs["upper"]), fmt="s", capsize=3)
     ax.axvline(1, color="grey", ls="--", lw=0.8)
     ax.set_xscale("log")
     _plain_log_ticks(ax)
@@ -160,7 +168,7 @@ def calibration(table: pd.DataFrame, *, t: float, ax=None):
     """Observed (Kaplan-Meier, with interval) against predicted survival at tenure ``t``, per bin."""
     ax = _ax(ax, height=5)
     ax.errorbar(table["predicted"], table["observed"],
-                yerr=[table["observed"] - table["lower"], table["upper"] - table["observed"]], fmt="o", capsize=3)
+                yerr=_arms(table["observed"], table["lower"], table["upper"]), fmt="o", capsize=3)
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
     ax.set(xlabel=f"predicted survival at {t:g} months", ylabel="observed (Kaplan-Meier)",
            title="Calibration on held-out customers", xlim=(0, 1.02), ylim=(0, 1.02))
@@ -174,8 +182,8 @@ def revenue_at_risk_bars(table: pd.DataFrame, *, ax=None, top: int = 12):
     ax = _ax(ax, height=1.2 + 0.4 * len(rows))
     labels = (rows["segmentation"] + ": " if "segmentation" in rows else "") + rows["segment"].astype(str)
     y = list(range(len(rows)))[::-1]
-    ax.barh(y, rows["revenue_lost"], xerr=[rows["revenue_lost"] - rows["revenue_lost_lower"],
-                                           rows["revenue_lost_upper"] - rows["revenue_lost"]], capsize=3)
+    ax.barh(y, rows["revenue_lost"], xerr=_arms(rows["revenue_lost"], rows["revenue_lost_lower"],
+                                                rows["revenue_lost_upper"]), capsize=3)
     ax.set_yticks(y, labels.tolist())
     ax.set(xlabel="expected revenue lost to churn over the horizon", title="Where the revenue at risk sits")
     return ax
@@ -211,7 +219,7 @@ def estimates(table: pd.DataFrame, *, label: str = "method", ax=None, title: str
     """Point estimates with intervals, one row per ``label`` (e.g. naive, IPW, AIPW)."""
     ax = _ax(ax, height=1.2 + 0.45 * len(table))
     y = list(range(len(table)))[::-1]
-    ax.errorbar(table["estimate"], y, xerr=[table["estimate"] - table["lower"], table["upper"] - table["estimate"]],
+    ax.errorbar(table["estimate"], y, xerr=_arms(table["estimate"], table["lower"], table["upper"]),
                 fmt="o", capsize=4)
     ax.axvline(zero, color="grey", ls="--", lw=0.8)
     ax.set_yticks(y, table[label].astype(str).tolist())
@@ -247,7 +255,7 @@ def trend(table: pd.DataFrame, *, ax=None, title: str = "", ylabel: str = "", x:
 def event_study(table: pd.DataFrame, *, ax=None, ylabel: str = "revenue, complainers minus matched controls"):
     """Difference in differences by month relative to the complaint (k = 0), with intervals."""
     ax = _ax(ax)
-    ax.errorbar(table["k"], table["did"], yerr=[table["did"] - table["lower"], table["upper"] - table["did"]],
+    ax.errorbar(table["k"], table["did"], yerr=_arms(table["did"], table["lower"], table["upper"]),
                 fmt="o-", capsize=3)
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(-0.5, color="grey", ls="--", lw=0.8)

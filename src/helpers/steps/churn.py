@@ -35,6 +35,27 @@ def _needs(section: Section, need: str):
     return result
 
 
+def _segmentation(data: Data, segment: str) -> None:
+    """`Skip` when the data cannot be split by ``segment`` (the column is missing or has one value)."""
+    if segment not in data.available:
+        raise Skip(f"The data cannot be split by {segment} (segmentations available: "
+                   f"{', '.join(data.available) or 'none'}): set SEGMENT_BY to one of them.")
+
+
+def _events(data: Data, what: str) -> None:
+    """`Skip` when no customer churned: a model of churn has no event to learn from."""
+    if data.churned == 0:
+        raise Skip(f"No customer churned (all {data.n:,} censored): {what} needs churn events.")
+
+
+def _compared(rows: pd.DataFrame, segment: str) -> None:
+    """`Skip` when fewer than two segments are left after pooling: there is nothing to compare."""
+    levels = rows[segment].dropna().unique()
+    if len(levels) < 2:
+        raise Skip(f"Only one {segment} segment ({', '.join(map(str, levels)) or 'none'}) is left after pooling "
+                   "small ones: there is nothing to compare.")
+
+
 @step("customers")
 def customers(data: Data) -> Section:
     """How the report was computed, how many customers (and churners) and which segmentations the data allow."""
@@ -62,6 +83,7 @@ def overall(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), co
 def by_segment(data: Data, *, segment: str, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
                min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
     """Kaplan-Meier curves per segment of ``segment``: restricted mean tenure and (where reached) median tenure."""
+    _segmentation(data, segment)
     km, summary, note = churn_stats.segment_curves(data.counts([segment]), segment, horizon=horizon, times=times,
                                                    min_size=_min_group(min_size, min_cell), confidence=confidence,
                                                    weights=data.weights)
@@ -86,7 +108,10 @@ def _segmented(data: Data, segment: str, min_group: int) -> pd.DataFrame:
 def rmst_difference(data: Data, *, segment: str, horizon: float, min_size: int = 50,
                     min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
     """Months of restricted mean tenure each segment gains or loses against the first, with intervals."""
+    _segmentation(data, segment)
+    _events(data, "the difference in restricted mean tenure")
     rows = _segmented(data, segment, _min_group(min_size, min_cell))
+    _compared(rows, segment)
     diff = survival.rmst_difference(rows, group=segment, horizon=horizon, confidence=confidence,
                                     weights=data.weights)
     return Section(value=diff).table(diff)
@@ -96,7 +121,10 @@ def rmst_difference(data: Data, *, segment: str, horizon: float, min_size: int =
 def logrank(data: Data, *, segment: str, alpha: float = 0.05, min_size: int = 50,
             min_cell: int = privacy.MIN_CELL) -> Section:
     """Log-rank test across the segments, then every pair with Holm's correction."""
+    _segmentation(data, segment)
+    _events(data, "the log-rank test")
     rows = _segmented(data, segment, _min_group(min_size, min_cell))
+    _compared(rows, segment)
     test = survival.logrank(rows, group=segment, weights=data.weights)
     pairs = survival.pairwise_logrank(rows, group=segment, alpha=alpha, weights=data.weights)
     return (Section(value=test)
@@ -115,6 +143,13 @@ def cox(data: Data, *, covariates: Sequence[str], strata: Sequence[str] = (), al
     aggregated path fits the exact Cox model on DuckDB counts and checks proportional hazards on
     the piecewise-exponential model (`scale.cox_with_ph_check`).
     """
+    _events(data, "the Cox model")
+    if data.src is None:
+        kept, note = churn_stats.usable_covariates(data.customers, covariates)
+    else:
+        kept, note = scale.usable_covariates(data.src, covariates)
+    if not kept:
+        raise Skip(f"No covariate the data can support among {', '.join(covariates)}. {note}")
     if data.src is None:
         result = churn_stats.cox_with_ph_check(data.customers, covariates, strata=strata, alpha=alpha,
                                                min_cell=min_cell)
