@@ -301,3 +301,22 @@ def test_tenure_in_years_weeks_or_days_becomes_months(tmp_path, unit, months):
                                      "  churned: {column: Churn, values: [\"Yes\"], otherwise: false}\n")
     c = mapping.load_mapping(tmp_path / "m.yaml")[0]["customers"]
     assert float(c["tenure_months"].iloc[0]) == pytest.approx(months)
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("  columns: {customer_id: id, tenure_months: months, contract: Churn, region: Churn}\n"
+     "  churned: {column: Churn, values: [Yes], otherwise: false}\n",
+     "customers: the source column 'Churn' feeds contract, region and churned: map each contract column"),
+    ("  columns: {customer_id: id, tenure_months: months, monthly_value: months}\n"
+     "  churned: {column: Churn, values: [Yes], otherwise: false}\n",
+     "customers: the source column 'months' feeds tenure_months and monthly_value: map each contract column"),
+    ("  columns: {customer_id: id, tenure_months: months}\n  tenure: {column: days, unit: days}\n"
+     "  churned: {column: Churn, values: [Yes], otherwise: false}\n",
+     "customers: tenure is given twice, as columns: tenure_months: 'months' and as tenure: {column: 'days'}: keep one"),
+])
+def test_one_source_column_for_two_contract_columns_is_refused(tmp_path, block, message):
+    """Accepted silently before: `contract: Plan` beside `region: Plan`; `tenure:` won over tenure_months unsaid."""
+    (tmp_path / "c.csv").write_text("id,months,days,Churn\na,3,90,Yes\n")
+    (tmp_path / "m.yaml").write_text("customers:\n  file: c.csv\n" + block)
+    with pytest.raises(mapping.MappingError, match=re.escape(message)):
+        mapping.load_mapping(tmp_path / "m.yaml")

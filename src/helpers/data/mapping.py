@@ -101,7 +101,31 @@ def _check_table_spec(name: str, spec, errors: list) -> None:
         if booleans:
             errors.append(f"{name}.values.{column}: the key {booleans[0]!r} was read by YAML as a boolean (unquoted "
                           "Yes/No/On/Off become true/false): quote the source values, e.g. \"Yes\": true")
-    errors += _nested(name, spec)
+    errors += _nested(name, spec) + _sources_used_twice(name, spec)
+
+
+def _sources_used_twice(name: str, spec: dict) -> list[str]:
+    """One source column feeding several contract columns, or tenure given both ways: refused, not guessed.
+
+    >>> _sources_used_twice("customers", {"columns": {"contract": "Plan", "region": "Plan"}})
+    ["customers: the source column 'Plan' feeds contract and region: map each contract column from a column of its own"]
+    """
+    errors, columns = [], spec.get("columns") or {}
+    fed: dict[str, list[str]] = {}
+    for target, source in columns.items():
+        fed.setdefault(str(source), []).append(str(target))
+    for block in ("tenure", "churned"):  # a status column read as churned is a source too
+        if isinstance(spec.get(block), dict) and "column" in spec[block]:
+            fed.setdefault(str(spec[block]["column"]), []).append(block)
+    tenure = spec.get("tenure")
+    if isinstance(tenure, dict) and "column" in tenure and S.TENURE in columns:
+        errors.append(f"{name}: tenure is given twice, as columns: {S.TENURE}: {columns[S.TENURE]!r} and as "
+                      f"tenure: {{column: {tenure['column']!r}}}: keep one")
+    for source, targets in fed.items():
+        if len(set(targets)) > 1:
+            errors.append(f"{name}: the source column {source!r} feeds {', '.join(targets[:-1])} and {targets[-1]}: "
+                          "map each contract column from a column of its own")
+    return errors
 
 
 def _nested(name: str, spec: dict) -> list[str]:
