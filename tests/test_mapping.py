@@ -320,3 +320,12 @@ def test_one_source_column_for_two_contract_columns_is_refused(tmp_path, block, 
     (tmp_path / "m.yaml").write_text("customers:\n  file: c.csv\n" + block)
     with pytest.raises(mapping.MappingError, match=re.escape(message)):
         mapping.load_mapping(tmp_path / "m.yaml")
+
+
+def test_cells_the_mapping_filled_are_said_by_data_check(telco_by_mapping):
+    """`fill:` imputed silently before: the profile said "missing values: none"."""
+    lines = mapping.profile(telco_by_mapping.tables)
+    assert "missing values: none (after the mapping's fill: customers.total_charges 11 set to 0)" in lines
+    assert mapping.mapping_notes(telco_by_mapping.tables) == [
+        "The mapping filled 11 missing cells of customers.total_charges with 0."]
+    assert mapping.mapping_notes(load_dataset("telco").tables)  # the built-in name reads the same mapping

@@ -412,9 +412,13 @@ def _table(name: str, spec: dict, raw: pd.DataFrame, path: Path, problems: list)
     for column, value_map in (spec.get("values") or {}).items():
         if column in df:
             df[column] = _map_values(df[column], value_map or {})
+    filled = {}
     for column, value in (spec.get("fill") or {}).items():
         if column in df:
+            filled[column] = (int(df[column].isna().sum()), value)
             df[column] = df[column].astype(object).where(df[column].notna(), value)
+    if filled:  # said by `profile` and by every report's data section (`mapping_notes`)
+        df.attrs["filled"] = filled
     for target in _keep(spec).values():
         df[target] = _infer(df[target], spec)
     return df
@@ -556,10 +560,30 @@ def profile(tables: dict[str, pd.DataFrame]) -> list[str]:
         lines.append(f"customer ids: {c.attrs['customer_ids']}")
     missing = [f"{name}.{col} {int(n):,} ({100 * n / len(df):.1f}%)" for name, df in tables.items()
                for col, n in df.isna().sum().items() if n]
-    lines.append("missing values: " + (", ".join(missing) if missing else "none"))
+    filled = [f"{name}.{col} {n:,} set to {value!r}" for name, df in tables.items()
+              for col, (n, value) in df.attrs.get("filled", {}).items()]
+    lines.append("missing values: " + (", ".join(missing) if missing else "none")
+                 + (f" (after the mapping's fill: {', '.join(filled)})" if filled else ""))
     for row in analyses(tables).itertuples():
         lines.append(f"{row.analysis}: {'yes' if row.possible else 'no'}{', ' + row.why if row.why else ''}")
     return lines
+
+
+def mapping_notes(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Sentences for a report's data section: what a mapping did to the data beyond renaming.
+
+    Cells it filled (``fill:``) and customer ids it took from an unlisted column or generated;
+    nothing for data read without a mapping.
+
+    >>> c = pd.DataFrame({"total_charges": [0.0, 5.0]})
+    >>> c.attrs["filled"] = {"total_charges": (11, 0)}
+    >>> mapping_notes({"customers": c})
+    ['The mapping filled 11 missing cells of customers.total_charges with 0.']
+    """
+    notes = [f"The mapping filled {n:,} missing cell{'s' * (n != 1)} of {name}.{col} with {value!r}."
+             for name, df in tables.items() for col, (n, value) in df.attrs.get("filled", {}).items() if n]
+    ids = tables.get(S.CUSTOMERS, pd.DataFrame()).attrs.get("customer_ids")
+    return notes + ([f"Customer ids: {ids}."] if ids else [])
 
 
 # ---- drafting a mapping (`workbench data init`) ------------------------------------------------

@@ -15,6 +15,7 @@ import pandas as pd
 from helpers import plots
 from helpers.data import privacy, segments
 from helpers.data import schema as S
+from helpers.data.mapping import mapping_notes
 from helpers.engine import scale
 from helpers.engine.scale import Data
 from helpers.stats import churn as churn_stats
@@ -62,7 +63,7 @@ def customers(data: Data) -> Section:
     return (Section(value=data.n)
             .lead("How this report was computed.", data.note)
             .text(f"{data.n:,} customers, {data.churned:,} churned; segmentations available: "
-                  f"{', '.join(data.available)}")
+                  f"{', '.join(data.available)}", *mapping_notes(data.ds.tables))
             .find("customers", data.n, unit="customers", label="Customers analysed")
             .find("engine", data.engine, label="Computation path"))
 

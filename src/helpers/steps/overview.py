@@ -4,6 +4,7 @@ from __future__ import annotations
 from helpers import plots
 from helpers.data import privacy
 from helpers.data import schema as S
+from helpers.data.mapping import mapping_notes
 from helpers.engine.scale import Data
 from helpers.stats import overview
 from helpers.steps.section import Section, Skip, step
@@ -19,7 +20,7 @@ def tables(data: Data) -> Section:
     return (Section(value=sizes)
             .lead("How this report was computed.", data.note)
             .text(data.sample_note("This overview"), f"Data set {ds.name!r}, fingerprint {ds.fingerprint}; "
-                  f"{data.n:,} customers, {data.churned:,} churned.")
+                  f"{data.n:,} customers, {data.churned:,} churned.", *mapping_notes(ds.tables))
             .table(sizes)
             .find("customers", len(ds.customers), unit="customers", label="Customers in the data set"))
 

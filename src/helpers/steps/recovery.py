@@ -16,6 +16,7 @@ from helpers import plots
 from helpers.data import privacy
 from helpers.data import schema as S
 from helpers.data.io import Dataset, read_table
+from helpers.data.mapping import mapping_notes
 from helpers.engine import scale
 from helpers.findings import escape_md, slug
 from helpers.stats import churn, complaints, overview, survival
@@ -96,7 +97,8 @@ def open_complaints(dataset: str = "synthetic", *, one_table: str = "", outcome:
             .lead("How this report was computed.", data.note + (
                 " Here the complaint-state hazard model uses every customer (piecewise-exponential, DuckDB); every "
                 "other section uses the sample." if data.sampled else ""))
-            .text(f"Data set {ds.name!r}: {data.n:,} customers{where or ', no contacts table.'} {note}")
+            .text(f"Data set {ds.name!r}: {data.n:,} customers{where or ', no contacts table.'} {note}",
+                  *mapping_notes(ds.tables))
             .find("mode", "dated complaints" if opened.dated else "one table", label="Data analysed"))
 
 

@@ -15,6 +15,7 @@ from helpers import plots
 from helpers.data import privacy
 from helpers.data import schema as S
 from helpers.data.io import Dataset
+from helpers.data.mapping import mapping_notes
 from helpers.data.validate import require_columns
 from helpers.engine import scale
 from helpers.findings import slug
@@ -77,7 +78,7 @@ def open_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
                  "those of the sample: wider than the full data would give.")
     counts, note = privacy.suppress_small(retention_stats.arm_counts(frame, arm=arm), count="customers", k=min_cell,
                                           what="arms")
-    return (out.lead("Data:", f"{source}.")
+    return (out.lead("Data:", f"{source}.").text(*mapping_notes({} if ds is None else ds.tables))
             .lead("Design:", f"{design}. Each of {', '.join(map(str, exp.arms))} is compared with {control}.")
             .text(note).table(counts)
             .find("design", design, label="Design analysed"))
