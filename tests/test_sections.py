@@ -89,8 +89,10 @@ def test_find_rows_slugs_the_name_and_keeps_the_label():
 def test_record_sections_records_complete_sections_only(monkeypatch):
     recorded = []
     monkeypatch.setattr(sec, "record", lambda name, value, ci=None, **kw: recorded.append((name, value, ci)))
-    record_sections(fits(2.0), [fits(-1.0), fits(0.0)], fits(4.0))
-    assert recorded == [("inverse", 0.5, (0.0, 1.0)), ("inverse", 0.25, (0.0, 0.5))]
+    open_below = Section(name="median").find("median", 3.0, (None, 4.0)).find("plain", 1.0)
+    record_sections(fits(2.0), [fits(-1.0), fits(0.0)], fits(4.0), open_below)
+    assert recorded == [("inverse", 0.5, (0.0, 1.0)), ("inverse", 0.25, (0.0, 0.5)), ("median", 3.0, (None, 4.0)),
+                        ("plain", 1.0, None)]  # a bound not reached keeps the other one
 
 
 # ---- what a reader sees ----------------------------------------------------------------------------

@@ -193,16 +193,21 @@ def record(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Fin
     return finding
 
 
-def read_findings(notebook) -> list[dict]:
-    """Every finding recorded in an executed notebook (an nbformat node), in cell order.
+def read_outputs(notebook, mime: str) -> list[dict]:
+    """The payloads an executed notebook (an nbformat node) carries under ``mime``, in cell order.
 
-    A name recorded twice keeps its last value.
+    Each payload is a mapping with a ``name``; a name seen twice keeps its last payload.
     """
     found: dict[str, dict] = {}
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            if FINDING_MIME in data:
-                item = dict(data[FINDING_MIME])
-                found[item["name"]] = item
+            if mime in data:
+                item = dict(data[mime])
+                found[str(item.get("name"))] = item
     return list(found.values())
+
+
+def read_findings(notebook) -> list[dict]:
+    """Every finding recorded in an executed notebook, in cell order; a name recorded twice keeps its last value."""
+    return read_outputs(notebook, FINDING_MIME)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.findings import Finding, escape_md, make_finding, record, slug
+from helpers.findings import Finding, escape_md, make_finding, read_outputs, record, slug
 
 SECTION_MIME = "application/vnd.workbench.section+json"
 FAIL_ENV = "WORKBENCH_FAIL_SECTION"
@@ -199,17 +199,10 @@ def record_sections(*sections: Section | Iterable[Section]) -> None:
     for item in sections:
         for s in ([item] if isinstance(item, Section) else item):
             for f in s.findings if s.status == OK else ():
-                record(f.name, f.value, None if f.ci_low is None else (f.ci_low, f.ci_high), unit=f.unit,
-                       label=f.label)
+                interval = None if (f.ci_low, f.ci_high) == (None, None) else (f.ci_low, f.ci_high)
+                record(f.name, f.value, interval, unit=f.unit, label=f.label)
 
 
 def read_sections(notebook) -> list[dict]:
     """The status of every section shown in an executed notebook (an nbformat node), in cell order."""
-    found: dict[str, dict] = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if SECTION_MIME in data:
-                item = dict(data[SECTION_MIME])
-                found[str(item.get("name"))] = item
-    return list(found.values())
+    return read_outputs(notebook, SECTION_MIME)
