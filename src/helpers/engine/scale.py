@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ from helpers.data.segments import (
 )
 from helpers.data.validate import CUSTOMER_RULES, DataError, Problem, validate
 from helpers.stats import efron, survival
-from helpers.stats.churn import covariate_problem, left_out
+from helpers.stats.churn import NoCovariate, covariate_problem, left_out
 from helpers.stats.complaints import STATES
 from helpers.stats.design import as_list
 from helpers.stats.pwe import (  # noqa: F401
@@ -663,7 +662,7 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
     """
     kept, note = usable_covariates(src, covariates)
     if not kept:
-        raise ValueError(f"no usable covariate for the Cox model among {', '.join(covariates)}. {note}")
+        raise NoCovariate(covariates, note)
     strata = [s for s in strata if s not in kept]
     banded = [c for c in kept if src.band(c) != _q(c)]
     resolution = None if src.collapsed_rows([*kept, *strata], banded=banded) <= max_rows else 1.0
@@ -735,7 +734,7 @@ def checked_data(dataset: str | Path, *, engine: str = "auto", threshold: int = 
 
 def _marker(fp: str) -> Path:
     """Where a passed check of these bytes is remembered: fingerprint + the checking code's digest."""
-    code = b"".join(Path(m.__file__).read_bytes() for m in (sys.modules[__name__], S, validate_module))
+    code = b"".join(Path(f).read_bytes() for f in (__file__, S.__file__, validate_module.__file__))
     rules = hashlib.sha256(code).hexdigest()[:12]
     return config.PROCESSED / ".checked" / f"{fp}-{rules}"
 

@@ -44,6 +44,14 @@ def left_out(problems: Sequence[str]) -> str:
     return f"Left out of the model: {', '.join(problems)}." if problems else ""
 
 
+class NoCovariate(ValueError):
+    """None of the requested covariates can enter the Cox model; ``note`` says why each was left out."""
+
+    def __init__(self, covariates: Sequence[str], note: str):
+        self.covariates, self.note = list(covariates), note
+        super().__init__(f"no usable covariate for the Cox model among {', '.join(covariates)}. {note}")
+
+
 def usable_covariates(customers: pd.DataFrame, covariates: Sequence[str], *, min_complete: float = 0.5,
                       ) -> tuple[list[str], str]:
     """The covariates the data can support, and a sentence naming those left out and why.
@@ -102,7 +110,7 @@ def cox_with_ph_check(customers: pd.DataFrame, covariates: Sequence[str], *, str
     kept, single = usable_covariates(customers, kept, min_complete=min_complete)  # a level left out may leave one
     note = " ".join(part for part in (note, pooled, single) if part)
     if not kept:
-        raise ValueError(f"no usable covariate for the Cox model among {', '.join(covariates)}. {note}")
+        raise NoCovariate(covariates, note)
     first = survival.fit_cox(customers, covariates=kept, strata=list(strata) or None)
     check = survival.check_proportional_hazards(first, alpha=alpha)
     final, verdict = survival.ph_remedy(customers, check, covariates=kept, strata=list(strata) or None)

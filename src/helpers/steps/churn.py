@@ -145,17 +145,14 @@ def cox(data: Data, *, covariates: Sequence[str], strata: Sequence[str] = (), al
     the piecewise-exponential model (`scale.cox_with_ph_check`).
     """
     _events(data, "the Cox model")
-    if data.src is None:
-        kept, note = churn_stats.usable_covariates(data.customers, covariates)
-    else:
-        kept, note = scale.usable_covariates(data.src, covariates)
-    if not kept:
-        raise Skip(f"No covariate the data can support among {', '.join(covariates)}. {note}")
-    if data.src is None:
-        result = churn_stats.cox_with_ph_check(data.customers, covariates, strata=strata, alpha=alpha,
-                                               min_cell=min_cell)
-    else:
-        result = scale.cox_with_ph_check(data.src, covariates, strata=strata, alpha=alpha)
+    try:
+        if data.src is None:
+            result = churn_stats.cox_with_ph_check(data.customers, covariates, strata=strata, alpha=alpha,
+                                                   min_cell=min_cell)
+        else:
+            result = scale.cox_with_ph_check(data.src, covariates, strata=strata, alpha=alpha)
+    except churn_stats.NoCovariate as e:  # the data cannot answer: a reason, not a failure
+        raise Skip(f"No covariate the data can support among {', '.join(e.covariates)}. {e.note}") from None
     bad = sorted(set(result.check.loc[result.check["violated"], "covariate"]))
     return (Section(value=result)
             .lead("Proportional hazards.", " ".join(part for part in (result.verdict, result.note) if part))
