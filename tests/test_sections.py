@@ -234,3 +234,16 @@ def test_a_section_keeps_figures_closed_until_it_is_shown():
     assert out.parts == [fig] and not plt.fignum_exists(fig.number)  # closed: the inline backend shows it once
     single = plt.subplots()[1]
     assert Section().figure(single).parts == [single.figure]
+
+
+def test_what_a_mapping_did_reaches_the_report_as_text_never_markup(monkeypatch):
+    """A `fill:` value comes from the user's mapping file: shown in every report's data section, escaped."""
+    import pandas as pd
+
+    from helpers.data.mapping import mapping_notes
+
+    customers = pd.DataFrame({"region": ["a"]})
+    customers.attrs["filled"] = {"region": (3, HOSTILE)}
+    text = markdown_of(shown(Section(name="data").text(*mapping_notes({"customers": customers})), monkeypatch))
+    assert "The mapping filled 3 missing cells of customers.region with" in text
+    assert "<img" not in text and "&lt;img" in text and "](javascript" not in text
