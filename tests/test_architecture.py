@@ -15,7 +15,7 @@ from helpers import config
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "helpers"
 # lowest first; a module may import its own layer and any before it
 LAYERS = ["base", "data", "stats", "engine", "steps", "report", "cli"]
-BASE = {"config", "files", "findings", "plots"}  # below everything; they may use the schema (data.schema) only
+BASE = {"config", "files", "findings", "plots", "tables"}  # below everything; may use data.schema only
 MAX_CODE_LINES, MAX_IFS = 100, 5
 
 
