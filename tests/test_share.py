@@ -218,15 +218,17 @@ def test_diff_runs_flags_changes_beyond_the_intervals():
     assert table.loc["gone", "change"] == "only in A" and table.loc["new", "change"] == "only in B"
 
 
-def test_diff_command_prints_a_plain_table(tmp_path):
+def test_diff_command_prints_what_changed_in_lines_that_fit(tmp_path):
     for m in (A, B):
         (tmp_path / m["run_id"]).mkdir()
         (tmp_path / m["run_id"] / "manifest.json").write_text(json.dumps(m))
     done = workbench("diff", A["run_id"], B["run_id"], "--reports", tmp_path)
     assert done.returncode == 0, done.stderr
-    header, *rows = done.stdout.splitlines()
-    assert header.split()[:5] == ["notebook", "finding", "a", "b", "change"]
-    assert any("churn_rate" in r and r.rstrip().endswith("True") for r in rows)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"A {A['run_id']}") and lines[1].startswith(f"B {B['run_id']}")
+    i = lines.index("  churn_rate")
+    assert "+10 pp" in lines[i + 1] and lines[i + 1].endswith("beyond intervals")
+    assert all(len(line) <= 100 for line in lines)
     missing = workbench("diff", A["run_id"], "nope", "--reports", tmp_path)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
 

@@ -248,18 +248,22 @@ def index_command(reports: Path | None) -> None:
 @main.command("diff")
 @click.argument("run_a")
 @click.argument("run_b")
+@click.option("--all", "everything", is_flag=True, help="Show every finding, not only those that changed.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+              help="text for a terminal (100 columns), markdown for a note, json (raw numbers) for scripts.")
 @click.option("--reports", type=click.Path(file_okay=False, path_type=Path), default=None)
-def diff_command(run_a: str, run_b: str, reports: Path | None) -> None:
-    """Compare the findings of two runs (run ids, `latest`, or run folders): A, B, change, beyond intervals."""
-    from .report.history import diff_runs, load_manifest
+def diff_command(run_a: str, run_b: str, everything: bool, fmt: str, reports: Path | None) -> None:
+    """Compare two runs (run ids, `latest`, or run folders): the data and parameters that differ, then the
+    findings that changed (beyond their intervals or not)."""
+    from .report.history import format_diff, load_manifest
 
     folder = Path(reports or config.reports_dir())
     try:
-        table = diff_runs(load_manifest(run_a, folder), load_manifest(run_b, folder))
+        manifests = load_manifest(run_a, folder), load_manifest(run_b, folder)
     except FileNotFoundError as e:
         click.echo(str(e), err=True)
         sys.exit(EXIT_REFUSED)
-    click.echo(table.to_string(index=False) if len(table) else "no findings in either run")
+    click.echo(format_diff(*manifests, everything=everything, fmt=fmt))
 
 
 if __name__ == "__main__":  # pragma: no cover
