@@ -5,6 +5,7 @@ import math
 import pytest
 
 from .conftest import run_notebook
+from .reading import answers_of
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +31,22 @@ def test_on_synthetic_data_the_findings_recover_the_planted_effects(tmp_path, da
     assert findings["hr.manager_departure"]["ci_low"] < findings["hr.manager_departure"]["ci_high"]
     assert findings["revenue_at_risk.top"]["value"] > 0
     assert html.count("data:image/png;base64") >= 10 and "at risk" in html
+    # the answers a report opens with: the share that churned, and verdicts that never contradict the planted truth
+    answers = answers_of(tmp_path)
+    share = findings["churn_share"]
+    assert f"{100 * share['value']:.1f}% of the 1,500 customers had churned" in answers["churned"]["sentence"]
+    assert math.exp(truth["cox_log_hr"]["manager_departed"]) > 1
+    assert answers["manager"]["verdict"] in {"supported", "inconclusive"}  # planted 2.0; 1,500 customers
+    assert answers["serve_first"]["verdict"] in {"supported", "inconclusive"}  # planted: win back churns faster
+    assert html.index("What the data say") < html.index("Key findings") < html.index("Parameters used")
 
 
 def test_on_telco_the_sections_without_data_say_so(tmp_path):
     findings, text, _ = run(tmp_path, "dataset=telco")
     assert findings["customers"]["value"] == 7043
+    answers = answers_of(tmp_path)  # the published churn share of the IBM Telco sample: 1,869 of 7,043
+    assert answers["churned"]["sentence"].startswith("26.5% of the 7,043 customers had churned")
+    assert answers["manager"]["sentence"].startswith("Not answered on these data: No account managers")
     rmst = [findings[f"rmst.{c}"]["value"] for c in ("month-to-month", "one-year", "two-year")]
     assert rmst == sorted(rmst)
     assert findings["ph_check"]["value"].startswith("violated: contract")

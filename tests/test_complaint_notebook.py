@@ -10,6 +10,7 @@ from helpers.data.io import load_dataset
 from helpers.stats import complaints
 
 from .conftest import run_notebook
+from .reading import answers_of
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +32,9 @@ def test_dated_complaints(tmp_path, medium):
     assert findings["paradox.verdict"]["value"] in {"supported", "inconclusive", "contradicted"}
     assert findings["event_study.k0"]["value"] < 0  # the planted spend dip while a complaint is open
     assert "Verdict:" in text and "de Matos, Henrique & Rossi (2007" in text
+    answers = answers_of(tmp_path)  # planted: a recovered complainer churns at 0.85 times the never-complained rate
+    assert np.exp(truth["complaint[recovered]"]) < 1 and answers["paradox"]["verdict"] in {"supported", "inconclusive"}
+    assert answers["states"]["sentence"].startswith("While a complaint is open")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ def test_record_outside_a_kernel_returns_the_finding():
     assert f == Finding("churn_rate", 0.25, 0.2, 0.3, "share", "Churn")
     assert f.text() == "Churn: 25% [20%, 30%]"
     assert make_finding("n", 20000.0, unit="customers").text() == "n: 20,000 customers"
-    assert make_finding("hr", 0.61234, (0.5, 0.7), label="HR").text() == "HR: 0.6123 [0.5, 0.7]"
+    assert make_finding("hr", 0.61234, (0.5, 0.7), label="HR").text() == "HR: 0.612 [0.500, 0.700]"
     assert make_finding("lost", 671912.4, (616300.2, 727500.9), unit="USD").text() == \
         "lost: 671,912 [616,300, 727,501] USD"
 

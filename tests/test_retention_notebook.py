@@ -1,5 +1,7 @@
 """notebooks/02_retention_effort_revenue.ipynb through the report runner: both designs and a one-table experiment."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +10,7 @@ from helpers.data.io import load_dataset
 from helpers.stats import retention as R
 
 from .conftest import run_notebook, workbench
+from .reading import answers_of
 
 pytestmark = pytest.mark.slow
 COVARIATES = ["contract", "customer_type", "log2_monthly_value", "tenure_at_assignment", "recent_complaint"]
@@ -35,6 +38,18 @@ def test_randomized_campaign(tmp_path, medium):
     assert findings["claim.verdict"]["value"] in {"below", "within", "above"}
     assert findings["claim.increase_pct"]["ci_low"] <= findings["claim.increase_pct"]["value"]
     assert "**Design:** randomized" in text and "**Verdict.**" in text
+    answers = answers_of(tmp_path)
+    truth = json.loads((medium / "truth.json").read_text())
+    assert truth["params"]["hr_campaign"] < 1 and answers["kept.treatment"]["verdict"] in {"supported", "inconclusive"}
+    roi = findings["roi.revenue.treatment"]
+    expected = "supported" if roi["ci_low"] > 0 else "contradicted" if roi["ci_high"] < 0 else "inconclusive"
+    assert answers["pays.treatment"]["verdict"] == expected
+    claim = findings["claim.increase_pct"]
+    low, high = claim["ci_low"], claim["ci_high"]
+    assert answers["five_points"]["verdict"] == ("supported" if low >= 25 and high <= 85 else
+                                                 "contradicted" if high < 25 or low > 85 else "inconclusive")
+    if answers["revenue.treatment"]["verdict"] == "inconclusive":  # then it says what could have been detected
+        assert "could have been detected with 80% power" in answers["revenue.treatment"]["sentence"]
 
 
 def test_targeted_outreach_shows_the_naive_bias(tmp_path, medium):

@@ -71,17 +71,21 @@ def test_strip_remote_keeps_hyperlinks_and_inline_content():
 
 
 # 2. readable without the code
-def test_report_opens_with_title_header_key_findings_and_contents(overview):
+def test_report_opens_with_answers_key_findings_header_and_contents(overview):
     manifest, folder = overview
     (entry,) = manifest["notebooks"]
     soup = BeautifulSoup((folder / entry["html"]).read_text(), "html.parser")
     text = soup.get_text(" ")
-    order = [text.index(s) for s in ("Data overview", "Parameters used", "Key findings", "Contents",
-                                     "What the data set holds")]
+    order = [text.index(s) for s in ("Data overview", "What the data say", "What share of customers left?",
+                                     "Key findings", "Parameters used", "Contents", "What the data set holds")]
     assert order == sorted(order)
     block = soup.find(id="key-findings")
     items = [li.get_text() for li in block.find_all("li")]
-    assert items == [Finding(**f).text() for f in entry["findings"]] and len(items) >= 4
+    key = [Finding(**f).text() for f in entry["findings"] if f.get("key")]
+    assert items == key and len(items) >= 2
+    everything = soup.find(id="all-findings")  # every finding, collapsed, at the end; no list repeated at the bottom
+    assert everything.name == "details" and len(everything.find_all("tr")) == len(entry["findings"]) + 1
+    assert "Headline results" not in text
     toc = soup.find("nav", class_="wb-toc").find_all("a")
     assert [a.get_text() for a in toc][:2] == ["What the data set holds", "How many customers left?"]
     for a in toc:  # every entry points at an anchor that exists, placed just before its heading

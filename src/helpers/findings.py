@@ -15,6 +15,8 @@ import re
 from dataclasses import asdict, dataclass
 
 FINDING_MIME = "application/vnd.workbench.finding+json"
+ANSWER_MIME = "application/vnd.workbench.answer+json"
+VERDICTS = ("supported", "contradicted", "inconclusive")  # what an answer may say of a claim (or nothing)
 NOT_REACHED = "not reached"  # how a missing bound of an interval reads
 _ROUNDING = 1e-9  # relative: a value this close outside its interval is on its bound (float rounding)
 _NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
@@ -38,29 +40,49 @@ class Finding:
     ci_high: float | None = None
     unit: str = ""
     label: str = ""
+    key: bool = False  # one of the handful a report shows under its answers
 
     def text(self) -> str:
         """``label: value [low, high] unit``; shares as percentages, whole numbers with separators.
 
-        A bound the data cannot give (a median's upper limit when the curve never falls that far)
-        reads "not reached".
+        A ``share`` reads in percent, a ``pp`` (a difference of shares) in signed percentage
+        points, a ``p`` (p-value) as "< 0.001" below that. A bound the data cannot give (a median's
+        upper limit when the curve never falls that far) reads "not reached".
+
+        >>> Finding("x", -0.042, -0.071, -0.013, unit="pp", label="Churn").text()
+        'Churn: -4.2 [-7.1, -1.3] pp'
+        >>> Finding("p", 1e-12, unit="p", label="Log-rank p-value").text()
+        'Log-rank p-value: < 0.001'
         """
-        share = self.unit == "share"
-        value = self.value if isinstance(self.value, str) else _fmt(self.value, share)
-        bound = lambda x: NOT_REACHED if x is None else _fmt(x, share)  # noqa: E731
+        name = self.label or self.name
+        if isinstance(self.value, str):
+            return f"{name}: {self.value}"
+        fmt = {"share": lambda x: _fmt(x, share=True), "pp": _points, "p": _p}.get(self.unit, _fmt)
+        bound = lambda x: NOT_REACHED if x is None else fmt(x)  # noqa: E731
         ci = f" [{bound(self.ci_low)}, {bound(self.ci_high)}]" if (self.ci_low, self.ci_high) != (None, None) else ""
-        unit = f" {self.unit}" if self.unit and not share else ""
-        return f"{self.label or self.name}: {value}{ci}{unit}"
+        unit = {"share": "", "p": "", "pp": " pp"}.get(self.unit, f" {self.unit}" if self.unit else "")
+        return f"{name}: {fmt(self.value)}{ci}{unit}"
+
+
+def _points(x: float) -> str:
+    from helpers.tables import number
+
+    return number(100 * x)
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
 
 
 def _fmt(x: float, share: bool = False) -> str:
+    """Three significant digits, never e-notation (as the report's tables); whole numbers with separators."""
+    from helpers.tables import fixed, number  # here: helpers.tables imports pandas, the runner's path need not
+
     if share:
-        return f"{100 * x:.3g}%"
+        return f"{number(100 * x)}%"
     if float(x).is_integer() and abs(x) < 1e15:
         return f"{int(x):,}"
-    if abs(x) >= 1e4:
-        return f"{x:,.0f}"
-    return f"{x:.4g}"
+    return fixed(x)
 
 
 def _number(x, what: str, name: str) -> float:
@@ -116,17 +138,17 @@ def escape_md(value) -> str:
     return _LIST_NUMBER.sub(r"\1\\.", text)
 
 
-def make_finding(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Finding:
+def make_finding(name: str, value, ci=None, *, unit: str = "", label: str = "", key: bool = False) -> Finding:
     """Check and build a `Finding` (see `record` for the arguments)."""
     if not _NAME.match(name):
         raise ValueError(f"finding name {name!r}: use lower-case letters, digits, '_', '.' or '-'")
     if isinstance(value, str):
         if ci is not None:
             raise ValueError(f"finding {name!r}: a verdict ({value!r}) takes no interval")
-        return Finding(name, value, unit=unit, label=label)
+        return Finding(name, value, unit=unit, label=label, key=key)
     value = _number(value, "the value", name)
     if ci is None:
-        return Finding(name, value, unit=unit, label=label)
+        return Finding(name, value, unit=unit, label=label, key=key)
     low, high = (None if _missing(v) else _number(v, "the interval", name) for v in ci)
     slack = _ROUNDING * max(1.0, abs(value))
     if low is not None and low - slack <= value < low:
@@ -136,7 +158,7 @@ def make_finding(name: str, value, ci=None, *, unit: str = "", label: str = "") 
     if (low is not None and value < low) or (high is not None and value > high):
         shown = ", ".join(NOT_REACHED if b is None else f"{b:.4g}" for b in (low, high))
         raise ValueError(f"finding {name!r}: value {value:.4g} lies outside its interval [{shown}]")
-    return Finding(name, value, low, high, unit, label)
+    return Finding(name, value, low, high, unit, label, key)
 
 
 def _missing(bound) -> bool:
@@ -149,7 +171,7 @@ def _missing(bound) -> bool:
         return False  # not a number: `_number` says so
 
 
-def record(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Finding:
+def record(name: str, value, ci=None, *, unit: str = "", label: str = "", key: bool = False) -> Finding:
     """Record a headline result in the running notebook.
 
     Parameters
@@ -166,6 +188,8 @@ def record(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Fin
         Unit for readers (``"share"``, ``"months"``).
     label : str
         One line for readers (``"Churn rate over the window"``).
+    key : bool
+        One of the handful of key findings a report shows under its answers.
 
     Returns
     -------
@@ -176,21 +200,88 @@ def record(name: str, value, ci=None, *, unit: str = "", label: str = "") -> Fin
     >>> record("churn_rate", 0.265, (0.255, 0.276), unit="share", label="Churn rate").text()
     'Churn rate: 26.5% [25.5%, 27.6%]'
     """
-    finding = make_finding(name, value, ci, unit=unit, label=label)
+    finding = make_finding(name, value, ci, unit=unit, label=label, key=key)
+    _show({
+        "text/plain": finding.text(),
+        "text/html": f'<p class="wb-finding"><b>{html.escape(finding.label or finding.name)}</b>: '
+                     f"{html.escape(finding.text().split(': ', 1)[1])}</p>",
+        FINDING_MIME: asdict(finding),
+    })
+    return finding
+
+
+def _show(bundle: dict) -> None:
+    """Display a raw MIME bundle when running in a kernel (not in a terminal or a plain script)."""
     try:
         from IPython import get_ipython
         from IPython.display import display
     except ImportError:  # pragma: no cover - IPython ships with ipykernel
-        return finding
-    if get_ipython() is not None and type(get_ipython()).__name__ != "TerminalInteractiveShell":
-        bundle = {
-            "text/plain": finding.text(),
-            "text/html": f'<p class="wb-finding"><b>{html.escape(finding.label or finding.name)}</b>: '
-                         f"{html.escape(finding.text().split(': ', 1)[1])}</p>",
-            FINDING_MIME: asdict(finding),
-        }
+        return
+    shell = get_ipython()
+    if shell is not None and type(shell).__name__ != "TerminalInteractiveShell":
         display(bundle, raw=True)
-    return finding
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A question a notebook exists for, answered in one plain sentence, with a verdict where one applies.
+
+    ``question`` and the verdict are the step's own words; ``sentence`` may carry data-derived
+    text (a segment's label) and is escaped wherever it is shown. ``finding`` names the finding
+    it rests on (the number and interval of the sentence), so an index or a diff can follow it.
+    """
+
+    name: str
+    question: str
+    sentence: str
+    verdict: str = ""
+    finding: str = ""
+
+    def text(self) -> str:
+        verdict = f" [{self.verdict}]" if self.verdict else ""
+        return f"{self.question} {self.sentence}{verdict}"
+
+
+def make_answer(name: str, question: str, sentence: str, *, verdict: str = "", finding: str = "") -> Answer:
+    """Check and build an `Answer`: a finding-style name, a question, a sentence, a verdict of `VERDICTS` or none."""
+    if not _NAME.match(name):
+        raise ValueError(f"answer name {name!r}: use lower-case letters, digits, '_', '.' or '-'")
+    if verdict and verdict not in VERDICTS:
+        raise ValueError(f"answer {name!r}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+    if not str(question).strip() or not str(sentence).strip():
+        raise ValueError(f"answer {name!r}: a question and a sentence are both needed")
+    return Answer(name, str(question), str(sentence), verdict, finding)
+
+
+def record_answer(answer: Answer) -> Answer:
+    """Show an answer in the running notebook, carried under ``ANSWER_MIME`` for the report and the manifest."""
+    _show({"text/plain": answer.text(), ANSWER_MIME: asdict(answer)})
+    return answer
+
+
+def read_answers(notebook) -> list[dict]:
+    """Every answer recorded in an executed notebook, in cell order (a name recorded twice keeps its last)."""
+    return read_outputs(notebook, ANSWER_MIME)
+
+
+def verdict(low, high, *, null: float = 0.0, direction: int = 1) -> str:
+    """The verdict on a claim that the effect is above ``null`` (``direction=1``) or below it (``-1``).
+
+    Supported when the interval lies wholly on the claimed side, contradicted when it lies
+    wholly on the other side, inconclusive when it contains ``null`` (or a bound is missing).
+
+    >>> verdict(0.1, 0.4), verdict(-0.4, -0.1), verdict(-0.1, 0.4), verdict(0.7, 0.9, null=1, direction=-1)
+    ('supported', 'contradicted', 'inconclusive', 'supported')
+    """
+    if _missing(low) or _missing(high):
+        return "inconclusive"
+    low, high = (float(low) - null) * direction, (float(high) - null) * direction
+    low, high = min(low, high), max(low, high)
+    if low > 0:
+        return "supported"
+    if high < 0:
+        return "contradicted"
+    return "inconclusive"
 
 
 def read_outputs(notebook, mime: str) -> list[dict]:

@@ -44,7 +44,7 @@ import papermill as pm
 from traitlets.config import Config
 
 from helpers.files import atomic_write
-from helpers.findings import read_findings
+from helpers.findings import read_answers, read_findings
 from helpers.steps.section import FAILED, SKIPPED, read_sections
 
 from .html import render_report
@@ -259,6 +259,7 @@ def _papermill(job: dict) -> dict:
     if partial.exists():
         executed = nbformat.read(str(partial), as_version=4)
         entry["findings"] = read_findings(executed)
+        entry["answers"] = read_answers(executed)
         if entry["status"] == "succeeded":
             _section_status(entry, read_sections(executed))
         complete = entry["status"] in ("succeeded", "partial")  # every cell ran: a report to show

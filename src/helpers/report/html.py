@@ -33,7 +33,7 @@ from bleach.css_sanitizer import CSSSanitizer
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from helpers.findings import FINDING_MIME, Finding, read_findings
+from helpers.findings import ANSWER_MIME, FINDING_MIME, VERDICTS, Finding, read_answers, read_findings
 
 # the lab template without its CDN scripts (require.js, MathJax, mermaid, widgets)
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -41,6 +41,24 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+<style>
+.wb-table{border-collapse:collapse;margin:.6rem 0;font-size:.92em;max-width:100%}
+.wb-table th,.wb-table td{border:1px solid #d5d5d5;padding:.25rem .55rem;text-align:right !important;
+  vertical-align:top}
+.wb-table th{background:#f3f3f3;font-weight:600}
+.wb-table td:first-child,.wb-table th:first-child{text-align:left !important}
+.jp-RenderedHTMLCommon .wb-table{table-layout:auto}
+.wb-answers{border-left:5px solid #1a4f8b;background:#f5f8fc;padding:.4rem 1.2rem;margin:0 0 1rem 0}
+.wb-answers dt{font-weight:600;margin-top:.6rem}.wb-answers dd{margin:.15rem 0 .3rem 0}
+.wb-verdict{display:inline-block;border-radius:3px;padding:0 .4rem;margin-right:.4rem;font-size:.85em;
+  font-weight:700;text-transform:uppercase;letter-spacing:.03em}
+.wb-supported{background:#d8f0dc;color:#15552a}.wb-contradicted{background:#fbe0e0;color:#8a1616}
+.wb-inconclusive{background:#eee;color:#444}
+.wb-caption{color:#444;font-size:.92em;margin-top:.2rem}
+.wb-key li{margin:.15rem 0}
+</style>
+{%- endblock extra_css -%}
 """
 _REMOTE = r"""(?:https?:)?//"""
 _REMOTE_TAG = re.compile(rf"""<script\b[^>]*\bsrc\s*=\s*["']?{_REMOTE}[^>]*>.*?</script\s*>"""
@@ -66,7 +84,7 @@ def _finding_text(item: dict) -> str:
 
 
 def header_html(entry: dict, run: dict) -> str:
-    """The provenance block at the top of a report."""
+    """The provenance block under a report's answers: run, code, data and the parameters used."""
     params = "".join(f"<tr><td><code>{_e(k)}</code></td><td><code>{_e(repr(v))}</code></td></tr>"
                      for k, v in entry["parameters"].items())
     code = run["code"]
@@ -81,7 +99,7 @@ def header_html(entry: dict, run: dict) -> str:
         f"<p><b>Data</b> {_e(data.get('dataset', 'none'))} &middot; <b>fingerprint</b> "
         f"<code>{_e(data.get('fingerprint', 'n/a'))}</code></p>"
         f"<details><summary>Parameters used</summary><table><tr><th>parameter</th><th>value</th></tr>"
-        f"{params}</table></details></div>{_partial_html(entry)}"
+        f"{params}</table></details></div>"
     )
 
 
@@ -131,7 +149,8 @@ _CSS_PROPERTIES = frozenset({
     "font-weight", "margin", "margin-bottom", "margin-left", "margin-right", "margin-top", "max-width",
     "padding", "padding-bottom", "padding-left", "padding-right", "padding-top", "text-align",
     "vertical-align", "white-space", "width"})
-_SHOWN_MIME = frozenset({"text/plain", "text/html", "text/markdown", "image/png", "image/jpeg", FINDING_MIME})
+_SHOWN_MIME = frozenset({"text/plain", "text/html", "text/markdown", "image/png", "image/jpeg"})
+_RECORDS = frozenset({FINDING_MIME, ANSWER_MIME})  # the record cell's outputs: shown at the top and the end instead
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.I | re.S)  # pandas' table CSS: the page has its own
 _BAD_CSS = re.compile(r"url\s*\(|expression|script|@import|behaviou?r|binding|\\", re.I)
 _DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|gif);base64,[a-z0-9+/=]*", re.I)
@@ -196,6 +215,8 @@ def _shown_outputs_only(nb) -> None:
     """Drop the outputs a report never shows as such (JavaScript, widgets, SVG...) and the widget state."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if not _RECORDS & set(o.get("data", {}))]
         for output in cell.get("outputs", []):
             if "data" in output:
                 output["data"] = {k: v for k, v in output["data"].items() if k in _SHOWN_MIME}
@@ -310,13 +331,40 @@ def script_free(page: str) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def findings_html(findings: list[dict]) -> str:
-    """The "Key findings" block: one line per recorded finding, in the order recorded."""
+def answers_html(answers: list[dict]) -> str:
+    """The "What the data say" block a report opens with: each question, its verdict and its one-sentence answer."""
+    items = []
+    for a in answers:
+        verdict = str(a.get("verdict") or "")
+        badge = (f'<span class="wb-verdict wb-{_e(verdict)}">{_e(verdict)}</span>' if verdict in VERDICTS else "")
+        items.append(f"<dt>{_e(a.get('question', ''))}</dt><dd>{badge}{_e(a.get('sentence', ''))}</dd>")
+    if not items:
+        return ""
+    return f'<div class="wb-answers" id="answers"><h2>What the data say</h2><dl>{"".join(items)}</dl></div>'
+
+
+def findings_html(findings: list[dict], most: int = 8) -> str:
+    """The "Key findings" block: the findings marked key (else the first few), one line each."""
+    key = [f for f in findings if f.get("key")] or findings[:most]
+    if not key:
+        return ""
+    items = "".join(f"<li>{_e(_finding_text(f))}</li>" for f in key)
+    return f'<div class="wb-findings wb-key" id="key-findings"><h2>Key findings</h2><ul>{items}</ul></div>'
+
+
+def all_findings_html(findings: list[dict]) -> str:
+    """Every recorded finding in one collapsed table, at the end of a report (they are all in the manifest too)."""
     if not findings:
         return ""
-    items = "".join(f"<li>{_e(_finding_text(f))}</li>" for f in findings)
-    return (f'<div class="wb-findings" id="key-findings" style="border-left:4px solid #1b5e20;padding:.2rem 1rem;'
-            f'margin-bottom:1rem"><h2>Key findings</h2><ul>{items}</ul></div>')
+    rows = []
+    for f in findings:
+        text = _finding_text(f)
+        shown = text.split(": ", 1)[1] if ": " in text else text
+        rows.append(f"<tr><td>{_e(f.get('label') or f.get('name'))}</td><td>{_e(shown)}</td>"
+                    f"<td><code>{_e(f.get('name'))}</code></td></tr>")
+    return (f'<details class="wb-all-findings" id="all-findings"><summary>All {len(findings)} recorded findings'
+            f'</summary><table class="wb-table"><thead><tr><th>finding</th><th>value and 95% interval</th>'
+            f"<th>name in the manifest</th></tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
 
 
 def _section_anchors(nb) -> list[tuple[str, str]]:
@@ -382,8 +430,11 @@ def render_report(executed, entry: dict, run: dict, *, show_code: bool = False) 
     _shown_outputs_only(nb)
     sections = _section_anchors(nb)
     titled = bool(nb.cells) and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
-    top = header_html(entry, run) + findings_html(read_findings(executed)) + toc_html(sections)
+    findings = read_findings(executed)
+    top = (_partial_html(entry) + answers_html(read_answers(executed)) + findings_html(findings)
+           + header_html(entry, run) + toc_html(sections))
     nb.cells.insert(1 if titled else 0, nbformat.v4.new_markdown_cell(top))
+    nb.cells.append(nbformat.v4.new_markdown_cell(all_findings_html(findings)))
     title = _title(nb, entry["notebook"])
     body, _ = _exporter(show_code).from_notebook_node(nb, resources={"metadata": {"name": title}})
     page = strip_remote(body)

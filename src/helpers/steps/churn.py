@@ -7,6 +7,7 @@ customers are pooled or left out, so no table shows a group below the small-cell
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,9 +19,20 @@ from helpers.data import schema as S
 from helpers.data.mapping import mapping_notes
 from helpers.engine import scale
 from helpers.engine.scale import Data
+from helpers.findings import verdict
 from helpers.stats import churn as churn_stats
-from helpers.stats import survival
+from helpers.stats import sensitivity, survival
+from helpers.stats.intervals import wilson
 from helpers.steps.section import Section, Skip, step, value
+from helpers.tables import interval, number, p_value, percent, term
+
+_CHURNED = ("churned", "What share of customers left?")
+_STAY = ("stay", "How long do customers stay?")
+_DIFFER = ("segments_differ", "Do the segments churn differently?")
+_DRIVERS = ("drivers", "What drives churn, all else equal?")
+_SERVE_FIRST = ("serve_first", "Claim: serve high-value, low-satisfaction customers first.")
+_MANAGER = ("manager", "Claim: when the account manager leaves, the key account leaves.")
+_AT_RISK = ("at_risk", "Where does the revenue at risk sit?")
 
 
 def _min_group(min_size: int, min_cell: int) -> int:
@@ -57,14 +69,20 @@ def _compared(rows: pd.DataFrame, segment: str) -> None:
                    "small ones: there is nothing to compare.")
 
 
-@step("customers")
-def customers(data: Data) -> Section:
+@step("customers", asks=[_CHURNED])
+def customers(data: Data, *, confidence: float = 0.95) -> Section:
     """How the report was computed, how many customers (and churners) and which segmentations the data allow."""
+    share = data.churned / data.n if data.n else float("nan")
+    low, high = wilson(data.churned, data.n, confidence) if data.n else (float("nan"), float("nan"))
     return (Section(value=data.n)
             .lead("How this report was computed.", data.note)
             .text(f"{data.n:,} customers, {data.churned:,} churned; segmentations available: "
                   f"{', '.join(data.available)}", *mapping_notes(data.ds.tables))
+            .answer(*_CHURNED, f"{percent(share)} of the {data.n:,} customers had churned by the end of their "
+                    f"observation ({confidence:.0%} interval {interval(low, high, percent)}).", finding="churn_share")
             .find("customers", data.n, unit="customers", label="Customers analysed")
+            .find("churn_share", share, (low, high), unit="share", key=True,
+                  label="Share of customers who churned by the end of observation")
             .find("engine", data.engine, label="Computation path"))
 
 
@@ -75,8 +93,15 @@ def overall(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), co
     summary = survival.km_summary(everyone, times=times, horizon=horizon, confidence=confidence,
                                   weights=data.weights)
     curve = plots.km_curves(survival.km_table(everyone, confidence=confidence, weights=data.weights))
-    return (Section(value=summary).figure(curve).table(summary)
-            .find_rows(summary, "rmst", value="rmst", ci=("rmst_lower", "rmst_upper"), unit="months",
+    row = summary.iloc[0]
+    return (Section(value=summary)
+            .figure(curve, "The share of customers still with us after each month of tenure, with its interval; "
+                    "the numbers under the plot are the customers still observed then.")
+            .table(summary)
+            .answer(*_STAY, f"Over their first {number(horizon)} months customers stay {number(row['rmst'])} months "
+                    f"on average ({confidence:.0%} interval {interval(row['rmst_lower'], row['rmst_upper'])}; "
+                    "the restricted mean tenure).", finding="rmst")
+            .find_rows(summary, "rmst", value="rmst", ci=("rmst_lower", "rmst_upper"), unit="months", key=True,
                        label=f"Restricted mean tenure over {horizon} months, all customers"))
 
 
@@ -90,7 +115,9 @@ def by_segment(data: Data, *, segment: str, horizon: float, times: Sequence[floa
                                                    weights=data.weights)
     field = "{" + segment + "}"
     return (Section(value=summary)
-            .figure(plots.km_curves(km, group=segment, title=f"Still a customer, by {segment}"))
+            .figure(plots.km_curves(km, group=segment, title=f"Still a customer, by {segment}"),
+                    "One curve per segment: the lower a curve, the sooner its customers leave. Curves whose bands "
+                    "do not overlap differ by more than chance.")
             .text(note).table(summary)
             .find_rows(summary, f"rmst.{field}", value="rmst", ci=("rmst_lower", "rmst_upper"), unit="months",
                        label=f"Restricted mean tenure over {horizon} months, {segment} {field}")
@@ -118,7 +145,7 @@ def rmst_difference(data: Data, *, segment: str, horizon: float, min_size: int =
     return Section(value=diff).table(diff)
 
 
-@step("logrank")
+@step("logrank", asks=[_DIFFER])
 def logrank(data: Data, *, segment: str, alpha: float = 0.05, min_size: int = 50,
             min_cell: int = privacy.MIN_CELL) -> Section:
     """Log-rank test across the segments, then every pair with Holm's correction."""
@@ -128,11 +155,21 @@ def logrank(data: Data, *, segment: str, alpha: float = 0.05, min_size: int = 50
     _compared(rows, segment)
     test = survival.logrank(rows, group=segment, weights=data.weights)
     pairs = survival.pairwise_logrank(rows, group=segment, alpha=alpha, weights=data.weights)
+    differ = test["p"] < alpha
     return (Section(value=test)
-            .text(f"Log-rank across {segment}: chi2 = {test['statistic']:.1f} on {test['df']} df, "
-                  f"p = {test['p']:.2g}")
+            .text(f"Log-rank across {segment}: chi-squared = {test['statistic']:.1f} on {test['df']} degrees of "
+                  f"freedom, p {_p_words(test['p'])}.")
             .table(pairs)
-            .find("logrank_p", test["p"], label=f"Log-rank p-value across {segment}"))
+            .answer(*_DIFFER, (f"Yes: customers of different {segment} segments churn at different rates (log-rank "
+                               f"p {_p_words(test['p'])})." if differ else
+                               f"No difference beyond chance between the {segment} segments (log-rank p "
+                               f"{_p_words(test['p'])}, at the {alpha:g} level)."), finding="logrank_p")
+            .find("logrank_p", test["p"], unit="p", label=f"Log-rank p-value across {segment}"))
+
+
+def _p_words(p: float) -> str:
+    shown = p_value(p)
+    return shown if shown.startswith("<") else f"= {shown}"
 
 
 @step("cox")
@@ -176,13 +213,30 @@ def _fit_sentence(data: Data, result) -> str:
             f"({_complete_customers(data.customers, result):,} customers with every covariate)")
 
 
-@step("hazard_ratios")
+def _drivers_sentence(hrs: pd.DataFrame, confidence: float) -> str:
+    """The two hazard ratios furthest from 1 among those whose interval excludes 1, in words."""
+    clear = hrs.loc[(hrs["lower"] > 1) | (hrs["upper"] < 1)].copy()
+    if clear.empty:
+        return "No covariate's hazard ratio is distinguishable from 1."
+    clear["strength"] = clear["hr"].map(lambda v: abs(math.log(v)))
+    top = clear.sort_values("strength", ascending=False).head(2)
+    words = [f"{term(row['term'])} (hazard ratio {number(row['hr'])}, {confidence:.0%} interval "
+             f"{interval(row['lower'], row['upper'])}: {'faster' if row['hr'] > 1 else 'slower'} churn)"
+             for _, row in top.iterrows()]
+    return (f"Of {len(hrs)} terms, {len(clear)} are clearly not 1; the strongest: " + "; ".join(words) + ".")
+
+
+@step("hazard_ratios", asks=[_DRIVERS])
 def hazard_ratios(data: Data, cox_section: Section, *, confidence: float = 0.95) -> Section:
     """Hazard ratios of the final Cox model, their forest plot, and how the model was fitted."""
     result = _needs(cox_section, "The hazard ratios need the Cox model")
     hrs = result.hazard_ratios(confidence)
-    section = (Section(value=hrs).figure(plots.forest(hrs, confidence=confidence))
+    section = (Section(value=hrs)
+               .figure(plots.forest(hrs, confidence=confidence),
+                       "Each line is a hazard ratio with its interval: right of 1 churns faster, left of 1 slower, "
+                       "all else in the model equal; a line that crosses 1 is not distinguishable from no effect.")
                .text(_fit_sentence(data, result)).table(hrs)
+               .answer(*_DRIVERS, _drivers_sentence(hrs, confidence), finding="hr")
                .find_rows(hrs, "hr.{term}", value="hr", ci=("lower", "upper"), label="Hazard ratio, {term}"))
     if data.src is None:  # concordance counts rows: meaningful on one row per customer only
         section.find("concordance", result.first.concordance_index_, label="Concordance of the Cox model")
@@ -206,7 +260,9 @@ def holdout(data: Data, cox_section: Section, *, horizon: float, test_share: flo
     accuracy = churn_stats.holdout_accuracy(data.customers, result, horizon=horizon, test_share=test_share,
                                             seed=seed, confidence=confidence)
     return (Section(value=accuracy).text(data.sample_note("Hold-out prediction"))
-            .figure(plots.calibration(accuracy["calibration"], t=horizon))
+            .figure(plots.calibration(accuracy["calibration"], t=horizon),
+                    "Predicted against observed survival for groups of held-out customers: points on the diagonal "
+                    "mean the model's predictions can be taken at face value.")
             .text(f"Brier score at {horizon} months: {accuracy['brier']:.3f} (no-covariate prediction: "
                   f"{accuracy['brier_km']:.3f}); integrated Brier score: {accuracy['integrated_brier']:.3f}; "
                   f"{accuracy['test_customers']:,} held-out customers.")
@@ -240,7 +296,8 @@ LENSES = {
 }
 
 
-@step(lambda data, segmentation, **_: LENSES[segmentation].section)
+@step(lambda data, segmentation, **_: LENSES[segmentation].section,
+      asks=lambda data, segmentation, **_: [_SERVE_FIRST] if segmentation == segments.QUADRANT else [])
 def lens(data: Data, segmentation: str, *, horizon: float, times: Sequence[float] = (12, 24), min_size: int = 50,
          min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
     """Kaplan-Meier curves and their summary for one segmentation of `LENSES`; skipped when the data lack it.
@@ -255,15 +312,49 @@ def lens(data: Data, segmentation: str, *, horizon: float, times: Sequence[float
                                                    confidence=confidence, weights=data.weights)
     curves = plots.km_curves(km, group=segmentation, title=view.title, ci=not view.many_curves,
                              at_risk=not view.many_curves)
-    section = Section(value=summary).figure(curves).text(note).table(summary)
+    section = (Section(value=summary)
+               .figure(curves, f"{view.title}: the lower a curve, the sooner its customers leave.")
+               .text(note).table(summary))
     if segmentation == segments.QUADRANT:
         order = summary.sort_values("rmst")[segmentation].astype(str)
         section.find("quadrant_order", " < ".join(order), label="Quadrants by restricted mean tenure, shortest first")
+        _serve_first(section, data, horizon=horizon, min_group=_min_group(min_size, min_cell), confidence=confidence)
     return section
 
 
+def _serve_first(section: Section, data: Data, *, horizon: float, min_group: int, confidence: float) -> None:
+    """The claim "serve high-value, low-satisfaction customers first", read on restricted mean tenure.
+
+    Supported when the win-back quadrant (high value, low satisfaction) stays shorter than the
+    consolidate quadrant (high value, high satisfaction) by more than chance: valuable customers
+    who are about to leave. Contradicted when they stay longer; inconclusive otherwise.
+    """
+    rows = _segmented(data, segments.QUADRANT, min_group)
+    levels = set(rows[segments.QUADRANT].astype(str))
+    if not {"win_back", "consolidate"} <= levels:
+        section.answer(*_SERVE_FIRST, "Not answered on these data: the win-back or consolidate quadrant is too small "
+                       "or missing.")
+        return
+    diff = survival.rmst_difference(rows, group=segments.QUADRANT, horizon=horizon, reference="consolidate",
+                                    confidence=confidence, weights=data.weights)
+    row = diff.loc[diff[segments.QUADRANT].astype(str) == "win_back"].iloc[0]
+    said = verdict(row["lower"], row["upper"], direction=-1)
+    months = abs(row["difference"])
+    sentence = (f"High-value, low-satisfaction customers (win back) stay {number(months)} months "
+                f"{'less' if row['difference'] < 0 else 'more'} over {number(horizon)} months than high-value, "
+                f"high-satisfaction ones ({confidence:.0%} interval of the difference "
+                f"{interval(row['lower'], row['upper'])} months).")
+    sentence += {"supported": " They are valuable and leaving sooner: serving them first is where retention "
+                              "effort can pay.",
+                 "contradicted": " They stay longer, so the claim does not hold on these data.",
+                 "inconclusive": " The difference is within chance."}[said]
+    section.answer(*_SERVE_FIRST, sentence, verdict=said, finding="rmst_difference.win_back")
+    section.find("rmst_difference.win_back", row["difference"], (row["lower"], row["upper"]), unit="months",
+                 key=True, label=f"Restricted mean tenure over {horizon} months, win back minus consolidate")
+
+
 # ---- manager departures, end reasons, revenue at risk --------------------------------------------
-@step("manager_departure")
+@step("manager_departure", asks=[_MANAGER])
 def manager_departure(data: Data, *, window: float = 6, confidence: float = 0.95,
                       min_cell: int = privacy.MIN_CELL) -> Section:
     """Churn hazard of group customers in the ``window`` months after their account manager left.
@@ -282,9 +373,21 @@ def manager_departure(data: Data, *, window: float = 6, confidence: float = 0.95
         raise Skip("Too few churners after a manager left to estimate the hazard ratio (its interval is "
                    "unbounded): skipped.")
     after = table.loc[table["term"] == survival.AFTER_EVENT]
+    row = after.iloc[0]
+    said = verdict(row["lower"], row["upper"], null=1)
+    sentence = (f"In the {number(window)} months after their account manager leaves, group customers churn at "
+                f"{number(row['hr'])} times the rate of the rest of their time ({confidence:.0%} interval "
+                f"{interval(row['lower'], row['upper'])}).")
+    sentence += {"supported": " Losing the manager does put the account at risk.",
+                 "contradicted": " They churn less after the departure: the claim does not hold here.",
+                 "inconclusive": " The difference is within chance."}[said]
+    ev = sensitivity.evalue_hr(row["hr"], row["lower"], row["upper"], rare=data.churned / data.n < 0.15)
+    sentence += " " + sensitivity.evalue_sentence(ev, exposure="a manager's departure", outcome="churn")
     return (Section(value=table).text(data.sample_note("The manager-departure model")).table(table)
-            .find_rows(after, "hr.manager_departure", value="hr", ci=("lower", "upper"),
-                       label=f"Hazard ratio in the {window} months after an account manager leaves"))
+            .answer(*_MANAGER, sentence, verdict=said, finding="hr.manager_departure")
+            .find_rows(after, "hr.manager_departure", value="hr", ci=("lower", "upper"), key=True,
+                       label=f"Hazard ratio in the {window} months after an account manager leaves")
+            .find("hr.manager_departure.evalue", ev.point, label="E-value of the manager-departure hazard ratio"))
 
 
 @step("end_reasons")
@@ -301,10 +404,12 @@ def end_reasons(data: Data, *, horizon: float, confidence: float = 0.95, min_cel
             if small else "")
     at_horizon = cif.loc[cif["time"] <= horizon].groupby("cause", sort=False).tail(1)
     return (Section(value=at_horizon).text(data.sample_note("Competing risks"), note)
-            .figure(plots.cumulative_incidence(cif)).table(at_horizon))
+            .figure(plots.cumulative_incidence(cif), "The share of all customers who left for each reason by each "
+                    "month of tenure; the reasons compete, so the curves add up to the share who left.")
+            .table(at_horizon, percent=["cif", "lower", "upper"]))
 
 
-@step("revenue_at_risk")
+@step("revenue_at_risk", asks=[_AT_RISK])
 def revenue_at_risk(data: Data, *, horizon: float, min_size: int = 50, min_cell: int = privacy.MIN_CELL,
                     confidence: float = 0.95) -> Section:
     """Expected revenue lost to churn over the horizon per segment of every segmentation, largest first.
@@ -319,7 +424,15 @@ def revenue_at_risk(data: Data, *, horizon: float, min_size: int = 50, min_cell:
         raise Skip("No monthly value in this data set: revenue at risk is skipped.")
     ranked = churn_stats.rank_revenue_at_risk(data.customers, data.available, horizon=horizon,
                                               min_size=_min_group(min_size, min_cell), confidence=confidence)
-    return (Section(value=ranked).figure(plots.revenue_at_risk_bars(ranked)).table(ranked)
+    top = ranked.iloc[0]
+    sentence = (f"The most revenue at risk over the next {number(horizon)} months is in {top['segmentation']} "
+                f"{top['segment']}: {number(top['revenue_lost'])} ({confidence:.0%} interval "
+                f"{interval(top['revenue_lost_lower'], top['revenue_lost_upper'], number)}).")
+    return (Section(value=ranked)
+            .figure(plots.revenue_at_risk_bars(ranked), "The segments where churn is expected to cost the most "
+                    "revenue; segments of different segmentations overlap, so the bars rank, they do not add up.")
+            .table(ranked)
+            .answer(*_AT_RISK, sentence, finding="revenue_at_risk.top")
             .find_rows(ranked.head(1), "revenue_at_risk.top", value="revenue_lost",
-                       ci=("revenue_lost_lower", "revenue_lost_upper"), unit="currency",
+                       ci=("revenue_lost_lower", "revenue_lost_upper"), unit="currency", key=True,
                        label="Largest revenue at risk: {segmentation} {segment}"))

@@ -18,10 +18,16 @@ from helpers.data import schema as S
 from helpers.data.io import Dataset, read_table
 from helpers.data.mapping import mapping_notes
 from helpers.engine import scale
-from helpers.findings import escape_md, slug
-from helpers.stats import churn, complaints, overview, survival
+from helpers.findings import escape_md, slug, verdict
+from helpers.stats import churn, complaints, overview, sensitivity, survival
 from helpers.stats import recovery as recovery_stats
 from helpers.steps.section import Section, Skip, step
+from helpers.tables import interval, number, percent
+
+_STATES = ("states", "What does a complaint do to churn?")
+_PARADOX = ("paradox", "Claim: a recovered complainer is more loyal than one who never complained.")
+_REVENUE = ("revenue", "What happens to revenue after a complaint?")
+_HANDLING = ("handling", "How is complaint handling doing?")
 
 UNDATED = "This section needs dated complaints (a contacts table with resolved_at and recovered): skipped."
 
@@ -114,7 +120,7 @@ def leakage(c: Complaints) -> Section:
     return out.find("leakage_warnings", len(warnings), label="Columns that almost determine the outcome")
 
 
-@step("handling")
+@step("handling", asks=[_HANDLING])
 def handling(c: Complaints, *, within_days: float = 7, confidence: float = 0.95,
              min_cell: int = privacy.MIN_CELL) -> Section:
     """The service-centre indicators over the whole period (the findings), then month by month."""
@@ -133,7 +139,12 @@ def handling(c: Complaints, *, within_days: float = 7, confidence: float = 0.95,
         "Complaints per compliment": complaints.complaints_to_compliments(c.contacts, confidence=confidence),
     }
     axes = plots.kpi_grid({title: shown(out, t, min_cell=min_cell) for title, t in trends.items()})
-    return out.figure(axes)
+    shares = kpis.loc[kpis["unit"] == "share"].head(3)
+    if len(shares):
+        out.answer(*_HANDLING, "; ".join(f"{k['kpi'].replace('_', ' ').capitalize()}: {percent(k['value'])}"
+                                         for _, k in shares.iterrows()) + " over the whole period.")
+    return out.figure(axes, "The indicators month by month with their intervals; the latest months hold complaints "
+                      "not yet resolved, so their resolution shares are still incomplete.")
 
 
 @step("resolution_time")
@@ -142,7 +153,9 @@ def resolution_time(c: Complaints, *, confidence: float = 0.95, min_cell: int = 
     c.need_dates()
     still_open = complaints.time_to_resolve(c.contacts, customers=c.ds.customers, confidence=confidence)
     out = Section(value=still_open).figure(plots.km_curves(
-        still_open, title="Complaints still open", xlabel="days since the complaint was opened", ylabel="still open"))
+        still_open, title="Complaints still open", xlabel="days since the complaint was opened", ylabel="still open"),
+        "The share of complaints still open by days since they were opened; complaints open at the end of the data "
+        "are counted until then, not dropped.")
     mix = complaints.recovery_mix(c.contacts, confidence=confidence)
     return out.table(shown(out, mix, what="recovery actions", min_cell=min_cell))
 
@@ -159,23 +172,26 @@ def _state_model(c: Complaints, *, strata: list[str], min_cell: int):
                     "entered as quantile bands.")
 
 
-@step("complaint_states")
+@step("complaint_states", asks=[_STATES])
 def complaint_states(c: Complaints, *, strata: Sequence[str] = (), confidence: float = 0.95,
                      min_cell: int = privacy.MIN_CELL) -> Section:
     """Hazard ratios of churn by complaint state (none, open, recovered, failed), adjusted and stratified."""
     c.need_dates()
     states, note = _state_model(c, strata=[s for s in strata if s in c.customers], min_cell=min_cell)
     hrs = survival.hazard_ratios(states, confidence)
+    reading = complaints.hazard_reading(hrs, confidence=confidence)
     return (Section(value=hrs).text(note)
-            .figure(plots.forest(hrs, confidence=confidence))
-            .text(complaints.hazard_reading(hrs, confidence=confidence))
+            .figure(plots.forest(hrs, confidence=confidence), "Hazard ratios of churn in each complaint state against "
+                    "customers without a complaint so far: right of 1 churns faster.")
+            .text(reading)
+            .answer(*_STATES, reading, finding="hr.complaint.open")
             .table(hrs)
             .text(privacy.pooled_notes(states))
             .find_rows(hrs, "hr.{term}", value="hr", ci=("lower", "upper"), label="Hazard ratio of churn, {term}",
-                       where=lambda row: row["term"].startswith("complaint[")))
+                       where=lambda row: row["term"].startswith("complaint["), key=True))
 
 
-@step("paradox")
+@step("paradox", asks=[_PARADOX])
 def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confidence: float = 0.95,
             seed: int = 0) -> Section:
     """Recovered complainers against matched never-complainers over the follow-up: the service recovery paradox."""
@@ -186,14 +202,57 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
     km = survival.km_table(cohort, group=recovery_stats.GROUP_COLUMN, duration=recovery_stats.FOLLOWUP,
                            event=recovery_stats.CHURNED_FOLLOWUP, confidence=confidence)
     summary = pd.DataFrame([{k: v for k, v in effect.items() if not isinstance(v, dict) and k != "sentence"}])
+    said = verdict(effect["lower"], effect["upper"], null=1, direction=-1)
+    sentence = (f"Over the {number(followup_months)} months after their complaint was recovered, these customers churn "
+                f"at {number(effect['hr'])} times the rate of comparable customers who never complained "
+                f"({confidence:.0%} interval {interval(effect['lower'], effect['upper'])}).")
+    sentence += {"supported": " Recovered complainers are the more loyal: the paradox holds here.",
+                 "contradicted": " Recovered complainers stay less loyal: the paradox does not hold here.",
+                 "inconclusive": " The data cannot tell them apart."}[said]
+    strength = _paradox_strength(cohort, effect, confidence)
+    sentence += " " + strength.sentence
     return (Section(value=effect)
             .figure(plots.km_curves(km, group=recovery_stats.GROUP_COLUMN, title="Still a customer after the recovery",
-                                    xlabel="months since the complaint was resolved"))
+                                    xlabel="months since the complaint was resolved"),
+                    "Recovered complainers against their matched never-complainers: a higher curve stays longer.")
             .lead(f"Verdict: {escape_md(effect['verdict'])}.", effect["sentence"])
+            .answer(*_PARADOX, sentence, verdict=said, finding="paradox.hr")
             .table(summary)
-            .find("paradox.hr", effect["hr"], (effect["lower"], effect["upper"]),
+            .find("paradox.hr", effect["hr"], (effect["lower"], effect["upper"]), key=True,
                   label="Hazard ratio, recovered complainers vs matched never-complainers")
+            .find("paradox.evalue", strength.evalue.point, label="E-value of the paradox hazard ratio")
+            .find("paradox.evalue_bound", strength.evalue.bound, label="E-value of its interval bound nearer 1")
+            .find("paradox.gamma", strength.gamma, label="Rosenbaum Gamma at which the paradox verdict would fail")
             .find("paradox.verdict", effect["verdict"], label="Service recovery paradox (churn)"))
+
+
+@dataclass(frozen=True)
+class _Strength:
+    evalue: sensitivity.EValue
+    gamma: float
+    sentence: str
+
+
+def _paradox_strength(cohort: pd.DataFrame, effect: dict, confidence: float) -> _Strength:
+    """How much hidden bias the paradox verdict survives: the E-value of its hazard ratio and Rosenbaum's Gamma.
+
+    The Gamma reads the matched sets (one recovered complainer and its never-complained controls)
+    with churn within the follow-up as a binary outcome, one-sided at half of ``1 - confidence``.
+    Controls may serve several sets, so the sets are not fully independent: read it as a guide.
+    """
+    rare = float(cohort[recovery_stats.CHURNED_FOLLOWUP].mean()) < 0.15
+    ev = sensitivity.evalue_hr(effect["hr"], effect["lower"], effect["upper"], rare=rare)
+    words = sensitivity.evalue_sentence(ev, exposure="a recovered complaint", outcome="churn")
+    sets = sensitivity.matched_set_counts(
+        cohort.assign(_case=cohort[recovery_stats.GROUP_COLUMN] == recovery_stats.RECOVERED),
+        set_id=recovery_stats.MATCH_ID, treated="_case", outcome=recovery_stats.CHURNED_FOLLOWUP)
+    direction = "less" if effect["hr"] < 1 else "greater"
+    gamma = sensitivity.gamma_at(sensitivity.matched_sets_bound, sets["treated_event"], sets["set_size"],
+                                 sets["set_events"], alpha=(1 - confidence) / 2, alternative=direction)
+    if gamma > 1:
+        words += (f" In the matched sets the verdict holds unless a hidden factor changes the odds of recovery "
+                  f"by a factor of {number(gamma)} (Rosenbaum's Gamma).")
+    return _Strength(ev, gamma, words)
 
 
 @step("recovery_kinds")
@@ -206,7 +265,9 @@ def recovery_kinds(c: Complaints, *, followup_months: float = 12, confidence: fl
     speed = shown(out, recovery_stats.speed_dose_response(drivers, confidence=confidence, min_cell=min_cell),
                   count="n", what="speed bands", min_cell=min_cell)
     rows = speed[speed["level"] != recovery_stats.TREND]
-    out.figure(plots.forest(rows.assign(term=rows["level"]), title="Churn by resolution speed (vs same day)"))
+    out.figure(plots.forest(rows.assign(term=rows["level"]), title="Churn by resolution speed (vs same day)"),
+               "Hazard ratio of churn after a complaint resolved in each speed band, against same-day resolution: "
+               "right of 1, slower resolution goes with more churn.")
     out.table(speed).text(privacy.pooled_notes(speed))
     actions = recovery_stats.action_effects(drivers, confidence=confidence, min_cell=min_cell)
     out.table(shown(out, actions, count="n", what="recovery actions", min_cell=min_cell))
@@ -216,7 +277,7 @@ def recovery_kinds(c: Complaints, *, followup_months: float = 12, confidence: fl
                     label="Hazard ratio per slower resolution band")
 
 
-@step("revenue")
+@step("revenue", asks=[_REVENUE])
 def revenue(c: Complaints, *, window: int = 6, event_scale: str = "relative", seed: int = 0) -> Section:
     """Revenue around a first complaint against matched customers who did not complain (difference in differences).
 
@@ -231,12 +292,21 @@ def revenue(c: Complaints, *, window: int = 6, event_scale: str = "relative", se
     unit = "share" if summary["relative"] else "currency"
     k0, after = summary["k0"], summary["after"]
     shown_as = "share of own pre-complaint revenue" if relative else "currency per month"
+    fmt = percent if summary["relative"] else number
+    said = verdict(after["lower"], after["upper"])
+    sentence = (f"In the months after a first complaint, complainers' revenue changes by {fmt(after['did'])}"
+                f"{' of their own pre-complaint level' if summary['relative'] else ' per month'} against matched "
+                f"customers who did not complain (interval {interval(after['lower'], after['upper'], fmt)})"
+                + (": no change beyond chance." if said == "inconclusive" else "."))
     return (Section(value=summary)
-            .figure(plots.event_study(es, ylabel=f"complainers minus controls ({shown_as})"))
+            .figure(plots.event_study(es, ylabel=f"complainers minus controls ({shown_as})"),
+                    "Each point is a month before or after the complaint (0); the months before are placebo checks "
+                    "and should sit on zero.")
+            .answer(*_REVENUE, sentence, finding="event_study.after")
             .table(es)
             .find("event_study.k0", k0["did"], (k0["lower"], k0["upper"]), unit=unit,
                   label="Revenue change in the month of a complaint")
-            .find("event_study.after", after["did"], (after["lower"], after["upper"]), unit=unit,
+            .find("event_study.after", after["did"], (after["lower"], after["upper"]), unit=unit, key=True,
                   label="Revenue change in the months after"))
 
 

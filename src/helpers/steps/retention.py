@@ -18,10 +18,27 @@ from helpers.data.io import Dataset
 from helpers.data.mapping import mapping_notes
 from helpers.data.validate import require_columns
 from helpers.engine import scale
-from helpers.findings import slug
-from helpers.stats import economics, effects, survival
+from helpers.findings import slug, verdict
+from helpers.stats import economics, effects, sensitivity, survival
 from helpers.stats import retention as retention_stats
+from helpers.stats.sensitivity import detectable_effect
 from helpers.steps.section import Section, Skip, step, value
+from helpers.tables import interval, number, percent, points
+
+_REVENUE = ("revenue", "Did the campaign raise revenue?")
+_KEPT = ("kept", "Did the campaign keep customers?")
+_PAYS = ("pays", "Claim: retention effort pays for itself.")
+_FIVE_POINTS = ("five_points", "Claim: 5% more retention raises profit by 25% to 85%.")
+_EFFECT_WORDS = {"supported": "", "contradicted": "", "inconclusive": " Not distinguishable from no effect."}
+
+
+def _undetectable(row, confidence: float, fmt=None) -> str:
+    """For an inconclusive effect: the smallest one these data could have detected (80% power, two-sided)."""
+    if not pd.notna(row.get("se", float("nan"))) or row["se"] <= 0:
+        return ""
+    smallest = detectable_effect(float(row["se"]), alpha=1 - confidence, power=0.8)
+    return (f" No effect smaller than {(fmt or number)(smallest)} either way could have been detected with 80% "
+            "power.")
 
 READINGS = (("margin on revenue effect", "revenue"), ("lifetime value", "lifetime"))  # value_table reading, key
 
@@ -109,20 +126,24 @@ def balance(experiment: Section, *, trim=(0.05, 0.95), min_cell: int = privacy.M
                                                                min_cell=min_cell, covariates=list(exp.covariates),
                                                                trim=trim)
             rule = diagnostics["overlap"]["rule"]
-            out.figure(plots.propensity_overlap(diagnostics["ps"], exp.frame[exp.arm], trim=trim))
+            out.figure(plots.propensity_overlap(diagnostics["ps"], exp.frame[exp.arm], trim=trim),
+                       "The estimated chance of being treated, per arm: where the arms do not overlap there is no "
+                       "comparable customer, and those customers are trimmed.")
             out.text(f"{a}: {rule[0].upper()}{rule[1:]}.")
             table = diagnostics["balance"]
         else:
             table = effects.balance(exp.frame, covariates=list(exp.covariates), arm=exp.arm, treated=a,
                                     control=exp.control, min_cell=min_cell)
         tables[a] = table
-        out.figure(plots.balance_plot(table.rename(columns={"covariate": "term"}))).table(table)
+        out.figure(plots.balance_plot(table.rename(columns={"covariate": "term"})),
+                   "Standardized differences between the arms per covariate; within the dashed lines (0.1) the arms "
+                   "are comparable on it.").table(table)
         out.text(privacy.pooled_notes(table, diagnostics))
     out.value = tables
     return out
 
 
-@step("revenue_effect")
+@step("revenue_effect", asks=[_REVENUE])
 def revenue_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float = 0.95,
                    min_cell: int = privacy.MIN_CELL) -> Section:
     """The effect on the outcome by every method of the design; the headline method per arm is the finding.
@@ -135,19 +156,53 @@ def revenue_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float 
     head = retention_stats.headline(table, exp.design).assign(outcome=exp.outcome)
     out = (Section(value=table)
            .figure(plots.estimates(table.assign(method=table["arm"].astype(str) + ": " + table["method"]),
-                                   title=f"Effect on {exp.outcome}"))
+                                   title=f"Effect on {exp.outcome}"),
+                   "Each estimate with its interval: the methods differ in what they adjust for; an interval that "
+                   "crosses 0 cannot tell the effect from none.")
            .table(table)
-           .find_rows(head, "effect.revenue.{arm}", value="estimate", ci=("lower", "upper"),
+           .find_rows(head, "effect.revenue.{arm}", value="estimate", ci=("lower", "upper"), key=True,
                       label="Effect of {arm} on {outcome} ({method})")
            .find_rows(head, "variance_reduction.{arm}", value="variance_reduction", unit="share",
                       label="Variance removed by CUPED", where=lambda row: pd.notna(row["variance_reduction"])))
     if exp.design == "targeted":
         out.find_rows(table[table["method"].str.startswith("naive")], "naive.revenue.{arm}", value="estimate",
                       ci=("lower", "upper"), label="Naive (biased) difference, {arm}")
+    for _, row in head.iterrows():
+        said = verdict(row["lower"], row["upper"])
+        name = f"effect.revenue.{slug(row['arm'])}"
+        out.answer(f"{_REVENUE[0]}.{slug(row['arm'])}", _REVENUE[1] + _arm_words(exp, row["arm"]),
+                   f"Customers in {row['arm']} brought {_signed(row['estimate'])} in {exp.outcome} per customer "
+                   f"against {exp.control} ({confidence:.0%} interval {interval(row['lower'], row['upper'], number)}; "
+                   f"{row['method']}).{_EFFECT_WORDS[said]}"
+                   + (_undetectable(row, confidence) if said == "inconclusive" else "")
+                   + (_hidden_bias(out, exp, row) if exp.design == "targeted" else ""), verdict=said, finding=name)
     return out
 
 
-@step("churn_effect")
+def _hidden_bias(out: Section, exp: Experiment, row) -> str:
+    """A targeted design's effect against unmeasured confounding: the E-value of the standardized difference."""
+    sd = float(exp.frame[exp.outcome].std())
+    if not sd > 0 or not pd.notna(row.get("se", float("nan"))):
+        return ""
+    ev = sensitivity.evalue_smd(row["estimate"] / sd, row["se"] / sd)
+    out.find(f"evalue.revenue.{slug(row['arm'])}", ev.point, label=f"E-value of the revenue effect, {row['arm']}")
+    return " " + sensitivity.evalue_sentence(ev, exposure="being targeted", outcome=exp.outcome)
+
+
+def _arm_words(exp: Experiment, arm) -> str:
+    """`` (arm vs control)`` when the experiment has several arms, else nothing."""
+    return f" ({arm} vs {exp.control})" if len(exp.arms) > 1 else ""
+
+
+def _signed(x: float) -> str:
+    return f"{'+' if x > 0 else ''}{number(x)}"
+
+
+def _signed_percent(x: float) -> str:
+    return f"{'+' if x > 0 else ''}{percent(x)}"
+
+
+@step("churn_effect", asks=[_KEPT])
 def churn_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float = 0.95,
                  min_cell: int = privacy.MIN_CELL) -> Section:
     """The change in the share churned within the window, and the hazard ratio of churn per arm."""
@@ -156,10 +211,18 @@ def churn_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float = 
         raise Skip("No churn outcome in this experiment: the churn effect is skipped. No churn clock (time to "
                    "churn) in this experiment: the hazard ratio is skipped.")
     table = _effects(exp, exp.churn, trim=trim, confidence=confidence, min_cell=min_cell)
+    head = retention_stats.headline(table, exp.design)
     out = (Section(value=table).table(table)
-           .find_rows(retention_stats.headline(table, exp.design), "effect.churn.{arm}", value="estimate",
-                      ci=("lower", "upper"), unit="share",
+           .find_rows(head, "effect.churn.{arm}", value="estimate", ci=("lower", "upper"), unit="pp", key=True,
                       label=f"Effect of {{arm}} on the share churned within {exp.window_months} months"))
+    for _, row in head.iterrows():
+        said = verdict(row["lower"], row["upper"], direction=-1)
+        out.answer(f"{_KEPT[0]}.{slug(row['arm'])}", _KEPT[1] + _arm_words(exp, row["arm"]),
+                   f"The share who churned within {exp.window_months} months changed by {points(row['estimate'])} in "
+                   f"{row['arm']} against {exp.control} ({confidence:.0%} interval "
+                   f"{interval(row['lower'], row['upper'], points)}).{_EFFECT_WORDS[said]}"
+                   + (_undetectable(row, confidence, points) if said == "inconclusive" else ""), verdict=said,
+                   finding=f"effect.churn.{slug(row['arm'])}")
     if not exp.duration:
         return out.text("No churn clock (time to churn) in this experiment: the hazard ratio is skipped.")
     adjust = exp.covariates if exp.design == "targeted" else ()  # a targeted design's HR is only as good as these
@@ -204,7 +267,9 @@ def by_segment(experiment: Section, *, segments=(), min_per_arm: int = 30, trim=
         out.text(note)
         if len(shown):
             out.figure(plots.estimates(shown.assign(method=shown["segmentation"] + ": " + shown["segment"].astype(str)),
-                                       title=f"Effect of {a} on {exp.outcome}, by segment"))
+                                       title=f"Effect of {a} on {exp.outcome}, by segment"),
+                       "The effect within each segment, with Holm-corrected intervals: segments whose intervals "
+                       "overlap cannot be told apart.")
         out.table(table)
     return out
 
@@ -241,7 +306,7 @@ def _find_paid(out: Section, paid: dict, window_months: int) -> Section:
     return out
 
 
-@step("payoff")
+@step("payoff", asks=[_PAYS])
 def payoff(experiment: Section, revenue: Section, *, margin_rate: float = 0.3, cost_per_action: float | None = None,
            annual_discount_rate: float = 0.1, reps: int = 300, seed: int = 0, confidence: float = 0.95) -> Section:
     """Incremental value, ROI and break-even cost per arm: margin on the revenue effect, and lifetime value.
@@ -269,10 +334,38 @@ def payoff(experiment: Section, revenue: Section, *, margin_rate: float = 0.3, c
                 seed=seed, confidence=confidence, duration=exp.duration, event=exp.churn)
             km = survival.km_table(exp.frame[exp.frame[exp.arm].isin([a, exp.control])], group=exp.arm,
                                    duration=exp.duration, event=exp.churn, confidence=confidence)
-            out.figure(plots.km_curves(km, group=exp.arm, title="Still a customer, months since assignment"))
+            out.figure(plots.km_curves(km, group=exp.arm, title="Still a customer, months since assignment"),
+                       f"Each arm's customers still with us after assignment: the gap between the curves is the "
+                       f"retention the lifetime value counts ({a} against {exp.control}).")
     value_table = pd.DataFrame([{"arm": a, "reading": k, **v} for a, d in paid.items() for k, v in d.items()])
     out.value = value_table
+    for a, readings in paid.items():
+        _pays_answer(out, exp, a, readings, confidence)
     return _find_paid(out.table(value_table), paid, exp.window_months)
+
+
+def _pays_answer(out: Section, exp: Experiment, arm, readings: dict, confidence: float) -> None:
+    """The answer to "does retention effort pay for itself": the ROI of the headline (margin) reading."""
+    v = readings["margin on revenue effect"]
+    name = f"{_PAYS[0]}.{slug(arm)}"
+    if pd.isna(v.get("roi", float("nan"))):
+        bounds = interval(v["incremental_value_lower"], v["incremental_value_upper"], number)
+        out.answer(name, _PAYS[1] + _arm_words(exp, arm),
+                   f"The effort is worth {_signed(v['incremental_value'])} in margin per treated customer "
+                   f"({confidence:.0%} interval {bounds}); with no cost per action given, its return cannot be "
+                   "judged.", finding=f"incremental_value.revenue.{slug(arm)}")
+        return
+    said = verdict(v["roi_lower"], v["roi_upper"])
+    words = {"supported": "it pays for itself.", "contradicted": "it costs more than it brings.",
+             "inconclusive": "whether it pays cannot be told from these data."}[said]
+    sentence = (f"Each unit spent on {arm} returned {_signed_percent(v['roi'])} net (return on investment; "
+                f"{confidence:.0%} interval {interval(v['roi_lower'], v['roi_upper'], percent)}), from the margin on "
+                f"its revenue effect: {words}")
+    life = readings.get("lifetime value")
+    if life is not None and pd.notna(life.get("roi", float("nan"))):
+        sentence += (f" Counting only the customers it kept (lifetime value), the return is "
+                     f"{_signed_percent(life['roi'])} ({interval(life['roi_lower'], life['roi_upper'], percent)}).")
+    out.answer(name, _PAYS[1] + _arm_words(exp, arm), sentence, verdict=said, finding=f"roi.revenue.{slug(arm)}")
 
 
 def _claim_base(exp: Experiment, margin_rate: float):
@@ -287,7 +380,7 @@ def _claim_base(exp: Experiment, margin_rate: float):
     return None, {}, None
 
 
-@step("claim")
+@step("claim", asks=[_FIVE_POINTS])
 def claim(experiment: Section, *, margin_rate: float = 0.3, acquisition_cost: float = 150.0,
           horizon_months: int = 36, annual_discount_rate: float = 0.1, margin_rates=(0.2, 0.3, 0.5),
           discount_rates=(0.05, 0.1, 0.2), acquisition_costs=(50.0, 100.0, 150.0, 300.0, 600.0), reps: int = 300,
@@ -308,10 +401,25 @@ def claim(experiment: Section, *, margin_rate: float = 0.3, acquisition_cost: fl
     grid = economics.claim_sensitivity(survival.km_table(base, **columns),
                                        margins=[r * mean_value for r in margin_rates], discount_rates=discount_rates,
                                        acquisition_costs=acquisition_costs, horizon_months=horizon_months)
+    low, high = result["increase_pct_lower"], result["increase_pct_upper"]
+    said = ("supported" if low >= 25 and high <= 85 else "contradicted" if high < 25 or low > 85
+            else "inconclusive")
+    spread = grid["increase_pct"].dropna()
+    sentence = (f"On this data set's churn curve and margins, five more points of 12-month retention raise profit per "
+                f"customer by {number(result['increase_pct'])}% ({confidence:.0%} interval "
+                f"{interval(low, high, number)}%), {'within' if said == 'supported' else 'against'} the claimed "
+                "25-85%.")
+    if len(spread):
+        sentence += (f" Under the other margins, discount rates and acquisition costs tried, it ranges from "
+                     f"{number(spread.min())}% to {number(spread.max())}%: the interval covers resampling, not "
+                     "these assumptions.")
     return (Section(value=result)
             .lead("Verdict.", result["verdict"])
-            .figure(plots.claim_sensitivity(grid)).table(grid)
+            .answer(*_FIVE_POINTS, sentence, verdict=said, finding="claim.increase_pct")
+            .figure(plots.claim_sensitivity(grid), "Each point is the profit increase under one combination of "
+                    "margin, discount rate and acquisition cost; the shaded band is the claimed 25-85%.")
+            .table(grid)
             .find("claim.increase_pct", result["increase_pct"], (result["increase_pct_lower"],
                                                                  result["increase_pct_upper"]),
-                  unit="%", label="Profit increase per customer from 5 more points of retention")
+                  unit="%", key=True, label="Profit increase per customer from 5 more points of retention")
             .find("claim.verdict", result["claim_position"], label="Against the claimed 25-85%"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 import os
 import sys
 import traceback
@@ -29,7 +30,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.findings import Finding, escape_md, make_finding, read_outputs, record, slug
+from helpers.findings import (
+    Answer,
+    Finding,
+    escape_md,
+    make_answer,
+    make_finding,
+    read_outputs,
+    record,
+    record_answer,
+    slug,
+)
+from helpers.tables import Table
 
 SECTION_MIME = "application/vnd.workbench.section+json"
 FAIL_ENV = "WORKBENCH_FAIL_SECTION"
@@ -48,11 +60,12 @@ class InjectedFailure(RuntimeError):
 class Section:
     """What one notebook section shows and found.
 
-    ``parts`` are shown in order: a matplotlib Figure (or Axes), a DataFrame, or text. Text is
-    data-derived and escaped when shown; `Section.lead` adds a bold lead-in written by the
-    step itself. ``findings`` are `helpers.findings.Finding`s, checked when they are added, so
-    a NaN interval fails its own section, not the record cell. ``value`` is what later steps
-    take from this one (a fitted model, a table).
+    ``parts`` are shown in order: a matplotlib Figure (or Axes) with its numbered caption, a
+    `helpers.tables.Table` (a DataFrame formatted for people), or text. Text is data-derived
+    and escaped when shown; `Section.lead` adds a bold lead-in written by the step itself.
+    ``findings`` are `helpers.findings.Finding`s, checked when they are added, so a NaN interval
+    fails its own section, not the record cell; ``answers`` are the plain-sentence answers a
+    report opens with. ``value`` is what later steps take from this one (a fitted model, a table).
     """
 
     name: str = ""
@@ -61,12 +74,14 @@ class Section:
     findings: list[Finding] = field(default_factory=list)
     value: Any = None
     reason: str = ""
+    answers: list[Answer] = field(default_factory=list)
 
     # ---- building ------------------------------------------------------------------------------------
-    def figure(self, ax_or_fig) -> Section:
-        """Keep a figure (a Figure, an Axes or an array of Axes) to show with the section.
+    def figure(self, ax_or_fig, caption: str = "") -> Section:
+        """Keep a figure (a Figure, an Axes or an array of Axes) to show with the section, under a numbered caption.
 
-        It is closed now, so that the inline backend does not show it a second time.
+        ``caption`` says what to read from the figure (the step's own words; escaped when shown).
+        The figure is closed now, so that the inline backend does not show it a second time.
         """
         import matplotlib.pyplot as plt
 
@@ -76,29 +91,41 @@ class Section:
 
         plt.close(fig)
         self.parts.append(fig)
+        self.parts.append(_Text(caption, lead=f"Figure {next(_FIGURES)}.", caption=True))
         return self
 
-    def table(self, frame) -> Section:
-        self.parts.append(frame)
+    def table(self, frame, **how) -> Section:
+        """Keep a table: a DataFrame shown through `helpers.tables.Table` (``how``: its labels, percent, units...)."""
+        self.parts.append(frame if isinstance(frame, Table) else Table(frame, **how))
         return self
 
     def text(self, *sentences: str) -> Section:
-        """Sentences from the data or a helper: shown escaped; empty ones are dropped."""
+        """Sentences from the data or a helper: shown escaped; empty ones are dropped, repeats shown once."""
         self.parts.extend(_Text(s) for s in sentences if s)
         return self
+
+    def answer(self, name: str, question: str, sentence: str, *, verdict: str = "", finding: str = "") -> Section:
+        """Answer one of the notebook's questions in a plain sentence (see `helpers.findings.Answer`)."""
+        self.answers.append(make_answer(name, question, sentence, verdict=verdict, finding=finding))
+        return self
+
+    @property
+    def frames(self) -> list:
+        """The DataFrames the section shows, as data (the formatted tables are what readers see)."""
+        return [p.frame for p in self.parts if isinstance(p, Table)]
 
     def lead(self, bold: str, sentence: str = "") -> Section:
         """``**bold** sentence``: ``bold`` is the step's own words (not escaped), ``sentence`` is escaped."""
         self.parts.append(_Text(sentence, lead=bold))
         return self
 
-    def find(self, name: str, value, ci=None, *, unit: str = "", label: str = "") -> Section:
+    def find(self, name: str, value, ci=None, *, unit: str = "", label: str = "", key: bool = False) -> Section:
         """Add a finding (checked now; see `helpers.findings.record` for the arguments)."""
-        self.findings.append(make_finding(name, value, ci, unit=unit, label=label))
+        self.findings.append(make_finding(name, value, ci, unit=unit, label=label, key=key))
         return self
 
     def find_rows(self, frame, name: str, *, value: str, ci: tuple[str, str] | None = None, unit: str = "",
-                  label: str = "", where: Callable | None = None) -> Section:
+                  label: str = "", where: Callable | None = None, key: bool = False) -> Section:
         """One finding per row of ``frame``: ``name`` and ``label`` are formatted with the row's fields.
 
         In ``name`` every field is passed through `helpers.findings.slug` (``"hr.{term}"`` ->
@@ -111,7 +138,7 @@ class Section:
             fields = {str(k): v for k, v in row.items()}
             interval = None if ci is None else (row[ci[0]], row[ci[1]])
             self.find(name.format(**{k: slug(v) for k, v in fields.items()}), row[value], interval, unit=unit,
-                      label=label.format(**fields))
+                      label=label.format(**fields), key=key)
         return self
 
     # ---- showing ---------------------------------------------------------------------------------
@@ -131,7 +158,7 @@ class Section:
             display(Markdown(f"**This section failed.** {escape_md(self.reason)} The other sections are complete; "
                              "the traceback is in the executed notebook."))
             return
-        for part in self.parts:
+        for part in _deduplicated(self.parts):
             display(Markdown(part.markdown()) if isinstance(part, _Text) else part)
 
     def __repr__(self) -> str:
@@ -142,9 +169,33 @@ class Section:
 class _Text:
     sentence: str
     lead: str = ""
+    caption: bool = False
+    times: int = 1
 
     def markdown(self) -> str:
-        return " ".join(p for p in (f"**{self.lead}**" if self.lead else "", escape_md(self.sentence)) if p)
+        if self.caption:  # raw HTML, where Markdown is not read: escaped as HTML
+            return f'<p class="wb-caption"><b>{html.escape(self.lead)}</b> {html.escape(self.sentence)}</p>'
+        text = escape_md(self.sentence) + (f" (said {self.times} times in this section.)" if self.times > 1 else "")
+        return " ".join(p for p in (f"**{self.lead}**" if self.lead else "", text) if p)
+
+
+_FIGURES = itertools.count(1)  # figure numbers, in the order the figures are made in this kernel
+
+
+def _deduplicated(parts: list) -> list:
+    """The parts with a sentence said again (the same note for five tables) shown once, with its count."""
+    seen: dict[tuple, int] = {}
+    out: list = []
+    for part in parts:
+        if isinstance(part, _Text) and not part.caption:
+            key = (part.lead, part.sentence)
+            if key in seen:
+                i = seen[key]
+                out[i] = _Text(part.sentence, part.lead, times=out[i].times + 1)
+                continue
+            seen[key] = len(out)
+        out.append(part)
+    return out
 
 
 def _injected(name: str) -> bool:
@@ -152,13 +203,17 @@ def _injected(name: str) -> bool:
     return "*" in wanted or name in wanted
 
 
-def step(name: str | Callable[..., str]) -> Callable:
+def step(name: str | Callable[..., str], asks=()) -> Callable:
     """Decorate a step function: its `Section` gets ``name``; `Skip` and any other error become a result.
 
     The wrapped function returns a `Section` (or raises `Skip`). Whatever it raises, the call
     returns a `Section`: skipped with the `Skip` message, or failed with ``Type: message`` and the
     traceback printed to stderr. ``name`` may be a function of the call's arguments, for one step
     that makes several sections (one per segmentation, say).
+
+    ``asks`` are the (answer name, question) pairs the step answers, or a function of the call's
+    arguments giving them: when the section is skipped or fails, each question is still put to
+    the reader, answered "not answered on these data" with the reason.
     """
     def decorate(fn: Callable[..., Section]) -> Callable[..., Section]:
         @functools.wraps(fn)
@@ -167,7 +222,14 @@ def step(name: str | Callable[..., str]) -> Callable:
                 key = name if isinstance(name, str) else str(name(*args, **kwargs))
             except Exception:  # noqa: BLE001 - a bad argument is reported by the step itself
                 key = fn.__name__
-            return _run(fn, key, args, kwargs)
+            try:
+                questions = tuple(asks(*args, **kwargs) if callable(asks) else asks)
+            except Exception:  # noqa: BLE001 - as above
+                questions = ()
+            out = _run(fn, key, args, kwargs)
+            if out.status != OK:
+                out.answers = [make_answer(n, q, f"Not answered on these data: {out.reason}") for n, q in questions]
+            return out
         run.section = name
         return run
     return decorate
@@ -195,12 +257,15 @@ def value(section: Section, default=None):
 
 
 def record_sections(*sections: Section | Iterable[Section]) -> None:
-    """Record the findings of every complete section, in order (the notebook's last cell)."""
-    for item in sections:
-        for s in ([item] if isinstance(item, Section) else item):
-            for f in s.findings if s.status == OK else ():
-                interval = None if (f.ci_low, f.ci_high) == (None, None) else (f.ci_low, f.ci_high)
-                record(f.name, f.value, interval, unit=f.unit, label=f.label)
+    """Record the answers and findings of every complete section, in order (the notebook's last cell)."""
+    flat = [s for item in sections for s in ([item] if isinstance(item, Section) else item)]
+    for s in flat:
+        for a in s.answers:  # a skipped or failed section's questions are answered "not answered"
+            record_answer(a)
+    for s in flat:
+        for f in s.findings if s.status == OK else ():
+            interval = None if (f.ci_low, f.ci_high) == (None, None) else (f.ci_low, f.ci_high)
+            record(f.name, f.value, interval, unit=f.unit, label=f.label, key=f.key)
 
 
 def read_sections(notebook) -> list[dict]:

@@ -1,0 +1,62 @@
+"""The answers a report opens with: made by the steps, recorded, and shown first, escaped."""
+from __future__ import annotations
+
+import pytest
+from bs4 import BeautifulSoup
+
+from helpers.findings import make_answer, verdict
+from helpers.report.html import answers_html, script_free
+from helpers.steps.section import FAILED, SKIPPED, Section, Skip, step
+
+HOSTILE = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg onload=alert(2)>',
+           "[x](javascript:alert(3))", "wb-supported\" onclick=\"alert(4)"]
+
+
+def test_verdict_reads_the_interval_against_the_null_in_the_claimed_direction():
+    assert verdict(1.2, 2.8, null=1) == "supported"  # a hazard ratio above 1, as claimed
+    assert verdict(0.5, 0.9, null=1) == "contradicted"
+    assert verdict(0.9, 1.1, null=1) == "inconclusive"
+    assert verdict(-0.07, -0.01, direction=-1) == "supported"  # a fall in churn, as claimed
+    assert verdict(None, 3.0) == verdict(float("nan"), 1.0) == "inconclusive"  # a bound not reached
+
+
+def test_an_answer_takes_a_known_verdict_only():
+    with pytest.raises(ValueError, match="verdict 'proven' is not one of"):
+        make_answer("x", "Q?", "A.", verdict="proven")
+    with pytest.raises(ValueError, match="a question and a sentence"):
+        make_answer("x", "Q?", " ")
+
+
+@step("claim", asks=[("claim", "Claim: the effort pays.")])
+def _skipping():
+    raise Skip("No cost column in these data.")
+
+
+@step("claim", asks=[("claim", "Claim: the effort pays.")])
+def _failing():
+    raise ZeroDivisionError("division by zero")
+
+
+@step("claim", asks=[("claim", "Claim: the effort pays.")])
+def _answering():
+    return Section().answer("claim", "Claim: the effort pays.", "It does.", verdict="supported")
+
+
+def test_a_question_whose_section_cannot_run_is_still_put_and_says_why():
+    skipped, failed, done = _skipping(), _failing(), _answering()
+    assert skipped.status == SKIPPED and failed.status == FAILED
+    assert skipped.answers[0].sentence == "Not answered on these data: No cost column in these data."
+    assert failed.answers[0].sentence.startswith("Not answered on these data: ZeroDivisionError")
+    assert skipped.answers[0].verdict == "" and done.answers[0].verdict == "supported"
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_answers_from_the_data_are_shown_as_text(hostile):
+    block = answers_html([{"name": "x", "question": hostile, "sentence": f"Segment {hostile} churns.",
+                           "verdict": hostile}, {"name": "y", "question": "Q?", "sentence": "A.",
+                                                 "verdict": "supported"}])
+    soup = BeautifulSoup(block, "html.parser")
+    assert not soup.find_all(["script", "img", "svg", "a"]) and not script_free(block)
+    assert hostile in soup.get_text()
+    badges = soup.select(".wb-verdict")  # an unknown verdict gets no badge (and no class made of it)
+    assert [b.get_text() for b in badges] == ["supported"] and badges[0]["class"] == ["wb-verdict", "wb-supported"]
