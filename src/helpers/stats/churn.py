@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
+from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from helpers.data import schema as S
 from helpers.data.io import Dataset
 from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
 from helpers.data.segments import LOG2_VALUE, add_segments, pool_small
 from helpers.stats import survival
+from helpers.stats.intervals import normal_quantile
 
 
 def covariate_problem(name: str, *, present: bool, complete: float, distinct: int,
@@ -165,27 +166,147 @@ def segment_curves(customers: pd.DataFrame, segment: str, *, horizon: float, tim
     return table, summary, note
 
 
+def _area(knots: np.ndarray, surv: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``A(x)``, the integral of the step curve ``S`` from 0 to each ``x``, S held flat after the last knot.
+
+    ``S(u) = surv[k]`` for ``knots[k] <= u < knots[k + 1]`` (right-continuous, ``knots[0] = 0``).
+    """
+    at_knots = np.r_[0.0, np.cumsum(surv[:-1] * np.diff(knots))]
+    k = np.searchsorted(knots, x, side="right") - 1
+    return at_knots[k] + surv[k] * (x - knots[k])
+
+
+def _conditional_loss(tenure: np.ndarray, churned: np.ndarray, value: np.ndarray, active: np.ndarray,
+                      horizon: float) -> dict:
+    """Revenue one segment's active customers are expected to lose over the next ``horizon`` months.
+
+    An active customer with tenure t loses ``H - (A(t + H) - A(t)) / S(t)`` of the next H
+    months (`revenue_at_risk`), with S the segment's Kaplan-Meier curve (lifelines) and A its
+    integral (`_area`). Customers with the same tenure are summed first, so the work is sorting
+    and binary search: n log n. ``beyond_follow_up``: share of the active customers whose next H
+    months pass the last follow-up.
+    """
+    kmf = KaplanMeierFitter().fit(tenure, churned)
+    knots = kmf.survival_function_.index.to_numpy(dtype=float)
+    surv = kmf.survival_function_.iloc[:, 0].to_numpy(dtype=float)
+    t, inverse = np.unique(tenure[active], return_inverse=True)  # distinct tenures of the active customers
+    w = np.bincount(inverse, weights=value[active], minlength=len(t))  # their monthly value, summed per tenure
+    s_t = surv[np.searchsorted(knots, t, side="right") - 1]  # S(t), churn at t included
+    w_s = np.divide(w, s_t, out=np.zeros(len(t)), where=s_t > 0)  # S(t) > 0 for a customer still here
+    a_end = _area(knots, surv, t + horizon)
+    lost = np.clip(horizon - np.divide(a_end - _area(knots, surv, t), s_t, out=np.full(len(t), float(horizon)),
+                                       where=s_t > 0), 0.0, horizon)
+    n_active = np.bincount(inverse, minlength=len(t))
+    return {"revenue_lost": float(np.sum(w * lost)),
+            "revenue_lost_se": _loss_se(kmf.event_table, knots, surv, t, w_s, a_end, horizon),
+            "beyond_follow_up": float(n_active[t + horizon > knots[-1]].sum() / max(n_active.sum(), 1))}
+
+
+def _loss_se(table: pd.DataFrame, knots, surv, t, w_s, a_end, horizon: float) -> float:
+    """Delta-method SE of `_conditional_loss`'s revenue: Greenwood-type, as `survival.rmst`'s SE.
+
+    The revenue kept is ``sum_t w_t (A(t + H) - A(t)) / S(t)``; its derivative in the log of the
+    curve's factor ``1 - d_j / n_j`` at event time t_j is ``B_j = sum over t_j - H <= t < t_j of
+    w_t (A(t + H) - A(t_j)) / S(t)`` (the revenue lost moves by the same amount, opposite sign),
+    and ``Var = sum_j B_j^2 d_j / (n_j (n_j - d_j))`` (Greenwood's variance of each log factor;
+    terms with n_j = d_j dropped, as R's survmean and `survival.rmst` do). ``w_s = w_t / S(t)``;
+    the window sums are differences of cumulative sums over the sorted tenures ``t``.
+    """
+    tj, d, n = table.index.to_numpy(dtype=float), table["observed"].to_numpy(), table["at_risk"].to_numpy()
+    use = (d > 0) & (n > d)
+    tj, d, n = tj[use], d[use], n[use]
+    p, q = np.r_[0.0, np.cumsum(w_s * a_end)], np.r_[0.0, np.cumsum(w_s)]
+    lo, hi = np.searchsorted(t, tj - horizon, side="left"), np.searchsorted(t, tj, side="left")
+    b = (p[hi] - p[lo]) - _area(knots, surv, tj) * (q[hi] - q[lo])
+    return float(np.sqrt(np.sum(b**2 * d / (n * (n - d)))))
+
+
 def revenue_at_risk(customers: pd.DataFrame, segment: str, *, horizon: float, min_size: int = 50,
                     confidence: float = 0.95) -> tuple[pd.DataFrame, str]:
-    """Expected revenue lost to churn over the horizon, per segment, ranked.
+    """Expected revenue lost to churn over the next ``horizon`` months, per segment, ranked.
 
-    For each segment: ``months_lost = horizon - RMST(horizon)``, the months of the horizon a
-    customer of the segment is expected to be gone (RMST from the segment's Kaplan-Meier curve),
-    and ``revenue_lost = active customers x mean monthly value of the active x months_lost``:
-    what the segment's current base stands to lose over the next ``horizon`` months if it
-    churns as the segment's customers have. The interval follows from the RMST interval.
-    Requires ``monthly_value``.
+    Each active customer is at their current tenure t, so what they stand to lose depends on
+    the churn still ahead of them, not on the churn of the first months they already survived.
+    With S the segment's Kaplan-Meier curve, the expected months lost over the next H months are
+    the conditional-survival integral
+
+        months lost(t) = H - integral_0^H S(t + u) / S(t) du,
+
+    and ``revenue_lost = sum over active customers of monthly value x months lost(t)``. Beyond
+    the segment's longest observed tenure S is held flat at its last value (as lifelines does
+    for `survival.rmst`): no churn is extrapolated where nobody was observed, which understates
+    the loss of the longest-tenured customers; ``beyond_follow_up`` says for how many of the
+    active customers the next H months reach past that point. Customers with the same tenure
+    are computed together (n log n in the customers).
+
+    The interval is normal, estimate +/- z SE, with the SE from the delta method on the
+    Kaplan-Meier curve (Greenwood's variance of each log hazard increment, as for the RMST
+    interval of `survival.rmst`): it is the uncertainty of the churn curve, with the active
+    customers, their tenures and values taken as known. It is cut to [0, H x their monthly
+    value]. A missing monthly value counts as the segment's mean among the active. Requires
+    ``monthly_value``.
+
+    Parameters
+    ----------
+    customers : DataFrame
+        One row per customer: segment, tenure, churn and monthly value.
+    segment : str
+        Column to split by; segments under ``min_size`` customers are pooled (`segments.pool_small`).
+    horizon : float
+        Months ahead (H).
+    min_size : int
+        Smallest segment shown on its own.
+    confidence : float
+        Level of the intervals.
+
+    Returns
+    -------
+    (DataFrame, str)
+        One row per segment, largest ``revenue_lost`` first: ``segment``, ``customers``,
+        ``events``, ``rmst``, ``rmst_lower``, ``rmst_upper`` (restricted mean tenure over the first
+        ``horizon`` months from signup, descriptive), ``active``, ``active_monthly_value`` (mean),
+        ``months_lost`` (value-weighted mean months lost per active customer, so that
+        ``revenue_lost = active x active_monthly_value x months_lost``), ``revenue_lost``, their
+        ``_lower`` and ``_upper`` bounds, ``revenue_lost_se`` and ``beyond_follow_up`` (share of
+        the active customers); and the pooling sentence.
+
+    Example
+    -------
+    >>> df = pd.DataFrame({"seg": "a", "tenure_months": [1.0, 2, 3, 4, 5, 6],
+    ...                    "churned": [True, False, True, False, True, False],
+    ...                    "monthly_value": [0.0, 10, 0, 20, 0, 30]})
+    >>> out, _ = revenue_at_risk(df, "seg", horizon=3, min_size=1)
+    >>> round(out["revenue_lost"].item(), 6)
+    25.0
     """
     data, note = pool_small(customers, segment, min_size=min_size)
     summary = survival.km_summary(data, group=segment, times=(), horizon=horizon, confidence=confidence)
-    active = data.loc[~data[S.CHURNED].astype(bool)].groupby(segment)[S.MONTHLY_VALUE].agg(["size", "mean"])
-    out = summary.set_index(segment)[["customers", "events", "rmst", "rmst_lower", "rmst_upper"]].join(active)
-    out = out.rename(columns={"size": "active", "mean": "active_monthly_value"}).fillna({"active": 0})
-    for name, rmst in (("", "rmst"), ("_lower", "rmst_upper"), ("_upper", "rmst_lower")):
-        out[f"months_lost{name}"] = horizon - out[rmst]
-        out[f"revenue_lost{name}"] = out["active"] * out["active_monthly_value"] * out[f"months_lost{name}"]
-    out = out.reset_index().rename(columns={segment: "segment"}).sort_values("revenue_lost", ascending=False)
-    return out.reset_index(drop=True), note
+    rows = []
+    for key, sub in data.groupby(segment, observed=True, sort=True):
+        active = ~sub[S.CHURNED].astype(bool).to_numpy()
+        value = sub[S.MONTHLY_VALUE].astype(float)
+        mean = float(value[active].mean()) if active.any() else np.nan
+        loss = _conditional_loss(sub[S.TENURE].to_numpy(dtype=float), ~active, value.fillna(mean).to_numpy(),
+                                 active, horizon)
+        rows.append({segment: key, "active": int(active.sum()), "active_monthly_value": mean, **loss})
+    out = summary.set_index(segment)[["customers", "events", "rmst", "rmst_lower", "rmst_upper"]].join(
+        pd.DataFrame(rows).set_index(segment))
+    return _ranked(out, horizon, confidence), note
+
+
+def _ranked(out: pd.DataFrame, horizon: float, confidence: float) -> pd.DataFrame:
+    """Bounds and months lost from `_conditional_loss`'s revenue and SE, in `revenue_at_risk`'s columns and order."""
+    value = out["active"] * out["active_monthly_value"]  # the active base's monthly revenue
+    z = normal_quantile(confidence)
+    out["revenue_lost_lower"] = (out["revenue_lost"] - z * out["revenue_lost_se"]).clip(lower=0)
+    out["revenue_lost_upper"] = (out["revenue_lost"] + z * out["revenue_lost_se"]).clip(upper=value * horizon)
+    for name in ("", "_lower", "_upper"):
+        out[f"months_lost{name}"] = out[f"revenue_lost{name}"] / value.where(value > 0)
+    columns = ["segment", "customers", "events", "rmst", "rmst_lower", "rmst_upper", "active", "active_monthly_value",
+               "months_lost", "revenue_lost", "months_lost_lower", "revenue_lost_lower", "months_lost_upper",
+               "revenue_lost_upper", "revenue_lost_se", "beyond_follow_up"]
+    out = out.rename_axis("segment").reset_index().sort_values("revenue_lost", ascending=False)
+    return out[columns].reset_index(drop=True)
 
 
 def rank_revenue_at_risk(customers: pd.DataFrame, segmentations: Sequence[str], *, horizon: float,
