@@ -39,7 +39,8 @@ original.apply(console, arguments); };
       overflowing: tables.filter(function (t) { return t.getBoundingClientRect().right > width + 1; })
         .map(function (t) { return t.innerText.slice(0, 60); }),
       enotation: (text.match(/\\b\\d(?:\\.\\d+)?e[+-]\\d+/gi) || []).slice(0, 5),
-      truncated: tables.filter(function (t) { return /\\u2026|\\.\\.\\.|rows \\u00d7|rows x \\d+ columns/.test(t.innerText); })
+      truncated: tables.filter(function (t) {
+        return /\\u2026|\\.\\.\\.|rows \\u00d7|rows x \\d+ columns/.test(t.innerText); })
         .length,
       index_cells: document.querySelectorAll(".jp-OutputArea tbody th").length,
       order: order};

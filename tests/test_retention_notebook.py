@@ -49,7 +49,7 @@ def test_randomized_campaign(tmp_path, medium):
     assert answers["five_points"]["verdict"] == ("supported" if low >= 25 and high <= 85 else
                                                  "contradicted" if high < 25 or low > 85 else "inconclusive")
     if answers["revenue.treatment"]["verdict"] == "inconclusive":  # then it says what could have been detected
-        assert "could have been detected with 80% power" in answers["revenue.treatment"]["sentence"]
+        assert "would have been detected with 80% power" in answers["revenue.treatment"]["sentence"]
 
 
 def test_targeted_outreach_shows_the_naive_bias(tmp_path, medium):

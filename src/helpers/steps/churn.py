@@ -24,7 +24,7 @@ from helpers.stats import churn as churn_stats
 from helpers.stats import sensitivity, survival
 from helpers.stats.intervals import wilson
 from helpers.steps.section import Section, Skip, step, value
-from helpers.tables import interval, number, p_value, percent, term
+from helpers.tables import interval, number, p_words, percent, term
 
 _CHURNED = ("churned", "What share of customers left?")
 _STAY = ("stay", "How long do customers stay?")
@@ -92,7 +92,8 @@ def overall(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), co
     everyone = data.counts()
     summary = survival.km_summary(everyone, times=times, horizon=horizon, confidence=confidence,
                                   weights=data.weights)
-    curve = plots.km_curves(survival.km_table(everyone, confidence=confidence, weights=data.weights))
+    curve = plots.km_curves(survival.km_table(everyone, confidence=confidence, weights=data.weights),
+                            confidence=confidence)
     row = summary.iloc[0]
     return (Section(value=summary)
             .figure(curve, "The share of customers still with us after each month of tenure, with its interval; "
@@ -115,7 +116,7 @@ def by_segment(data: Data, *, segment: str, horizon: float, times: Sequence[floa
                                                    weights=data.weights)
     field = "{" + segment + "}"
     return (Section(value=summary)
-            .figure(plots.km_curves(km, group=segment, title=f"Still a customer, by {segment}"),
+            .figure(plots.km_curves(km, group=segment, title=f"Still a customer, by {segment}", confidence=confidence),
                     "One curve per segment: the lower a curve, the sooner its customers leave. Curves whose bands "
                     "do not overlap differ by more than chance.")
             .text(note).table(summary)
@@ -158,18 +159,14 @@ def logrank(data: Data, *, segment: str, alpha: float = 0.05, min_size: int = 50
     differ = test["p"] < alpha
     return (Section(value=test)
             .text(f"Log-rank across {segment}: chi-squared = {test['statistic']:.1f} on {test['df']} degrees of "
-                  f"freedom, p {_p_words(test['p'])}.")
+                  f"freedom, p {p_words(test['p'])}.")
             .table(pairs)
             .answer(*_DIFFER, (f"Yes: customers of different {segment} segments churn at different rates (log-rank "
-                               f"p {_p_words(test['p'])})." if differ else
+                               f"p {p_words(test['p'])})." if differ else
                                f"No difference beyond chance between the {segment} segments (log-rank p "
-                               f"{_p_words(test['p'])}, at the {alpha:g} level)."), finding="logrank_p")
+                               f"{p_words(test['p'])}, at the {alpha:g} level)."), finding="logrank_p")
             .find("logrank_p", test["p"], unit="p", label=f"Log-rank p-value across {segment}"))
 
-
-def _p_words(p: float) -> str:
-    shown = p_value(p)
-    return shown if shown.startswith("<") else f"= {shown}"
 
 
 @step("cox")
@@ -260,7 +257,7 @@ def holdout(data: Data, cox_section: Section, *, horizon: float, test_share: flo
     accuracy = churn_stats.holdout_accuracy(data.customers, result, horizon=horizon, test_share=test_share,
                                             seed=seed, confidence=confidence)
     return (Section(value=accuracy).text(data.sample_note("Hold-out prediction"))
-            .figure(plots.calibration(accuracy["calibration"], t=horizon),
+            .figure(plots.calibration(accuracy["calibration"], t=horizon, confidence=confidence),
                     "Predicted against observed survival for groups of held-out customers: points on the diagonal "
                     "mean the model's predictions can be taken at face value.")
             .text(f"Brier score at {horizon} months: {accuracy['brier']:.3f} (no-covariate prediction: "
@@ -311,7 +308,7 @@ def lens(data: Data, segmentation: str, *, horizon: float, times: Sequence[float
                                                    times=times, min_size=_min_group(min_size, min_cell),
                                                    confidence=confidence, weights=data.weights)
     curves = plots.km_curves(km, group=segmentation, title=view.title, ci=not view.many_curves,
-                             at_risk=not view.many_curves)
+                             at_risk=not view.many_curves, confidence=confidence)
     section = (Section(value=summary)
                .figure(curves, f"{view.title}: the lower a curve, the sooner its customers leave.")
                .text(note).table(summary))
@@ -404,8 +401,9 @@ def end_reasons(data: Data, *, horizon: float, confidence: float = 0.95, min_cel
             if small else "")
     at_horizon = cif.loc[cif["time"] <= horizon].groupby("cause", sort=False).tail(1)
     return (Section(value=at_horizon).text(data.sample_note("Competing risks"), note)
-            .figure(plots.cumulative_incidence(cif), "The share of all customers who left for each reason by each "
-                    "month of tenure; the reasons compete, so the curves add up to the share who left.")
+            .figure(plots.cumulative_incidence(cif, confidence=confidence),
+                    "The share of all customers who left for each reason by each month of tenure; the reasons "
+                    "compete, so the curves add up to the share who left.")
             .table(at_horizon, percent=["cif", "lower", "upper"]))
 
 
@@ -429,8 +427,9 @@ def revenue_at_risk(data: Data, *, horizon: float, min_size: int = 50, min_cell:
                 f"{top['segment']}: {number(top['revenue_lost'])} ({confidence:.0%} interval "
                 f"{interval(top['revenue_lost_lower'], top['revenue_lost_upper'], number)}).")
     return (Section(value=ranked)
-            .figure(plots.revenue_at_risk_bars(ranked), "The segments where churn is expected to cost the most "
-                    "revenue; segments of different segmentations overlap, so the bars rank, they do not add up.")
+            .figure(plots.revenue_at_risk_bars(ranked, horizon=horizon, confidence=confidence),
+                    "The segments where churn is expected to cost the most revenue; segments of different "
+                    "segmentations overlap, so the bars rank, they do not add up.")
             .table(ranked)
             .answer(*_AT_RISK, sentence, finding="revenue_at_risk.top")
             .find_rows(ranked.head(1), "revenue_at_risk.top", value="revenue_lost",

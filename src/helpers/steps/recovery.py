@@ -7,6 +7,7 @@ sentence; the leakage check and the adjusted comparison run on both.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -138,13 +139,23 @@ def handling(c: Complaints, *, within_days: float = 7, confidence: float = 0.95,
         "Resolved": complaints.resolution(c.contacts, confidence=confidence),
         "Complaints per compliment": complaints.complaints_to_compliments(c.contacts, confidence=confidence),
     }
-    axes = plots.kpi_grid({title: shown(out, t, min_cell=min_cell) for title, t in trends.items()})
+    recent = f"Repeat contact within {within_days} days"
+    axes = plots.kpi_grid({title: shown(out, t, min_cell=min_cell) for title, t in trends.items()},
+                          incomplete={"Resolved": _unsettled_months(c.contacts), recent: 1},
+                          percent={"First-contact resolution", recent, "Resolved"})
     shares = kpis.loc[kpis["unit"] == "share"].head(3)
     if len(shares):
         out.answer(*_HANDLING, "; ".join(f"{k['kpi'].replace('_', ' ').capitalize()}: {percent(k['value'])}"
                                          for _, k in shares.iterrows()) + " over the whole period.")
     return out.figure(axes, "The indicators month by month with their intervals; the latest months hold complaints "
                       "not yet resolved, so their resolution shares are still incomplete.")
+
+
+def _unsettled_months(contacts: pd.DataFrame) -> int:
+    """Recent months whose resolution share is not final yet: the 90th percentile of days to resolve, in months."""
+    complaints_only = contacts[contacts[S.KIND] == S.COMPLAINT]
+    days = (complaints_only[S.RESOLVED_AT] - complaints_only[S.OPENED_AT]).dt.days.dropna()
+    return max(1, math.ceil(float(days.quantile(0.9)) / 30.4)) if len(days) else 1
 
 
 @step("resolution_time")

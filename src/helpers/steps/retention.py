@@ -23,7 +23,7 @@ from helpers.stats import economics, effects, sensitivity, survival
 from helpers.stats import retention as retention_stats
 from helpers.stats.sensitivity import detectable_effect
 from helpers.steps.section import Section, Skip, step, value
-from helpers.tables import interval, number, percent, points
+from helpers.tables import interval, number, p_words, percent, points
 
 _REVENUE = ("revenue", "Did the campaign raise revenue?")
 _KEPT = ("kept", "Did the campaign keep customers?")
@@ -37,7 +37,7 @@ def _undetectable(row, confidence: float, fmt=None) -> str:
     if not pd.notna(row.get("se", float("nan"))) or row["se"] <= 0:
         return ""
     smallest = detectable_effect(float(row["se"]), alpha=1 - confidence, power=0.8)
-    return (f" No effect smaller than {(fmt or number)(smallest)} either way could have been detected with 80% "
+    return (f" Only an effect larger than {(fmt or number)(smallest)} either way would have been detected with 80% "
             "power.")
 
 READINGS = (("margin on revenue effect", "revenue"), ("lifetime value", "lifetime"))  # value_table reading, key
@@ -156,7 +156,8 @@ def revenue_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float 
     head = retention_stats.headline(table, exp.design).assign(outcome=exp.outcome)
     out = (Section(value=table)
            .figure(plots.estimates(table.assign(method=table["arm"].astype(str) + ": " + table["method"]),
-                                   title=f"Effect on {exp.outcome}"),
+                                   title=f"Effect on {exp.outcome}", confidence=confidence,
+                                   xlabel=f"effect on {exp.outcome} (treated minus control)"),
                    "Each estimate with its interval: the methods differ in what they adjust for; an interval that "
                    "crosses 0 cannot tell the effect from none.")
            .table(table)
@@ -267,7 +268,8 @@ def by_segment(experiment: Section, *, segments=(), min_per_arm: int = 30, trim=
         out.text(note)
         if len(shown):
             out.figure(plots.estimates(shown.assign(method=shown["segmentation"] + ": " + shown["segment"].astype(str)),
-                                       title=f"Effect of {a} on {exp.outcome}, by segment"),
+                                       title=f"Effect of {a} on {exp.outcome}, by segment", confidence=confidence,
+                                       xlabel=f"effect on {exp.outcome} (treated minus control)"),
                        "The effect within each segment, with Holm-corrected intervals: segments whose intervals "
                        "overlap cannot be told apart.")
         out.table(table)
@@ -423,3 +425,115 @@ def claim(experiment: Section, *, margin_rate: float = 0.3, acquisition_cost: fl
                                                                  result["increase_pct_upper"]),
                   unit="%", key=True, label="Profit increase per customer from 5 more points of retention")
             .find("claim.verdict", result["claim_position"], label="Against the claimed 25-85%"))
+
+
+# ---- before any effect: was the campaign run as planned? and planning the next one -------------
+_AS_PLANNED = ("as_planned", "Was the campaign run as planned?")
+_PLAN = ("plan", "How many customers would the next campaign need?")
+
+
+@step("integrity", asks=[_AS_PLANNED])
+def integrity(experiment: Section, *, planned=(), guardrail_margin: float = 0.1,
+              confidence: float = 0.95) -> Section:
+    """Sample ratio against the planned allocation (randomized designs) and a guardrail on service contacts.
+
+    ``planned`` are the planned shares of control and then each arm (in `Experiment.arms` order);
+    empty means an equal split. A p-value of the chi-squared test below 0.001 (the usual
+    sample-ratio-mismatch threshold) says the assignment did not go as planned, and no effect
+    should be read before the cause is found. The guardrail is a one-sided non-inferiority test:
+    the arm raised service contacts per customer by less than ``guardrail_margin`` times the
+    control arm's mean.
+    """
+    exp = _opened(experiment)
+    out, said_of = Section(), []  # (verdict, words) per check
+    order = [exp.control, *exp.arms]
+    counts = [int((exp.frame[exp.arm] == a).sum()) for a in order]
+    if exp.design == "randomized":
+        shares = list(planned) or None
+        if shares is not None and len(shares) != len(order):
+            raise Skip(f"PLANNED_SHARES has {len(shares)} shares for {len(order)} arms ({', '.join(map(str, order))}):"
+                       " give one share per arm, control first.")
+        check = sensitivity.sample_ratio_mismatch(counts, shares)
+        split = "/".join(number(100 * e / sum(check.expected)) for e in check.expected)
+        out.lead("Sample ratio.", f"{' / '.join(f'{a}: {n:,}' for a, n in zip(order, counts))} customers against a "
+                 f"planned {split} split: chi-squared p {p_words(check.p)} ({check.verdict}; a mismatch is "
+                 "p < 0.001).")
+        out.find("srm.p", check.p, unit="p", label="Sample-ratio test against the planned allocation")
+        mismatch = check.verdict == sensitivity.MISMATCH
+        said_of.append(("contradicted" if mismatch else "supported",
+                        f"the arm sizes {'do not match' if mismatch else 'match'} the planned {split} split "
+                        f"(p {p_words(check.p)})"))
+    else:
+        out.text("A targeted campaign has no planned split to check: the arms are compared after weighting.")
+    if exp.contacts:
+        base = float(exp.frame.loc[exp.frame[exp.arm] == exp.control, exp.contacts].mean())
+        margin = guardrail_margin * base
+        for a in exp.arms:
+            diff = effects.difference_in_means(exp.frame, outcome=exp.contacts, arm=exp.arm, treated=a,
+                                               control=exp.control, confidence=confidence)
+            test = sensitivity.non_inferiority(diff["estimate"], diff["se"], margin, alpha=1 - confidence)
+            shown = test.verdict == sensitivity.NON_INFERIOR
+            out.lead("Guardrail.", f"{a} changed service contacts per customer by {_signed(diff['estimate'])} "
+                     f"against {number(base)} in {exp.control} (one-sided upper bound {number(test.upper)}); the "
+                     f"margin is {percent(guardrail_margin)} of control, {number(margin)}: {test.verdict}.")
+            out.find(f"guardrail.contacts.{slug(a)}", diff["estimate"], label=f"Change in contacts per customer, {a}")
+            said_of.append(("supported" if shown else "inconclusive",
+                            f"service contacts under {a} {'did not rise' if shown else 'may have risen'} by more than "
+                            f"{percent(guardrail_margin)} (upper bound {number(test.upper)} against a margin of "
+                            f"{number(margin)})"))
+    verdicts = {v for v, _ in said_of}
+    said = next((v for v in ("contradicted", "inconclusive", "supported") if v in verdicts), "")
+    lead = {"supported": "Yes: ", "contradicted": "No: ", "inconclusive": "Not in every respect: "}.get(said, "")
+    sentence = lead + "; ".join(words for _, words in said_of) + "." if said_of else \
+        "Nothing to check: a targeted campaign without a contacts outcome."
+    return out.answer(*_AS_PLANNED, sentence, verdict=said)
+
+
+@step("plan", asks=[_PLAN])
+def plan(experiment: Section, revenue: Section, *, revenue_effect: float, churn_effect: float, power: float = 0.8,
+         confidence: float = 0.95) -> Section:
+    """Customers per arm the next campaign needs for a chosen effect on revenue, churn and restricted mean tenure.
+
+    Read from this campaign: the outcome's spread and the share CUPED removes (randomized), the
+    control arm's churn in the window, and the standard error of the RMST difference (which
+    shrinks as one over the square root of the customers). Two arms of equal size.
+    """
+    exp = _opened(experiment)
+    frame, alpha = exp.frame, 1 - confidence
+    control = frame[frame[exp.arm] == exp.control]
+    table = value(revenue)
+    r2 = 0.0
+    if table is not None:
+        head = retention_stats.headline(table, exp.design)
+        r2 = float(head["variance_reduction"].dropna().max()) if "variance_reduction" in head and \
+            head["variance_reduction"].notna().any() else 0.0
+    rows = []
+    sd = float(control[exp.outcome].std())
+    arms = sensitivity.customers_for_difference(revenue_effect, sd, r2=max(r2, 0.0), alpha=alpha, power=power)
+    rows.append({"outcome": exp.outcome, "effect": _signed(revenue_effect), "customers_per_arm": arms.treated,
+                 "read from": f"spread {number(sd)}, CUPED removing {percent(max(r2, 0.0))} of the variance"})
+    if exp.churn:
+        base = float(control[exp.churn].mean())
+        if 0 < base + churn_effect < 1:
+            arms = sensitivity.customers_for_proportions(base, churn_effect, alpha=alpha, power=power)
+            rows.append({"outcome": f"churned within {exp.window_months} months", "effect": points(churn_effect),
+                         "customers_per_arm": arms.treated, "read from": f"control churn {percent(base)}"})
+    if exp.churn and exp.duration and len(exp.arms) == 1:
+        pair = frame[frame[exp.arm].isin([exp.control, exp.arms[0]])]
+        diff = survival.rmst_difference(pair, group=exp.arm, horizon=exp.window_months, reference=exp.control,
+                                        duration=exp.duration, event=exp.churn, confidence=confidence).iloc[0]
+        months = 0.25  # a quarter of a month of tenure over the window
+        n = sensitivity.customers_for_se(months, se=float(diff["se"]), n=len(pair), alpha=alpha, power=power)
+        rows.append({"outcome": f"restricted mean tenure over {exp.window_months} months",
+                     "effect": f"+{months} months", "customers_per_arm": -(-n // 2),
+                     "read from": f"this campaign's standard error at {len(pair):,} customers"})
+    plan_table = pd.DataFrame(rows)
+    first = plan_table.iloc[0]
+    sentence = (f"To detect {first['effect']} in {exp.outcome} per customer with {power:.0%} power at the "
+                f"{alpha:g} level, the next campaign needs {first['customers_per_arm']:,} customers per arm")
+    sentence += (f" (this one had {len(control):,} in control)." if len(rows) < 2 else
+                 f"; for {plan_table.iloc[1]['effect']} in churn, {plan_table.iloc[1]['customers_per_arm']:,}.")
+    return (Section(value=plan_table).table(plan_table)
+            .answer(*_PLAN, sentence)
+            .find("plan.revenue.customers_per_arm", int(first["customers_per_arm"]), unit="customers",
+                  label=f"Customers per arm to detect {first['effect']} in {exp.outcome}"))

@@ -85,13 +85,16 @@ class Section:
         """
         import matplotlib.pyplot as plt
 
+        from helpers import plots  # here: the runner reads sections without loading matplotlib
+
         if hasattr(ax_or_fig, "flat"):  # plt.subplots' array of Axes
             ax_or_fig = ax_or_fig.flat[0]
         fig = getattr(ax_or_fig, "figure", ax_or_fig)
 
         plt.close(fig)
         self.parts.append(fig)
-        self.parts.append(_Text(caption, lead=f"Figure {next(_FIGURES)}.", caption=True))
+        said = caption or plots.caption_of(fig)  # the step's words, else the plot's own "how to read it"
+        self.parts.append(_Text(said, lead=f"Figure {next(_FIGURES)}.", caption=True))
         return self
 
     def table(self, frame, **how) -> Section:
