@@ -23,10 +23,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from lifelines import CoxTimeVaryingFitter
-from scipy import stats
+from statsmodels.discrete.discrete_model import Logit
 from statsmodels.stats.rates import confint_poisson
+from statsmodels.tools.tools import add_constant
 
 from helpers.data import schema as S
 from helpers.data.privacy import MIN_CELL, POOLED, check_covariates, pool_small_levels
@@ -40,10 +40,6 @@ STATES = ("none", "open", "recovered", "failed")  # reference level first
 STATE_TERMS = tuple(f"complaint[{s}]" for s in STATES[1:])  # model terms, as the generator's truth names them
 DAYS_TO_RESOLVE, RESOLVED = "days_to_resolve", "resolved"  # time-to-resolve columns
 VALUE, LOWER, UPPER = "value", "lower", "upper"
-OUTCOME_RECORD = (S.END_DATE, S.END_REASON, S.TENURE)  # describe churn itself: never leakage candidates
-_MIN_LEVEL = 10  # categorical levels smaller than this never count as determining the outcome
-_LEAK_ADVICE = ("this points to leakage or a recording artefact (e.g. a flag set at the exit interview), not an "
-                "effect. Check how it was recorded before reading any model.")
 
 
 # ---- shared pieces -------------------------------------------------------------------------
@@ -611,87 +607,30 @@ def hazard_reading(hr_table: pd.DataFrame, *, confidence: float = 0.95) -> str:
 
 
 # ---- 3. leakage ---------------------------------------------------------------------------------
-def _outcome01(df: pd.DataFrame, outcome: str) -> pd.Series:
-    """The outcome as 0/1 (the larger of its two values is 1), NaN where missing."""
-    _require(df, "data", [outcome], "leakage_check")
-    y = df[outcome]
-    levels = sorted(y.dropna().unique())
-    if len(levels) != 2:
-        raise ValueError(f"outcome {outcome!r} has {len(levels)} distinct value(s): the leakage check needs a "
-                         "binary outcome (e.g. churned True/False)")
-    return (y == levels[1]).astype(float).where(y.notna())
-
-
-def _determined_share(x: pd.Series, y: pd.Series, threshold: float) -> float:
-    """Share of rows in levels (of at least _MIN_LEVEL rows) whose outcome is almost all one value."""
-    per = y.groupby(x.astype(object)).agg(["mean", "size"])
-    almost = ((per["mean"] >= threshold) | (per["mean"] <= 1 - threshold)) & (per["size"] >= _MIN_LEVEL)
-    return float(per.loc[almost, "size"].sum() / len(y))
-
-
-def _leak_score(x: pd.Series, y: pd.Series, threshold: float) -> dict | None:
-    """How well one column determines a 0/1 outcome, on rows with both present; None if constant."""
-    ok = x.notna() & y.notna()
-    x, y = x[ok], y[ok]
-    levels = sorted(x.unique())
-    if len(levels) < 2:
-        return None
-    majority = float(max(y.mean(), 1 - y.mean()))
-    if len(levels) == 2:
-        agree = float(((x == levels[1]).astype(float) == y).mean())
-        return {"kind": "binary", "measure": "agreement" if agree >= 0.5 else "disagreement",
-                "score": max(agree, 1 - agree), "baseline": majority, "rows": len(y)}
-    if isinstance(x.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(x):
-        return {"kind": "categorical", "measure": "determined_share", "score": _determined_share(x, y, threshold),
-                "baseline": float(majority >= threshold), "rows": len(y)}
-    auc = float(stats.mannwhitneyu(x[y == 1].astype(float), x[y == 0].astype(float)).statistic
-                / ((y == 1).sum() * (y == 0).sum()))
-    return {"kind": "numeric", "measure": "auc" if auc >= 0.5 else "reversed_auc", "score": max(auc, 1 - auc),
-            "baseline": 0.5, "rows": len(y)}
-
-
-def _candidates(df: pd.DataFrame, outcome: str) -> list[str]:
-    """Default columns to check: not the outcome, its record, identifiers or dates."""
-    skip = {outcome, S.CUSTOMER_ID, S.ACCOUNT_MANAGER_ID, S.CONTACT_ID, *OUTCOME_RECORD}
-    keep = []
-    for col in df.columns:
-        x = df[col]
-        is_id = not pd.api.types.is_numeric_dtype(x) and x.dropna().is_unique and x.notna().sum() > 1
-        if col not in skip and not is_id and not pd.api.types.is_datetime64_any_dtype(x):
-            keep.append(col)
-    return keep
-
-
 def leakage_check(df: pd.DataFrame, *, outcome: str = S.CHURNED, columns: Sequence[str] | None = None,
                   threshold: float = 0.95, keep_all: bool = False) -> pd.DataFrame:
-    """Columns that almost perfectly determine a binary outcome: leakage suspects, before any model.
+    """Columns that nearly determine a binary outcome or are strongly tied to it: leakage suspects, before any model.
 
-    Each column is scored on the rows where it and the outcome are present:
-
-    * binary (two values): agreement with the outcome, or disagreement if larger (a flag
-      that is the outcome's opposite leaks as much);
-    * categorical (more values, non-numeric): the share of rows in levels of at least 10 rows
-      whose outcome share is >= ``threshold`` or <= ``1 - threshold``;
-    * numeric (more values): the AUC separation ``max(AUC, 1 - AUC)`` (Mann-Whitney U / n1 n0).
-
-    A column is flagged when its score is >= ``threshold`` *and* it removes at least half
-    of the errors of a column that carries no information (the ``baseline``: the majority
-    share of the outcome for binary columns, 0.5 for numeric ones; for categorical ones 1 when
-    the outcome itself is almost constant, else 0). So a rare outcome does not flag every rare
-    flag. By default all columns are checked except the outcome, ``end_date``, ``end_reason``,
-    ``tenure_months`` (they record the outcome itself), identifiers (the contract's id columns
-    and non-numeric columns with all values distinct) and dates; pass ``columns`` to choose.
+    A thin wrapper over the package's one leakage check, `helpers.data.quality.leakage_scores`,
+    whose module docstring states the grades and their thresholds: "near-determining" (a flag
+    agreeing with the outcome for >= 97% of rows, AUC >= 0.95, 95% of rows in levels with a
+    one-sided outcome, a sizeable level whose outcome never varies) and "strong" (odds ratio
+    >= 20 splitting the rows into a mostly-churning and a mostly-staying group, AUC >= 0.85,
+    one guess per level right for 85% of rows). Whether a column is missing is checked too.
+    By default every column is checked except the outcome, ``end_date``, ``end_reason``,
+    ``tenure_months`` (they record the outcome itself), identifiers and dates.
 
     Parameters
     ----------
     df : DataFrame
         One row per unit (customer), with the outcome.
     outcome : str
-        Binary outcome column (churned).
+        Binary outcome column (churned). With one value only, nothing is flagged.
     columns : sequence of str, optional
-        Columns to check (dates are compared as numbers).
+        Columns to check (dates are compared as days).
     threshold : float
-        Score from which a column counts as (almost) determining the outcome.
+        Level purity for the determined share: a level counts as determined when its outcome
+        share is >= ``threshold`` or <= ``1 - threshold``.
     keep_all : bool
         Return every checked column, not only the flagged ones.
 
@@ -699,33 +638,26 @@ def leakage_check(df: pd.DataFrame, *, outcome: str = S.CHURNED, columns: Sequen
     -------
     DataFrame
         ``column``, ``kind`` (binary / categorical / numeric), ``measure`` (agreement,
-        disagreement, determined_share, auc, reversed_auc), ``score``, ``baseline``, ``rows``,
-        ``flagged``; highest score first (ties in the order checked).
+        disagreement, determined_share, accuracy, pure_level, odds_ratio, auc, reversed_auc, or
+        ``missing_...``), ``score``, ``baseline``, ``rows``, ``flagged``, ``grade``
+        (near-determining, strong or ""), ``odds_ratio``, ``sentence``; near-determining first,
+        then strong, then by score.
 
     Example
     -------
     >>> df = pd.DataFrame({"churned": [True, False] * 50, "exit_flag": [True, False] * 50, "x": range(100)})
-    >>> leakage_check(df)[["column", "score"]].values.tolist()
-    [['exit_flag', 1.0]]
+    >>> leakage_check(df)[["column", "score", "grade"]].values.tolist()
+    [['exit_flag', 1.0, 'near-determining']]
     """
-    y = _outcome01(df, outcome)
-    rows = []
-    for col in _candidates(df, outcome) if columns is None else columns:
-        x = df[col]
-        if pd.api.types.is_datetime64_any_dtype(x):
-            x = (x - pd.Timestamp(0)) / pd.Timedelta(days=1)  # days since 1970, NaN where missing
-        score = _leak_score(x, y, threshold)
-        if score is not None:
-            rows.append({"column": col, **score})
-    out = pd.DataFrame(rows, columns=["column", "kind", "measure", "score", "baseline", "rows"])
-    out["flagged"] = (out["score"] >= threshold) & (out["score"] - out["baseline"] >= (1 - out["baseline"]) / 2)
-    out = out.sort_values("score", ascending=False, ignore_index=True, kind="mergesort")
+    from helpers.data.quality import leakage_scores
+
+    out = leakage_scores(df, outcome, columns, purity=threshold)
     return out if keep_all else out[out["flagged"]].reset_index(drop=True)
 
 
 def leakage_warnings(df: pd.DataFrame, *, outcome: str = S.CHURNED, columns: Sequence[str] | None = None,
                      threshold: float = 0.95) -> list[str]:
-    """Plain-word warnings, one per column `leakage_check` flags; empty when none.
+    """Plain-word warnings, one per column `leakage_check` flags (near-determining first); empty when none.
 
     Example
     -------
@@ -733,24 +665,14 @@ def leakage_warnings(df: pd.DataFrame, *, outcome: str = S.CHURNED, columns: Seq
     >>> leakage_warnings(df)[0][:60]
     'complained agrees with churned for 100.0% of customers: this'
     """
-    texts = {
-        "agreement": "{column} agrees with {outcome} for {score:.1%} of customers",
-        "disagreement": "{column} is the opposite of {outcome} for {score:.1%} of customers",
-        "determined_share": "{column}: {score:.1%} of customers are in levels where {outcome} is almost always "
-                            "the same",
-        "auc": "{column} separates {outcome} almost perfectly (AUC {score:.3f})",
-        "reversed_auc": "{column} separates {outcome} almost perfectly (AUC {score:.3f}, low values churn)",
-    }
-    flagged = leakage_check(df, outcome=outcome, columns=columns, threshold=threshold)
-    return [f"{texts[r.measure].format(column=r.column, outcome=outcome, score=r.score)}: {_LEAK_ADVICE}"
-            for r in flagged.itertuples()]
+    return leakage_check(df, outcome=outcome, columns=columns, threshold=threshold)["sentence"].tolist()
 
 
 # ---- 4. simple data: one row per customer with a flag -------------------------------------------
 def _logit_rows(df: pd.DataFrame, terms: list[str], outcome: str, confidence: float) -> pd.DataFrame:
     complete = df.dropna(subset=[outcome, *terms])
-    x = sm.add_constant(encode(complete, terms), has_constant="add")
-    fit = sm.Logit(complete[outcome].astype(float), x).fit(disp=0)
+    x = add_constant(encode(complete, terms), has_constant="add")
+    fit = Logit(complete[outcome].astype(float), x).fit(disp=0)
     ci = fit.conf_int(alpha=1 - confidence).drop(index="const")
     return pd.DataFrame({"model": "logistic", "measure": "odds ratio", "term": ci.index,
                          "estimate": np.exp(fit.params.drop("const")).to_numpy(), LOWER: np.exp(ci[0]).to_numpy(),
