@@ -22,7 +22,7 @@ def run(tmp_path, *params):
 def test_dated_complaints(tmp_path, medium):
     findings, text, _ = run(tmp_path, f"dataset={medium}")
     ds = load_dataset(medium)
-    assert findings["mode"]["value"] == "dated complaints" and findings["leakage_warnings"]["value"] == 0
+    assert findings["mode"]["value"] == "dated complaints" and findings["leakage.near_determining"]["value"] == 0
     fcr = complaints.fcr_rate(ds["contacts"], freq=None).iloc[0]
     assert findings["kpi.first_contact_resolution"]["value"] == pytest.approx(fcr["value"])
     truth = json.loads((medium / "truth.json").read_text())["cox_log_hr"]
@@ -56,7 +56,7 @@ def export(tmp_path):
 def test_one_table_export_warns_about_leakage_and_skips_dated_sections(tmp_path, export):
     findings, text, _ = run(tmp_path, f"one_table={export}", "outcome=churned", "flags=[complained, resolved]",
                          "covariates=[plan]", "duration=tenure")
-    assert findings["mode"]["value"] == "one table" and findings["leakage_warnings"]["value"] == 1
+    assert findings["mode"]["value"] == "one table" and findings["leakage.near_determining"]["value"] + findings["leakage.strong"]["value"] == 1
     assert "exit_survey_flag agrees with churned for 99" in text
     assert "This section needs dated complaints" in text
     assert {"rate.complained.true", "rate.resolved.false"} <= set(findings)

@@ -72,7 +72,10 @@ def synth_command(n: int, months: int, seed: int, out: Path | None, chunk_size: 
 @data.command("check")
 @click.argument("source")
 def check_command(source: str) -> None:
-    """Read a data set (mapping .yaml, folder or built-in name), validate it and profile it.
+    """Read a data set (mapping .yaml, folder or built-in name), validate it, profile it and check its quality.
+
+    The quality checks: duplicated rows and ids, constant and empty columns, values outside their
+    scale, what the mapping filled or dropped, and columns that nearly determine churn (leakage).
 
     Exit status 0 when the data meet the contract, 2 when they cannot be used (problems printed).
     """
@@ -87,6 +90,10 @@ def check_command(source: str) -> None:
         sys.exit(EXIT_REFUSED)
     click.echo(f"{source}: meets the data contract (fingerprint {ds.fingerprint})")
     for line in profile(ds.tables):
+        click.echo(f"  {line}")
+    from helpers.data import quality
+
+    for line in quality.quality_lines(quality.quality_issues(ds)):
         click.echo(f"  {line}")
 
 

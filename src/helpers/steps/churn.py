@@ -19,10 +19,12 @@ from helpers.data import schema as S
 from helpers.data.mapping import mapping_notes
 from helpers.engine import scale
 from helpers.engine.scale import Data
-from helpers.findings import verdict
+from helpers.findings import slug, verdict
 from helpers.stats import churn as churn_stats
 from helpers.stats import sensitivity, survival
 from helpers.stats.intervals import wilson
+from helpers.steps import checks
+from helpers.steps.checks import data_quality
 from helpers.steps.section import Section, Skip, step, value
 from helpers.tables import interval, number, p_words, percent, term
 
@@ -80,6 +82,7 @@ def customers(data: Data, *, confidence: float = 0.95) -> Section:
                   f"{', '.join(data.available)}", *mapping_notes(data.ds.tables))
             .answer(*_CHURNED, f"{percent(share)} of the {data.n:,} customers had churned by the end of their "
                     f"observation ({confidence:.0%} interval {interval(low, high, percent)}).", finding="churn_share")
+            .pipe(data_quality, data.ds, what="sample" if data.sampled else "data")
             .find("customers", data.n, unit="customers", label="Customers analysed")
             .find("churn_share", share, (low, high), unit="share", key=True,
                   label="Share of customers who churned by the end of observation")
@@ -220,23 +223,42 @@ def _drivers_sentence(hrs: pd.DataFrame, confidence: float) -> str:
     words = [f"{term(row['term'])} (hazard ratio {number(row['hr'])}, {confidence:.0%} interval "
              f"{interval(row['lower'], row['upper'])}: {'faster' if row['hr'] > 1 else 'slower'} churn)"
              for _, row in top.iterrows()]
-    return (f"Of {len(hrs)} terms, {len(clear)} are clearly not 1; the strongest: " + "; ".join(words) + ".")
+    share = f"All {len(hrs)}" if len(clear) == len(hrs) else f"{len(clear)} of the {len(hrs)}"
+    return f"{share} terms of the model have a hazard ratio clearly different from 1; the strongest: " + \
+        "; ".join(words) + "."
+
+
+def leakage(data: Data, *, covariates: Sequence[str]) -> Section:
+    """Before the Cox model: does one covariate nearly determine churn? (`helpers.steps.checks.leakage`)."""
+    return checks.leakage(data.customers, S.CHURNED, list(covariates))
 
 
 @step("hazard_ratios", asks=[_DRIVERS])
-def hazard_ratios(data: Data, cox_section: Section, *, confidence: float = 0.95) -> Section:
-    """Hazard ratios of the final Cox model, their forest plot, and how the model was fitted."""
+def hazard_ratios(data: Data, cox_section: Section, leakage_section: Section | None = None, *,
+                  confidence: float = 0.95) -> Section:
+    """Hazard ratios of the final Cox model, their forest plot, and how the model was fitted.
+
+    A term resting on a column the leakage check flagged carries its warning in its finding.
+    """
     result = _needs(cox_section, "The hazard ratios need the Cox model")
     hrs = result.hazard_ratios(confidence)
+    warn = (lambda terms: checks.caveat(leakage_section, terms)) if leakage_section is not None else \
+        (lambda terms: "")
     section = (Section(value=hrs)
                .figure(plots.forest(hrs, confidence=confidence),
                        "Each line is a hazard ratio with its interval: right of 1 churns faster, left of 1 slower, "
                        "all else in the model equal; a line that crosses 1 is not distinguishable from no effect.")
                .text(_fit_sentence(data, result)).table(hrs)
-               .answer(*_DRIVERS, _drivers_sentence(hrs, confidence), finding="hr")
-               .find_rows(hrs, "hr.{term}", value="hr", ci=("lower", "upper"), label="Hazard ratio, {term}"))
+               .answer(*_DRIVERS, " ".join(p for p in (_drivers_sentence(hrs, confidence),
+                                                         warn(list(hrs["term"]))) if p), finding="hr"))
+    for _, row in hrs.iterrows():
+        said = warn([row["term"]])
+        section.find(f"hr.{slug(row['term'])}", row["hr"], (row["lower"], row["upper"]),
+                     label=f"Hazard ratio, {row['term']}" + (f" ({said})" if said else ""))
     if data.src is None:  # concordance counts rows: meaningful on one row per customer only
-        section.find("concordance", result.first.concordance_index_, label="Concordance of the Cox model")
+        said = warn(list(hrs["term"]))
+        section.find("concordance", result.first.concordance_index_,
+                     label="Concordance of the Cox model" + (f" ({said})" if said else ""))
     return section
 
 

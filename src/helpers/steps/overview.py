@@ -7,6 +7,7 @@ from helpers.data import schema as S
 from helpers.data.mapping import mapping_notes
 from helpers.engine.scale import Data
 from helpers.stats import overview
+from helpers.steps.checks import data_quality
 from helpers.steps.section import Section, Skip, step
 from helpers.tables import interval, percent
 
@@ -21,12 +22,13 @@ def tables(data: Data) -> Section:
     sizes = overview.table_sizes(ds)
     if data.sampled:  # the full tables' row counts from DuckDB; missing cells as in the sample
         sizes = sizes.assign(rows_in_sample=sizes["rows"], rows=sizes["table"].map(data.src.table_rows()))
-    return (Section(value=sizes)
-            .lead("How this report was computed.", data.note)
-            .text(data.sample_note("This overview"), f"Data set {ds.name!r}, fingerprint {ds.fingerprint}; "
-                  f"{data.n:,} customers, {data.churned:,} churned.", *mapping_notes(ds.tables))
-            .table(sizes)
-            .find("customers", len(ds.customers), unit="customers", label="Customers in the data set"))
+    out = (Section(value=sizes)
+           .lead("How this report was computed.", data.note)
+           .text(data.sample_note("This overview"), f"Data set {ds.name!r}, fingerprint {ds.fingerprint}; "
+                 f"{data.n:,} customers, {data.churned:,} churned.", *mapping_notes(ds.tables))
+           .table(sizes)
+           .find("customers", len(ds.customers), unit="customers", label="Customers in the data set"))
+    return data_quality(out, ds, what="sample" if data.sampled else "data")
 
 
 @step("churn_rate", asks=[_CHURNED])
@@ -52,7 +54,7 @@ def churn_by_contract(data: Data, *, confidence: float = 0.95, min_cell: int = p
     shown, note = privacy.suppress_small(rates, count="customers", k=min_cell, what="contracts")
     return (Section(value=shown)
             .figure(plots.churn_rate_bars(shown, S.CONTRACT, confidence=confidence),
-                    "Each bar is the share of a contract's customers who churned, with its interval; bars whose "
+                    "Each point is the share of a contract's customers who churned, with its interval; points whose "
                     "intervals do not overlap differ by more than chance.")
             .table(shown, percent=["rate", "lower", "upper"]).text(note))
 

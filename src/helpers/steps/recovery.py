@@ -22,6 +22,8 @@ from helpers.engine import scale
 from helpers.findings import escape_md, slug, verdict
 from helpers.stats import churn, complaints, overview, sensitivity, survival
 from helpers.stats import recovery as recovery_stats
+from helpers.steps import checks
+from helpers.steps.checks import data_quality
 from helpers.steps.section import Section, Skip, step
 from helpers.tables import interval, number, percent
 
@@ -90,6 +92,7 @@ def open_complaints(dataset: str = "synthetic", *, one_table: str = "", outcome:
         return (Section("data", value=Complaints(table, outcome))
                 .text(f"One-table data {one_table!r}: {len(table):,} rows; outcome {outcome}, compared: "
                       f"{', '.join(flags)}.")
+                .pipe(data_quality, table, what="table")
                 .find("mode", "one table", label="Data analysed"))
     data = scale.open_data(dataset, engine=engine, threshold=threshold, sample=sample, seed=seed)
     ds, customers = data.ds, data.customers
@@ -106,19 +109,13 @@ def open_complaints(dataset: str = "synthetic", *, one_table: str = "", outcome:
                 "other section uses the sample." if data.sampled else ""))
             .text(f"Data set {ds.name!r}: {data.n:,} customers{where or ', no contacts table.'} {note}",
                   *mapping_notes(ds.tables))
+            .pipe(data_quality, ds, what="sample" if data.sampled else "data")
             .find("mode", "dated complaints" if opened.dated else "one table", label="Data analysed"))
 
 
-@step("leakage")
 def leakage(c: Complaints) -> Section:
-    """Columns that almost determine the outcome: leakage or a recording artefact, not an effect."""
-    warnings = complaints.leakage_warnings(c.table, outcome=c.outcome)
-    out = Section(value=warnings)
-    for w in warnings:
-        out.lead("Warning.", w)
-    if not warnings:
-        out.text("No column almost determines the outcome.")
-    return out.find("leakage_warnings", len(warnings), label="Columns that almost determine the outcome")
+    """Columns that nearly determine the outcome, or are strongly tied to it (`helpers.steps.checks.leakage`)."""
+    return checks.leakage(c.table, c.outcome)
 
 
 @step("handling", asks=[_HANDLING])
@@ -127,7 +124,7 @@ def handling(c: Complaints, *, within_days: float = 7, confidence: float = 0.95,
     """The service-centre indicators over the whole period (the findings), then month by month."""
     c.need_dates()
     kpis = complaints.kpi_summary(c.ds.customers, c.contacts, within_days=within_days, confidence=confidence)
-    out = Section(value=kpis).table(kpis)
+    out = Section(value=kpis).table(_kpi_display(kpis))
     for _, k in kpis.iterrows():  # an interval only where there is one that holds the value
         ci = (k["lower"], k["upper"]) if pd.notna(k["lower"]) and k["lower"] <= k["value"] <= k["upper"] else None
         out.find(f"kpi.{slug(k['kpi'])}", k["value"], ci, unit=k["unit"], label=k["kpi"].replace("_", " ").capitalize())
@@ -149,6 +146,21 @@ def handling(c: Complaints, *, within_days: float = 7, confidence: float = 0.95,
                                          for _, k in shares.iterrows()) + " over the whole period.")
     return out.figure(axes, "The indicators month by month with their intervals; the latest months hold complaints "
                       "not yet resolved, so their resolution shares are still incomplete.")
+
+
+def _kpi_display(kpis: pd.DataFrame) -> pd.DataFrame:
+    """The indicators as a reader reads them: a name, the value and its interval in the indicator's own unit."""
+    def shown(k, x):
+        return percent(x) if k["unit"] == "share" else number(x)
+
+    return pd.DataFrame({
+        "indicator": [str(k["kpi"]).replace("_", " ").capitalize() for _, k in kpis.iterrows()],
+        "value": [shown(k, k["value"]) for _, k in kpis.iterrows()],
+        "95% interval": [interval(k["lower"], k["upper"], lambda x, k=k: shown(k, x)) if pd.notna(k["lower"]) else ""
+                         for _, k in kpis.iterrows()],
+        "unit": ["" if k["unit"] == "share" else k["unit"] for _, k in kpis.iterrows()],
+        "definition": kpis["definition"].tolist() if "definition" in kpis else "",
+    })
 
 
 def _unsettled_months(contacts: pd.DataFrame) -> int:

@@ -22,6 +22,8 @@ from helpers.findings import slug, verdict
 from helpers.stats import economics, effects, sensitivity, survival
 from helpers.stats import retention as retention_stats
 from helpers.stats.sensitivity import detectable_effect
+from helpers.steps import checks
+from helpers.steps.checks import data_quality
 from helpers.steps.section import Section, Skip, step, value
 from helpers.tables import interval, number, p_words, percent, points
 
@@ -98,7 +100,16 @@ def open_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
     return (out.lead("Data:", f"{source}.").text(*mapping_notes({} if ds is None else ds.tables))
             .lead("Design:", f"{design}. Each of {', '.join(map(str, exp.arms))} is compared with {control}.")
             .text(note).table(counts)
+            .pipe(data_quality, frame, what="experiment's rows")
             .find("design", design, label="Design analysed"))
+
+
+def leakage(experiment: Section) -> Section:
+    """Before any effect: does one covariate (or the arm) nearly determine churn in the window?"""
+    exp = value(experiment)
+    if exp is None:  # the check then skips, as every section after a failed opening
+        return checks.leakage(pd.DataFrame(), "", [])
+    return checks.leakage(exp.frame, exp.churn, [exp.arm, *exp.covariates])  # skipped without a churn outcome
 
 
 def _opened(experiment: Section) -> Experiment:

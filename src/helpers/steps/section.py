@@ -112,6 +112,10 @@ class Section:
         self.answers.append(make_answer(name, question, sentence, verdict=verdict, finding=finding))
         return self
 
+    def pipe(self, fn: Callable[..., Section], *args, **kwargs) -> Section:
+        """``fn(self, *args, **kwargs)``: a shared part (the data-quality block, say) added in a chain."""
+        return fn(self, *args, **kwargs)
+
     @property
     def frames(self) -> list:
         """The DataFrames the section shows, as data (the formatted tables are what readers see)."""

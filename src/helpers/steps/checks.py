@@ -1,0 +1,73 @@
+"""Checks every notebook runs before any model: the data's quality, and columns that give the outcome away.
+
+Shared by the four notebooks (`helpers.data.quality` holds the rules and their thresholds):
+`data_quality` adds the quality issues to the data section a report opens with, and `leakage`
+is the section that warns, in words and graded, when one column nearly determines the outcome,
+so that a hazard ratio of 2,620 for a complaint flag is read as a recording artefact, not an
+effect. `caveat` puts the same warning on the headline findings that rest on such a column.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from helpers.data import quality
+from helpers.steps.section import Section, Skip, step
+
+_LEAKAGE = ("leakage", "Does one column give the outcome away?")
+
+
+def data_quality(section: Section, tables, *, what: str = "data") -> Section:
+    """Add the quality issues of ``tables`` (a `Dataset`, a dict of tables or one frame) to ``section``.
+
+    Problems lead in bold, notes follow as text, and the table of every issue closes the part;
+    data without an issue get one sentence saying so.
+    """
+    issues = quality.quality_issues(tables, outcome=None)
+    if not issues:
+        return section.text(f"Data quality: no duplicated rows or ids, no constant or empty column and no value "
+                            f"outside its scale in the {what}.")
+    problems = [i for i in issues if i.severity == "problem"]
+    for issue in problems:
+        section.lead("Data quality problem.", issue.sentence)
+    section.text(f"Data quality: {len(problems)} problem{'s' * (len(problems) != 1)}, "
+                 f"{len(issues) - len(problems)} note{'s' * (len(issues) - len(problems) != 1)}.")
+    return (section.table(quality.quality_table(issues), caption="Every data-quality check that found something.")
+            .find("quality.problems", len(problems), unit="problems", label="Data-quality problems found"))
+
+
+@step("leakage", asks=[_LEAKAGE])
+def leakage(frame: pd.DataFrame, outcome: str, columns: Sequence[str] | None = None, *,
+            unit: str = "customers") -> Section:
+    """The graded leakage check of ``columns`` (all but ``outcome`` when None) against ``outcome``.
+
+    The section's value is the list of `helpers.data.quality.Leak`; pass it to `caveat`.
+    """
+    if not outcome or outcome not in frame:
+        raise Skip("No 0/1 outcome to check for leakage in these data.")
+    present = None if columns is None else [c for c in columns if c in frame and c != outcome]
+    leaks = quality.leakage(frame, outcome, present, unit=unit)
+    out = Section(value=leaks)
+    for leak in leaks:
+        out.lead("Near-determining." if leak.grade == "near-determining" else "Strong.", leak.sentence)
+    near = [leak for leak in leaks if leak.grade == "near-determining"]
+    if leaks:
+        out.text(quality.LEAKAGE_RULES)
+        sentence = (f"{'Yes' if near else 'Possibly'}: " + "; ".join(
+            f"{leak.column} is {leak.grade}" for leak in leaks[:3]) + (" (leakage or a recording artefact: the "
+            "results that use it are marked)." if near else " (read the results that use it with care)."))
+    else:
+        sentence = f"No: no column nearly determines {outcome} or is strongly tied to it."
+        out.text(sentence)
+    return (out.answer(*_LEAKAGE, sentence, verdict="")
+            .find("leakage.near_determining", len(near), unit="columns",
+                  label="Columns that nearly determine the outcome")
+            .find("leakage.strong", len(leaks) - len(near), unit="columns",
+                  label="Columns strongly tied to the outcome"))
+
+
+def caveat(leakage_section: Section, terms: Sequence[str]) -> str:
+    """The warning a finding resting on ``terms`` carries ("" when none of them was flagged, or no check ran)."""
+    leaks = leakage_section.value if leakage_section.status == "ok" else None
+    return quality.leak_caveat(leaks or [], list(terms))
