@@ -60,3 +60,22 @@ def test_answers_from_the_data_are_shown_as_text(hostile):
     assert hostile in soup.get_text()
     badges = soup.select(".wb-verdict")  # an unknown verdict gets no badge (and no class made of it)
     assert [b.get_text() for b in badges] == ["supported"] and badges[0]["class"] == ["wb-verdict", "wb-supported"]
+
+
+def test_a_column_that_gives_churn_away_is_answered_and_marks_the_findings_that_use_it():
+    import numpy as np
+    import pandas as pd
+
+    from helpers.steps import checks
+
+    rng = np.random.default_rng(0)
+    churned = rng.random(5000) < 0.3
+    flag = np.where(rng.random(5000) < 0.001, ~churned, churned)  # a bank export's complaint flag: 99.9% agreement
+    frame = pd.DataFrame({"churned": churned, "Complain": flag, "age": rng.normal(40, 10, 5000)})
+    section = checks.leakage(frame, "churned", ["Complain", "age"])
+    (answer,) = section.answers
+    assert answer.sentence.startswith("Yes: Complain is near-determining")
+    assert "Complain" in checks.caveat(section, ["Complain"]) and checks.caveat(section, ["age"]) == ""
+    clean = checks.leakage(frame.drop(columns="Complain"), "churned")
+    assert clean.answers[0].sentence.startswith("No:") and checks.caveat(clean, ["age"]) == ""
+    assert checks.leakage(frame, "", []).status == SKIPPED  # no 0/1 outcome: skipped with the reason
