@@ -79,3 +79,21 @@ def test_a_column_that_gives_churn_away_is_answered_and_marks_the_findings_that_
     clean = checks.leakage(frame.drop(columns="Complain"), "churned")
     assert clean.answers[0].sentence.startswith("No:") and checks.caveat(clean, ["age"]) == ""
     assert checks.leakage(frame, "", []).status == SKIPPED  # no 0/1 outcome: skipped with the reason
+
+
+def test_the_verdicts_say_how_many_tests_they_rest_on_and_which_survive_a_false_discovery_rate():
+    from statsmodels.stats.multitest import multipletests
+
+    from helpers.steps.section import multiplicity
+
+    ps = [0.001, 0.04, 0.03, 0.6]
+    answers = [make_answer(f"a{i}", f"Claim {i}?", "s.", verdict="inconclusive" if p > 0.05 else "supported", p=p)
+               for i, p in enumerate(ps)] + [make_answer("n", "Share?", "30%.")]
+    (said,) = multiplicity(answers)
+    kept = multipletests(ps, alpha=0.05, method="fdr_bh")[0]  # the reference: 0.001 stays; 0.04 and 0.03 do not
+    assert list(kept) == [True, False, False, False]
+    assert "rest on 4 tests" in said.sentence and "3 found an effect" in said.sentence
+    assert "2 would no longer stand: Claim 1?; Claim 2?" in said.sentence
+    assert multiplicity(answers[:1]) == []  # one verdict: nothing to correct
+    with pytest.raises(ValueError, match="not between 0 and 1"):
+        make_answer("x", "Q?", "A.", verdict="supported", p=1.5)

@@ -236,13 +236,15 @@ class Answer:
     sentence: str
     verdict: str = ""
     finding: str = ""
+    p: float | None = None  # the two-sided p-value the verdict rests on, where there is one
 
     def text(self) -> str:
         verdict = f" [{self.verdict}]" if self.verdict else ""
         return f"{self.question} {self.sentence}{verdict}"
 
 
-def make_answer(name: str, question: str, sentence: str, *, verdict: str = "", finding: str = "") -> Answer:
+def make_answer(name: str, question: str, sentence: str, *, verdict: str = "", finding: str = "",
+                p: float | None = None) -> Answer:
     """Check and build an `Answer`: a finding-style name, a question, a sentence, a verdict of `VERDICTS` or none."""
     if not _NAME.match(name):
         raise ValueError(f"answer name {name!r}: use lower-case letters, digits, '_', '.' or '-'")
@@ -250,7 +252,9 @@ def make_answer(name: str, question: str, sentence: str, *, verdict: str = "", f
         raise ValueError(f"answer {name!r}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
     if not str(question).strip() or not str(sentence).strip():
         raise ValueError(f"answer {name!r}: a question and a sentence are both needed")
-    return Answer(name, str(question), str(sentence), verdict, finding)
+    if p is not None and not (_missing(p) or 0 <= float(p) <= 1):
+        raise ValueError(f"answer {name!r}: p-value {p!r} is not between 0 and 1")
+    return Answer(name, str(question), str(sentence), verdict, finding, None if _missing(p) else float(p))
 
 
 def record_answer(answer: Answer) -> Answer:

@@ -49,6 +49,8 @@ LABELS: dict[str, str] = {
     "rmst_se": "Standard error of the restricted mean", "horizon": "Horizon (months)", "p_adjusted": "p-value (Holm)",
     "reject": "Differs after Holm", "group_a": "Segment", "group_b": "Against", "statistic": "Test statistic",
     "difference": "Difference", "reference": "Against", "violated": "Assumption violated",
+    "e_value": "E-value", "e_value_bound": "E-value of the bound nearer 1", "log_hr": "Log hazard ratio",
+    "n_params": "Parameters", "smd_unweighted": "SMD (unweighted)", "smd_weighted": "SMD (weighted)",
 }
 _LABEL_PATTERNS = ((re.compile(r"^survival_(\d+(?:\.\d+)?)$"), "Still a customer at {0} months"),)
 _HIDDEN = frozenset({"median_reached"})  # shown by the table itself: a median not reached reads "not reached"
@@ -125,6 +127,12 @@ def p_value(p) -> str:
     if p < 0.001:
         return "< 0.001"
     return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+
+
+def p_words(p) -> str:
+    """A p-value as it sits in a sentence: ``p < 0.001`` or ``p = 0.04`` (without the "p")."""
+    shown = p_value(p)
+    return shown if shown.startswith("<") else f"= {shown}"
 
 
 def percent(x, *, digits: int = 3) -> str:

@@ -8,12 +8,16 @@ effect. `caveat` puts the same warning on the headline findings that rest on suc
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
 
 from helpers.data import quality
+from helpers.stats import sensitivity
+from helpers.stats.intervals import normal_quantile
 from helpers.steps.section import Section, Skip, step
+from helpers.tables import number
 
 _LEAKAGE = ("leakage", "Does one column give the outcome away?")
 
@@ -71,3 +75,33 @@ def caveat(leakage_section: Section, terms: Sequence[str]) -> str:
     """The warning a finding resting on ``terms`` carries ("" when none of them was flagged, or no check ran)."""
     leaks = leakage_section.value if leakage_section.status == "ok" else None
     return quality.leak_caveat(leaks or [], list(terms))
+
+
+# ---- how strong a verdict is: the smallest detectable effect, and hidden bias ------------------
+def undetectable_ratio(lower: float, upper: float, *, confidence: float = 0.95, power: float = 0.8) -> str:
+    """For an inconclusive ratio: the smallest one either way these data would have detected, in words.
+
+    The standard error of the log ratio is read from its interval, so the figure is Schoenfeld's
+    for a Cox model and holds for any ratio estimated on the log scale.
+    """
+    if not (lower > 0 and upper > lower) or math.isinf(upper):
+        return ""
+    se = (math.log(upper) - math.log(lower)) / (2 * normal_quantile(confidence))
+    far = sensitivity.detectable_effect(se, alpha=1 - confidence, power=power)
+    return (f" Only a ratio below {number(math.exp(-far))} or above {number(math.exp(far))} would have been "
+            f"detected with {power:.0%} power.")
+
+
+def undetectable_difference(se: float, unit: str = "", *, confidence: float = 0.95, power: float = 0.8) -> str:
+    """For an inconclusive difference with standard error ``se``: the smallest one either way, in words."""
+    if not se > 0:
+        return ""
+    far = sensitivity.detectable_effect(se, alpha=1 - confidence, power=power)
+    return (f" Only a difference larger than {number(far)}{unit} either way would have been detected with "
+            f"{power:.0%} power.")
+
+
+def with_evalues(hrs: pd.DataFrame, *, rare: bool) -> pd.DataFrame:
+    """Hazard ratios with the E-value of each estimate and of its interval bound nearer 1 (observational models)."""
+    values = [sensitivity.evalue_hr(r["hr"], r["lower"], r["upper"], rare=rare) for _, r in hrs.iterrows()]
+    return hrs.assign(e_value=[v.point for v in values], e_value_bound=[v.bound for v in values])

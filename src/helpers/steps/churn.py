@@ -241,7 +241,7 @@ def hazard_ratios(data: Data, cox_section: Section, leakage_section: Section | N
     A term resting on a column the leakage check flagged carries its warning in its finding.
     """
     result = _needs(cox_section, "The hazard ratios need the Cox model")
-    hrs = result.hazard_ratios(confidence)
+    hrs = checks.with_evalues(result.hazard_ratios(confidence), rare=data.churned / data.n < 0.15)
     warn = (lambda terms: checks.caveat(leakage_section, terms)) if leakage_section is not None else \
         (lambda terms: "")
     section = (Section(value=hrs)
@@ -366,8 +366,9 @@ def _serve_first(section: Section, data: Data, *, horizon: float, min_group: int
     sentence += {"supported": " They are valuable and leaving sooner: serving them first is where retention "
                               "effort can pay.",
                  "contradicted": " They stay longer, so the claim does not hold on these data.",
-                 "inconclusive": " The difference is within chance."}[said]
-    section.answer(*_SERVE_FIRST, sentence, verdict=said, finding="rmst_difference.win_back")
+                 "inconclusive": " The difference is within chance."
+                 + checks.undetectable_difference(row["se"], " months", confidence=confidence)}[said]
+    section.answer(*_SERVE_FIRST, sentence, verdict=said, finding="rmst_difference.win_back", p=row.get("p"))
     section.find("rmst_difference.win_back", row["difference"], (row["lower"], row["upper"]), unit="months",
                  key=True, label=f"Restricted mean tenure over {horizon} months, win back minus consolidate")
 
@@ -399,11 +400,12 @@ def manager_departure(data: Data, *, window: float = 6, confidence: float = 0.95
                 f"{interval(row['lower'], row['upper'])}).")
     sentence += {"supported": " Losing the manager does put the account at risk.",
                  "contradicted": " They churn less after the departure: the claim does not hold here.",
-                 "inconclusive": " The difference is within chance."}[said]
+                 "inconclusive": " The difference is within chance."
+                 + checks.undetectable_ratio(row["lower"], row["upper"], confidence=confidence)}[said]
     ev = sensitivity.evalue_hr(row["hr"], row["lower"], row["upper"], rare=data.churned / data.n < 0.15)
     sentence += " " + sensitivity.evalue_sentence(ev, exposure="a manager's departure", outcome="churn")
     return (Section(value=table).text(data.sample_note("The manager-departure model")).table(table)
-            .answer(*_MANAGER, sentence, verdict=said, finding="hr.manager_departure")
+            .answer(*_MANAGER, sentence, verdict=said, finding="hr.manager_departure", p=row.get("p"))
             .find_rows(after, "hr.manager_departure", value="hr", ci=("lower", "upper"), key=True,
                        label=f"Hazard ratio in the {window} months after an account manager leaves")
             .find("hr.manager_departure.evalue", ev.point, label="E-value of the manager-departure hazard ratio"))

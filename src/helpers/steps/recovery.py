@@ -201,7 +201,8 @@ def complaint_states(c: Complaints, *, strata: Sequence[str] = (), confidence: f
     """Hazard ratios of churn by complaint state (none, open, recovered, failed), adjusted and stratified."""
     c.need_dates()
     states, note = _state_model(c, strata=[s for s in strata if s in c.customers], min_cell=min_cell)
-    hrs = survival.hazard_ratios(states, confidence)
+    hrs = checks.with_evalues(survival.hazard_ratios(states, confidence),
+                              rare=float(c.customers[S.CHURNED].mean()) < 0.15)
     reading = complaints.hazard_reading(hrs, confidence=confidence)
     return (Section(value=hrs).text(note)
             .figure(plots.forest(hrs, confidence=confidence), "Hazard ratios of churn in each complaint state against "
@@ -231,7 +232,8 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
                 f"({confidence:.0%} interval {interval(effect['lower'], effect['upper'])}).")
     sentence += {"supported": " Recovered complainers are the more loyal: the paradox holds here.",
                  "contradicted": " Recovered complainers stay less loyal: the paradox does not hold here.",
-                 "inconclusive": " The data cannot tell them apart."}[said]
+                 "inconclusive": " The data cannot tell them apart."
+                 + checks.undetectable_ratio(effect["lower"], effect["upper"], confidence=confidence)}[said]
     strength = _paradox_strength(cohort, effect, confidence)
     sentence += " " + strength.sentence
     return (Section(value=effect)
@@ -239,7 +241,7 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
                                     xlabel="months since the complaint was resolved"),
                     "Recovered complainers against their matched never-complainers: a higher curve stays longer.")
             .lead(f"Verdict: {escape_md(effect['verdict'])}.", effect["sentence"])
-            .answer(*_PARADOX, sentence, verdict=said, finding="paradox.hr")
+            .answer(*_PARADOX, sentence, verdict=said, finding="paradox.hr", p=effect.get("p"))
             .table(summary)
             .find("paradox.hr", effect["hr"], (effect["lower"], effect["upper"]), key=True,
                   label="Hazard ratio, recovered complainers vs matched never-complainers")

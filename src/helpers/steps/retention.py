@@ -187,7 +187,8 @@ def revenue_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float 
                    f"against {exp.control} ({confidence:.0%} interval {interval(row['lower'], row['upper'], number)}; "
                    f"{row['method']}).{_EFFECT_WORDS[said]}"
                    + (_undetectable(row, confidence) if said == "inconclusive" else "")
-                   + (_hidden_bias(out, exp, row) if exp.design == "targeted" else ""), verdict=said, finding=name)
+                   + (_hidden_bias(out, exp, row) if exp.design == "targeted" else ""), verdict=said, finding=name,
+                   p=row.get("p"))
     return out
 
 
@@ -234,6 +235,7 @@ def churn_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float = 
                    f"{row['arm']} against {exp.control} ({confidence:.0%} interval "
                    f"{interval(row['lower'], row['upper'], points)}).{_EFFECT_WORDS[said]}"
                    + (_undetectable(row, confidence, points) if said == "inconclusive" else ""), verdict=said,
+                   p=row.get("p"),
                    finding=f"effect.churn.{slug(row['arm'])}")
     if not exp.duration:
         return out.text("No churn clock (time to churn) in this experiment: the hazard ratio is skipped.")

@@ -107,9 +107,10 @@ class Section:
         self.parts.extend(_Text(s) for s in sentences if s)
         return self
 
-    def answer(self, name: str, question: str, sentence: str, *, verdict: str = "", finding: str = "") -> Section:
+    def answer(self, name: str, question: str, sentence: str, *, verdict: str = "", finding: str = "",
+               p: float | None = None) -> Section:
         """Answer one of the notebook's questions in a plain sentence (see `helpers.findings.Answer`)."""
-        self.answers.append(make_answer(name, question, sentence, verdict=verdict, finding=finding))
+        self.answers.append(make_answer(name, question, sentence, verdict=verdict, finding=finding, p=p))
         return self
 
     def pipe(self, fn: Callable[..., Section], *args, **kwargs) -> Section:
@@ -266,13 +267,36 @@ def value(section: Section, default=None):
 def record_sections(*sections: Section | Iterable[Section]) -> None:
     """Record the answers and findings of every complete section, in order (the notebook's last cell)."""
     flat = [s for item in sections for s in ([item] if isinstance(item, Section) else item)]
-    for s in flat:
-        for a in s.answers:  # a skipped or failed section's questions are answered "not answered"
-            record_answer(a)
+    answers = [a for s in flat for a in s.answers]  # a skipped or failed section's: "not answered"
+    for a in [*answers, *multiplicity(answers)]:
+        record_answer(a)
     for s in flat:
         for f in s.findings if s.status == OK else ():
             interval = None if (f.ci_low, f.ci_high) == (None, None) else (f.ci_low, f.ci_high)
             record(f.name, f.value, interval, unit=f.unit, label=f.label, key=f.key)
+
+
+def multiplicity(answers: list[Answer], *, rate: float = 0.05) -> list[Answer]:
+    """How many tests the verdicts rest on, and which survive a false-discovery rate of ``rate`` across them.
+
+    Each verdict is read at its own 5% level (within a segmentation, Holm's correction is applied
+    where the table is made); across the headline verdicts the Benjamini-Hochberg procedure says
+    which would still stand if all were read together. Nothing when fewer than two verdicts have
+    a p-value.
+    """
+    tested = [a for a in answers if a.verdict and a.p is not None]
+    if len(tested) < 2:
+        return []
+    from statsmodels.stats.multitest import multipletests
+
+    keep = multipletests([a.p for a in tested], alpha=rate, method="fdr_bh")[0]
+    significant = [a for a in tested if a.verdict != "inconclusive"]
+    lost = [a for a, k in zip(tested, keep) if not k and a.verdict != "inconclusive"]
+    sentence = (f"The verdicts above rest on {len(tested)} tests, each at the 5% level; {len(significant)} found an "
+                f"effect. Read together with a false-discovery rate of {rate:.0%} (Benjamini-Hochberg), "
+                + ("all of them still stand." if not lost else
+                   f"{len(lost)} would no longer stand: " + "; ".join(a.question for a in lost) + "."))
+    return [make_answer("multiplicity", "How many tests do these verdicts rest on?", sentence)]
 
 
 def read_sections(notebook) -> list[dict]:
