@@ -295,14 +295,15 @@ def _styled(frame: pd.DataFrame) -> str:
 def _on_its_side(frame: pd.DataFrame) -> pd.DataFrame:
     """A wide table with few rows, transposed: one row per former column.
 
-    The first column heads the new columns when it names the rows (text, all different);
-    otherwise a single row is headed "value" and several rows by their number.
+    The leading text columns that name the rows (one, or two joined by ": " when one alone
+    repeats) head the new columns; otherwise a single row is headed "value" and several rows by
+    their number.
     """
-    first = frame.columns[0]
-    names = frame[first]
-    numeric = names.str.fullmatch(r"[-+\d.,%\s–]+|not reached.*").all()
-    if names.is_unique and not numeric:
-        side = frame.set_index(first).T
+    names = _leading_labels(frame)
+    if names:
+        head = frame[names].astype(str).agg(": ".join, axis=1)
+        side = frame.drop(columns=names).T
+        side.columns = head.tolist()
     else:
         side = frame.T
         side.columns = ["value"] if len(frame) == 1 else [str(i + 1) for i in range(len(frame))]
@@ -310,8 +311,21 @@ def _on_its_side(frame: pd.DataFrame) -> pd.DataFrame:
     return side.reset_index(drop=True)
 
 
+def _leading_labels(frame: pd.DataFrame, most: int = 2) -> list:
+    """The first columns (at most ``most``) that hold text and together name every row once; [] if none do."""
+    texts = []
+    for col in frame.columns[:most]:
+        if frame[col].str.fullmatch(r"[-+\d.,%\s–]+|not reached.*|").all():
+            break
+        texts.append(col)
+        if not frame[texts].duplicated().any():
+            return texts
+    return []
+
+
 def _column_groups(frame: pd.DataFrame) -> list[pd.DataFrame]:
-    """A wide table as groups of at most `WIDE` columns, each repeating the first column."""
-    first, rest = frame.columns[0], list(frame.columns[1:])
-    size = WIDE - 1
-    return [frame[[first, *rest[i:i + size]]] for i in range(0, len(rest), size)]
+    """A wide table as groups of at most `WIDE` columns, each repeating the columns that name the rows."""
+    names = _leading_labels(frame) or [frame.columns[0]]
+    rest = [c for c in frame.columns if c not in names]
+    size = max(WIDE - len(names), 1)
+    return [frame[[*names, *rest[i:i + size]]] for i in range(0, len(rest), size)]
