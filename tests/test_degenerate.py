@@ -20,10 +20,10 @@ from .conftest import workbench
 N = 300
 
 
-def customers_file(folder, **columns):
+def customers_file(folder, n=N, **columns):
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"customer_id": [f"c{i}" for i in range(N)], "tenure_months": rng.integers(1, 40, N).astype(float),
+    pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "tenure_months": rng.integers(1, 40, n).astype(float),
                   **columns}).to_csv(folder / "customers.csv", index=False)
     return folder
 
@@ -32,11 +32,16 @@ def customers_file(folder, **columns):
 def shapes(tmp_path):
     rng = np.random.default_rng(1)
     two = rng.choice(["month-to-month", "one-year"], N)
+    churned = rng.random(N) < 0.3
     return {
         "minimal": customers_file(tmp_path / "minimal", churned=rng.random(N) < 0.3),
         "one_contract": customers_file(tmp_path / "one_contract", churned=rng.random(N) < 0.3, contract="one-year"),
         "all_censored": customers_file(tmp_path / "all_censored", churned=False, contract=two),
         "all_churned": customers_file(tmp_path / "all_churned", churned=True, contract=two),
+        "tenure_zero": customers_file(tmp_path / "tenure_zero", churned=rng.random(N) < 0.3, contract=two,
+                                      tenure_months=0.0),
+        "separated": customers_file(tmp_path / "separated", churned=churned, contract=two,
+                                    customer_type=np.where(churned, "group", "individual")),
     }
 
 
@@ -83,6 +88,35 @@ def test_every_customer_churned(shapes):
     got = reasons(overview_steps.churn_by_contract(data), churn_steps.overall(data, horizon=24),
                   churn_steps.logrank(data, segment="contract"))
     assert {status for status, _ in got.values()} == {"ok"}, got
+
+
+def test_every_tenure_zero(shapes):
+    data = open_data(shapes["tenure_zero"])
+    got = reasons(churn_steps.overall(data, horizon=24), churn_steps.logrank(data, segment="contract"),
+                  churn_steps.cox(data, covariates=["contract"]))
+    assert {status for status, _ in got.values()} == {"skipped"}, got
+    assert got["cox"][1] == ("Every customer has a tenure of 0 months, so the Cox model has nothing to show: check the "
+                             "tenure column and its units in the mapping.")
+
+
+def test_one_customer(tmp_path):
+    data = open_data(customers_file(tmp_path / "one", n=1, churned=[True], contract=["one-year"]))
+    got = reasons(churn_steps.overall(data, horizon=24), churn_steps.by_segment(data, segment="contract", horizon=24))
+    assert got["overall"][0] == "ok"
+    assert got["by_segment"] == ("skipped", "1 customer: fewer than the 50 a segment needs to be shown "
+                                            "(MIN_SEGMENT_SIZE, MIN_CELL).")
+
+
+def test_a_flag_that_separates_churners_and_the_duration_as_a_covariate(shapes):
+    data = open_data(shapes["separated"])
+    cox = churn_steps.cox(data, covariates=["contract", "customer_type", "tenure_months"])
+    assert cox.status == "skipped" and cox.reason.startswith("customer_type[group] separates churners from the rest")
+    hrs = churn_steps.hazard_ratios(data, cox)
+    assert hrs.answers[0].sentence == ("Not answered on these data: The hazard ratios need the Cox model, which did "
+                                       "not run.")
+    kept = churn_steps.cox(data, covariates=["contract", "tenure_months"])  # the duration is refused, said why
+    assert kept.status == "ok" and kept.value.covariates == ["contract"]
+    assert "tenure_months (it is the duration or the outcome itself)" in kept.value.note
 
 
 @pytest.mark.slow

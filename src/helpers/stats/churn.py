@@ -28,9 +28,15 @@ def covariate_problem(name: str, *, present: bool, complete: float, distinct: in
     ``complete`` is the share of customers with a value, ``distinct`` the number of distinct
     values; the row-level path counts them in pandas, the aggregated one in DuckDB.
 
+    The duration and the event themselves (tenure, churned, end date) never enter as covariates.
+
     >>> covariate_problem("wallet_share", present=True, complete=0.3, distinct=40)
     'wallet_share (missing for 70% of customers)'
+    >>> covariate_problem("tenure_months", present=True, complete=1.0, distinct=40)
+    'tenure_months (it is the duration or the outcome itself)'
     """
+    if name in OUTCOME_COLUMNS:
+        return f"{name} (it is the duration or the outcome itself)"
     if not present:
         return f"{name} (not in the data)"
     if complete < min_complete:
@@ -38,6 +44,9 @@ def covariate_problem(name: str, *, present: bool, complete: float, distinct: in
     if distinct < 2:
         return f"{name} (a single value)"
     return None
+
+
+OUTCOME_COLUMNS = frozenset({S.TENURE, S.CHURNED, S.END_DATE, S.END_REASON})  # describe churn: never covariates
 
 
 def left_out(problems: Sequence[str]) -> str:

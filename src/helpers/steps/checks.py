@@ -103,5 +103,10 @@ def undetectable_difference(se: float, unit: str = "", *, confidence: float = 0.
 
 def with_evalues(hrs: pd.DataFrame, *, rare: bool) -> pd.DataFrame:
     """Hazard ratios with the E-value of each estimate and of its interval bound nearer 1 (observational models)."""
-    values = [sensitivity.evalue_hr(r["hr"], r["lower"], r["upper"], rare=rare) for _, r in hrs.iterrows()]
-    return hrs.assign(e_value=[v.point for v in values], e_value_bound=[v.bound for v in values])
+    def evalue(r):
+        finite = all(0 < float(r[k]) < math.inf for k in ("hr", "lower", "upper"))
+        return sensitivity.evalue_hr(r["hr"], r["lower"], r["upper"], rare=rare) if finite else None
+
+    values = [evalue(r) for _, r in hrs.iterrows()]
+    return hrs.assign(e_value=[v.point if v else math.nan for v in values],
+                      e_value_bound=[v.bound if v else math.nan for v in values])

@@ -11,7 +11,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from lifelines.exceptions import ConvergenceError
 
 from helpers import plots
 from helpers.data import privacy, segments
@@ -57,8 +59,17 @@ def _segmentation(data: Data, segment: str) -> None:
                    f"{', '.join(data.available) or 'none'}): set SEGMENT_BY to one of them.")
 
 
+def _durations(data: Data, what: str) -> None:
+    """`Skip` when no customer was observed for any time: every tenure is zero, so there is no curve to draw."""
+    tenure = data.customers[S.TENURE]
+    if len(tenure) and float(tenure.max()) <= 0:
+        raise Skip(f"Every customer has a tenure of 0 months, so {what} has nothing to show: check the tenure "
+                   "column and its units in the mapping.")
+
+
 def _events(data: Data, what: str) -> None:
-    """`Skip` when no customer churned: a model of churn has no event to learn from."""
+    """`Skip` when no customer churned, or none was observed for any time: there is nothing to learn from."""
+    _durations(data, what)
     if data.churned == 0:
         raise Skip(f"No customer churned (all {data.n:,} censored): {what} needs churn events.")
 
@@ -92,6 +103,7 @@ def customers(data: Data, *, confidence: float = 0.95) -> Section:
 @step("overall")
 def overall(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), confidence: float = 0.95) -> Section:
     """Kaplan-Meier curve of all customers, survival at ``times`` and restricted mean tenure over ``horizon``."""
+    _durations(data, "the survival curve")
     everyone = data.counts()
     summary = survival.km_summary(everyone, times=times, horizon=horizon, confidence=confidence,
                                   weights=data.weights)
@@ -114,6 +126,10 @@ def by_segment(data: Data, *, segment: str, horizon: float, times: Sequence[floa
                min_cell: int = privacy.MIN_CELL, confidence: float = 0.95) -> Section:
     """Kaplan-Meier curves per segment of ``segment``: restricted mean tenure and (where reached) median tenure."""
     _segmentation(data, segment)
+    _durations(data, "the survival curves")
+    if data.n < _min_group(min_size, min_cell):
+        raise Skip(f"{data.n:,} customer{'s' * (data.n != 1)}: fewer than the {_min_group(min_size, min_cell)} a "
+                   "segment needs to be shown (MIN_SEGMENT_SIZE, MIN_CELL).")
     km, summary, note = churn_stats.segment_curves(data.counts([segment]), segment, horizon=horizon, times=times,
                                                    min_size=_min_group(min_size, min_cell), confidence=confidence,
                                                    weights=data.weights)
@@ -190,12 +206,26 @@ def cox(data: Data, *, covariates: Sequence[str], strata: Sequence[str] = (), al
             result = scale.cox_with_ph_check(data.src, covariates, strata=strata, alpha=alpha)
     except churn_stats.NoCovariate as e:  # the data cannot answer: a reason, not a failure
         raise Skip(f"No covariate the data can support among {', '.join(e.covariates)}. {e.note}") from None
+    _separated(result.hazard_ratios(0.95))
     bad = sorted(set(result.check.loc[result.check["violated"], "covariate"]))
     return (Section(value=result)
             .lead("Proportional hazards.", " ".join(part for part in (result.verdict, result.note) if part))
             .table(result.check)
             .find("ph_check", "holds" if result.ph_holds else "violated: " + ", ".join(bad),
                   label="Proportional hazards"))
+
+
+SEPARATION = 15.0  # |log hazard ratio| beyond this (a ratio of 3 million): the model separated, not estimated
+
+
+def _separated(hrs: pd.DataFrame) -> None:
+    """`Skip` when a term separates churners from the rest: its hazard ratio runs off to 0 or infinity."""
+    logs = np.log(hrs[["hr", "lower", "upper"]].astype(float).clip(lower=1e-300))
+    off = hrs.loc[~np.isfinite(logs).all(axis=1) | (logs.abs() > SEPARATION).any(axis=1), "term"].tolist()
+    if off:
+        raise Skip(f"{', '.join(map(str, off))} separates churners from the rest: its hazard ratio runs off to 0 or "
+                   "infinity, so the model cannot estimate it. Check it for leakage (the section above), or leave it "
+                   "out of COVARIATES.")
 
 
 def _complete_customers(customers: pd.DataFrame, result: churn_stats.CoxResult) -> int:
@@ -266,7 +296,11 @@ def hazard_ratios(data: Data, cox_section: Section, leakage_section: Section | N
 def parametric(data: Data, cox_section: Section, *, min_cell: int = privacy.MIN_CELL) -> Section:
     """Weibull, log-normal and log-logistic AFT models on the Cox model's covariates, ranked by AIC."""
     result = _needs(cox_section, "The parametric comparison needs the Cox model's covariates")
-    table = survival.compare_parametric(data.customers, covariates=result.covariates, min_cell=min_cell)
+    try:
+        table = survival.compare_parametric(data.customers, covariates=result.covariates, min_cell=min_cell)
+    except ConvergenceError:  # lifelines' own message is a page of advice; the reader needs one line
+        raise Skip("The parametric models did not converge on these data (often: tenures all alike, or a "
+                   "covariate that separates churners from the rest): the comparison is skipped.") from None
     return (Section(value=table).text(data.sample_note("The parametric comparison")).table(table)
             .find("best_parametric", table.iloc[0]["model"], label="Best parametric model by AIC"))
 
