@@ -119,3 +119,14 @@ def test_the_runner_finds_the_data_by_role_not_by_name(tmp_path, monkeypatch):
     assert job["stable_set"] == "latest-telco"  # only the data differ from the defaults
     with pytest.raises(RunRefused, match="customer_id"):
         plan(["20_renamed"], {"source": "telco", "terms": "[customer_id]"}, strings=True)
+
+
+def test_a_number_in_e_notation_without_a_dot_is_a_number():
+    """YAML 1.1 reads `1e-30` as text; a user means a number (issue 15, part 6)."""
+    from helpers.report.params import Parameter, load_plain_yaml, parse_cli_value
+
+    assert load_plain_yaml("[1e-30, 1E5, -2e3, 1.5e-2, 1e, e5, 1e-30x]") == [1e-30, 1e5, -2000.0, 0.015, "1e", "e5",
+                                                                            "1e-30x"]
+    assert parse_cli_value("1e-30", Parameter("ALPHA", 0.05, "significance")) == 1e-30
+    assert parse_cli_value("1e-30", Parameter("NAME", "x", "any text")) == "1e-30"  # text stays text
+    assert resolve_parameters({"ALPHA": _p("ALPHA", 0.05)}, {"alpha": "1e-30"}, strings=True) == {"ALPHA": 1e-30}

@@ -256,6 +256,10 @@ class _PlainLoader(yaml.SafeLoader):
 _PlainLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+# YAML 1.1 reads `1e-30` (no dot) as text; YAML 1.2, and every user, reads a number
+_PlainLoader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                   re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+                                   list("-+0123456789."))
 
 
 def _mapping_without_repeats(loader: _PlainLoader, node: yaml.MappingNode) -> dict:
@@ -287,8 +291,8 @@ def load_plain_yaml(text: str | bytes, *, source: str = "the value") -> Any:
 
     Example
     -------
-    >>> load_plain_yaml("[contract, 2024-01-01, 3]")
-    ['contract', '2024-01-01', 3]
+    >>> load_plain_yaml("[contract, 2024-01-01, 3, 1e-30]")
+    ['contract', '2024-01-01', 3, 1e-30]
     >>> load_plain_yaml("!!binary aGk=", source="parameter X")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
