@@ -215,6 +215,22 @@ def cox(data: Data, *, covariates: Sequence[str], strata: Sequence[str] = (), al
                   label="Proportional hazards"))
 
 
+def _unremedied(section: Section, result, confidence: float) -> None:
+    """Beside the remedied model: the unstratified model's hazard ratios of the covariates that violate proportional
+    hazards, labelled so (an average over tenure), which the remedy would otherwise hide."""
+    first = getattr(result, "first", None)
+    if first is None or result.ph_holds:
+        return
+    bad = set(result.check.loc[result.check["violated"], "covariate"])
+    plain = survival.hazard_ratios(first, confidence)
+    plain = plain[plain["term"].map(lambda t: any(t == b or t.startswith(f"{b}[") for b in bad))]
+    if len(plain):
+        section.table(plain[["term", "hr", "lower", "upper", "p"]],
+                      caption=f"The model before the remedy: hazard ratios of {', '.join(sorted(bad))}, which violate "
+                              "proportional hazards. Each is an average over tenure, not a constant effect; read "
+                              "the remedied model above for the other covariates.")
+
+
 SEPARATION = 15.0  # |log hazard ratio| beyond this (a ratio of 3 million): the model separated, not estimated
 
 
@@ -285,6 +301,7 @@ def hazard_ratios(data: Data, cox_section: Section, leakage_section: Section | N
         said = warn([row["term"]])
         section.find(f"hr.{slug(row['term'])}", row["hr"], (row["lower"], row["upper"]),
                      label=f"Hazard ratio, {row['term']}" + (f" ({said})" if said else ""))
+    _unremedied(section, result, confidence)
     if data.src is None:  # concordance counts rows: meaningful on one row per customer only
         said = warn(list(hrs["term"]))
         section.find("concordance", result.first.concordance_index_,
