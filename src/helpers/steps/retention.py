@@ -7,6 +7,7 @@ so the notebook never branches on the design or on which outcomes the experiment
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -68,12 +69,41 @@ class Experiment:
     contacts: str = ""
     covariates: tuple = ()
     window_months: int = 12
+    unit: str = "currency"  # of the outcome: currency, share (a 0/1 outcome or a rate) or count
+
+    def shown(self, x) -> str:
+        """A value (or a difference) of the outcome in its unit: 147, +4.2 pp, 0.31."""
+        return points(x) if self.unit == "share" else number(x)
+
+
+UNITS = ("auto", "currency", "share", "count")
+_MONEY = re.compile(r"revenue|spend|sales|amount|value|margin|profit|price|eur|usd|gbp", re.I)
+
+
+def read_unit(frame: pd.DataFrame, outcome: str, unit: str = "auto") -> str:
+    """The unit of ``outcome``: the parameter when given, else read from the column.
+
+    A 0/1 column is a share; a name that speaks of money (revenue, spend, value...) is currency;
+    whole numbers otherwise are a count; anything else is taken as currency only when named so,
+    else as a count-like quantity (no currency is ever assumed for a visit rate).
+    """
+    if unit != "auto":
+        if unit not in UNITS:
+            raise ValueError(f"OUTCOME_UNIT {unit!r} is not one of {', '.join(UNITS)}")
+        return unit
+    values = frame[outcome].dropna()
+    if len(values) and values.isin([0, 1]).all():
+        return "share"
+    if _MONEY.search(str(outcome)):
+        return "currency"
+    return "count"
 
 
 def open_experiment(*, dataset: str, campaign: str, experiment_file: str = "", design: str = "auto",
                     arm: str = S.ARM, control=S.CONTROL, outcome: str = retention_stats.REVENUE_WINDOW,
                     pre: str = "", churn: str = "", duration: str = "", contacts: str = "", covariates=(),
-                    window_months: int = 12, pre_months: int = 6, engine: str = "auto", threshold: int = scale.LARGE,
+                    window_months: int = 12, pre_months: int = 6, outcome_unit: str = "auto", engine: str = "auto",
+                    threshold: int = scale.LARGE,
                     sample: int = scale.SAMPLE, seed: int = 0, min_cell: int = privacy.MIN_CELL) -> Section:
     """Open the experiment and show where its rows came from, its design and its arms.
 
@@ -90,7 +120,8 @@ def open_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
     require_columns(frame, [arm, outcome, pre, churn, duration, contacts, *covariates], table=table,
                     parameter="the parameters")
     exp = Experiment(frame, design, retention_stats.arms_against(frame, arm, control), source, ds, arm, control,
-                     outcome, pre, churn, duration, contacts, tuple(covariates), window_months)
+                     outcome, pre, churn, duration, contacts, tuple(covariates), window_months,
+                     read_unit(frame, outcome, outcome_unit))
     out = Section("experiment", value=exp)
     if data is not None and data.sampled:
         out.lead("How this report was computed.", f"{data.sample_note('The campaign analysis')} Intervals are "
@@ -99,6 +130,8 @@ def open_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
                                           what="arms")
     return (out.lead("Data:", f"{source}.").text(*mapping_notes({} if ds is None else ds.tables))
             .lead("Design:", f"{design}. Each of {', '.join(map(str, exp.arms))} is compared with {control}.")
+            .lead("Outcome:", f"{outcome}, read as a {exp.unit}"
+                  + (" (a share: effects in percentage points)." if exp.unit == "share" else "."))
             .text(note).table(counts)
             .pipe(data_quality, frame, what="experiment's rows")
             .find("design", design, label="Design analysed"))
@@ -172,7 +205,10 @@ def revenue_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float 
                    "Each estimate with its interval: the methods differ in what they adjust for; an interval that "
                    "crosses 0 cannot tell the effect from none.")
            .table(table)
+           .table(_arm_means(exp), caption=f"Each arm's mean {exp.outcome} beside the differences below.",
+                  percent=[f"mean {exp.outcome}"] if exp.unit == "share" else ())
            .find_rows(head, "effect.revenue.{arm}", value="estimate", ci=("lower", "upper"), key=True,
+                      unit={"share": "pp", "currency": "currency"}.get(exp.unit, ""),
                       label="Effect of {arm} on {outcome} ({method})")
            .find_rows(head, "variance_reduction.{arm}", value="variance_reduction", unit="share",
                       label="Variance removed by CUPED", where=lambda row: pd.notna(row["variance_reduction"])))
@@ -183,10 +219,10 @@ def revenue_effect(experiment: Section, *, trim=(0.05, 0.95), confidence: float 
         said = verdict(row["lower"], row["upper"])
         name = f"effect.revenue.{slug(row['arm'])}"
         out.answer(f"{_REVENUE[0]}.{slug(row['arm'])}", _REVENUE[1] + _arm_words(exp, row["arm"]),
-                   f"Customers in {row['arm']} brought {_signed(row['estimate'])} in {exp.outcome} per customer "
-                   f"against {exp.control} ({confidence:.0%} interval {interval(row['lower'], row['upper'], number)}; "
-                   f"{row['method']}).{_EFFECT_WORDS[said]}"
-                   + (_undetectable(row, confidence) if said == "inconclusive" else "")
+                   f"Customers in {row['arm']} had {_signed_in(exp, row['estimate'])} {exp.outcome} per customer "
+                   f"against {exp.control} ({confidence:.0%} interval "
+                   f"{interval(row['lower'], row['upper'], exp.shown)}; {row['method']}).{_EFFECT_WORDS[said]}"
+                   + (_undetectable(row, confidence, exp.shown) if said == "inconclusive" else "")
                    + (_hidden_bias(out, exp, row) if exp.design == "targeted" else ""), verdict=said, finding=name,
                    p=row.get("p"))
     return out
@@ -205,6 +241,19 @@ def _hidden_bias(out: Section, exp: Experiment, row) -> str:
 def _arm_words(exp: Experiment, arm) -> str:
     """`` (arm vs control)`` when the experiment has several arms, else nothing."""
     return f" ({arm} vs {exp.control})" if len(exp.arms) > 1 else ""
+
+
+def _signed_in(exp: Experiment, x: float) -> str:
+    return exp.shown(x) if exp.unit == "share" else _signed(x)
+
+
+def _arm_means(exp: Experiment) -> pd.DataFrame:
+    """Customers and the mean (or rate) of the outcome per arm, control first."""
+    grouped = exp.frame.groupby(exp.arm, observed=True)[exp.outcome]
+    means = pd.DataFrame({"arm": grouped.mean().index, "customers": grouped.size().to_numpy(),
+                          f"mean {exp.outcome}": grouped.mean().to_numpy()})
+    order = {a: i for i, a in enumerate([exp.control, *exp.arms])}
+    return means.sort_values("arm", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
 def _signed(x: float) -> str:
@@ -289,11 +338,11 @@ def by_segment(experiment: Section, *, segments=(), min_per_arm: int = 30, trim=
     return out
 
 
-def _cost(exp: Experiment, treated, cost_per_action: float | None) -> float:
-    """The cost per treated customer: the parameter, else the mean of the cost column over the treated, else 0."""
+def _cost(exp: Experiment, treated, cost_per_action: float | None) -> float | None:
+    """The cost per treated customer: the parameter, else the mean of the cost column over the treated, else None."""
     if cost_per_action is not None:
         return cost_per_action
-    return float(exp.frame.loc[exp.frame[exp.arm] == treated, S.COST].mean()) if S.COST in exp.frame else 0.0
+    return float(exp.frame.loc[exp.frame[exp.arm] == treated, S.COST].mean()) if S.COST in exp.frame else None
 
 
 def _within(v, lo, hi):
@@ -334,10 +383,17 @@ def payoff(experiment: Section, revenue: Section, *, margin_rate: float = 0.3, c
     table = value(revenue)
     if table is None:
         raise Skip("Whether the effort pays needs the revenue effect, which did not run.")
+    if exp.unit != "currency":
+        raise Skip(f"The outcome {exp.outcome} is a {exp.unit}, not money: its margin value and return on investment "
+                   "cannot be computed (set OUTCOME_UNIT=currency if it is money).")
     lifetime = exp.design == "randomized" and exp.churn and exp.duration and S.MONTHLY_VALUE in exp.frame
     out, paid = Section(), {}
     for a in exp.arms:
         cost = _cost(exp, a, cost_per_action)
+        if cost is None:
+            out.lead("No cost known.", f"Neither COST_PER_ACTION nor a cost column gives what {a} cost: the value "
+                     "is shown, the return on investment is not computed.")
+            cost = 0.0
         effect = (table.set_index(["arm", "method"]).loc[(a, "AIPW (ATT)")] if exp.design == "targeted"
                   else retention_stats.headline(table, exp.design).set_index("arm").loc[a])
         paid[a] = {"margin on revenue effect": retention_stats.value_from_effect(effect, margin_rate=margin_rate,
@@ -522,9 +578,10 @@ def plan(experiment: Section, revenue: Section, *, revenue_effect: float, churn_
             head["variance_reduction"].notna().any() else 0.0
     rows = []
     sd = float(control[exp.outcome].std())
-    arms = sensitivity.customers_for_difference(revenue_effect, sd, r2=max(r2, 0.0), alpha=alpha, power=power)
-    rows.append({"outcome": exp.outcome, "effect": _signed(revenue_effect), "customers_per_arm": arms.treated,
-                 "read from": f"spread {number(sd)}, CUPED removing {percent(max(r2, 0.0))} of the variance"})
+    if exp.unit != "share" and sd > 0:  # a 0/1 outcome is planned as a rate, below, when it is the churn outcome
+        arms = sensitivity.customers_for_difference(revenue_effect, sd, r2=max(r2, 0.0), alpha=alpha, power=power)
+        rows.append({"outcome": exp.outcome, "effect": _signed(revenue_effect), "customers_per_arm": arms.treated,
+                     "read from": f"spread {number(sd)}, CUPED removing {percent(max(r2, 0.0))} of the variance"})
     if exp.churn:
         base = float(control[exp.churn].mean())
         if 0 < base + churn_effect < 1:
@@ -540,13 +597,15 @@ def plan(experiment: Section, revenue: Section, *, revenue_effect: float, churn_
         rows.append({"outcome": f"restricted mean tenure over {exp.window_months} months",
                      "effect": f"+{months} months", "customers_per_arm": -(-n // 2),
                      "read from": f"this campaign's standard error at {len(pair):,} customers"})
+    if not rows:
+        raise Skip(f"{exp.outcome} does not vary in control and there is no churn outcome: nothing to plan for.")
     plan_table = pd.DataFrame(rows)
-    first = plan_table.iloc[0]
-    sentence = (f"To detect {first['effect']} in {exp.outcome} per customer with {power:.0%} power at the "
-                f"{alpha:g} level, the next campaign needs {first['customers_per_arm']:,} customers per arm")
-    sentence += (f" (this one had {len(control):,} in control)." if len(rows) < 2 else
-                 f"; for {plan_table.iloc[1]['effect']} in churn, {plan_table.iloc[1]['customers_per_arm']:,}.")
-    return (Section(value=plan_table).table(plan_table)
-            .answer(*_PLAN, sentence)
-            .find("plan.revenue.customers_per_arm", int(first["customers_per_arm"]), unit="customers",
-                  label=f"Customers per arm to detect {first['effect']} in {exp.outcome}"))
+    needs = "; ".join(f"{r['customers_per_arm']:,} for {r['effect']} in {r['outcome']}"
+                      for _, r in plan_table.iterrows())
+    sentence = (f"With {power:.0%} power at the {alpha:g} level, the next campaign needs, per arm: {needs} (this one "
+                f"had {len(control):,} customers in control).")
+    out = Section(value=plan_table).table(plan_table).answer(*_PLAN, sentence)
+    for _, r in plan_table.iterrows():
+        out.find(f"plan.{slug(r['outcome'])}.customers_per_arm", int(r["customers_per_arm"]), unit="customers",
+                 label=f"Customers per arm to detect {r['effect']} in {r['outcome']}")
+    return out
