@@ -4,6 +4,8 @@ import math
 
 import pytest
 
+from helpers.tables import percent
+
 from .conftest import run_notebook
 from .reading import answers_of
 
@@ -34,7 +36,7 @@ def test_on_synthetic_data_the_findings_recover_the_planted_effects(tmp_path, da
     # the answers a report opens with: the share that churned, and verdicts that never contradict the planted truth
     answers = answers_of(tmp_path)
     share = findings["churn_share"]
-    assert f"{100 * share['value']:.1f}% of the 1,500 customers had churned" in answers["churned"]["sentence"]
+    assert f"{percent(share['value'])} of the 1,500 customers had churned" in answers["churned"]["sentence"]
     assert math.exp(truth["cox_log_hr"]["manager_departed"]) > 1
     assert answers["manager"]["verdict"] in {"supported", "inconclusive"}  # planted 2.0; 1,500 customers
     assert answers["serve_first"]["verdict"] in {"supported", "inconclusive"}  # planted: win back churns faster

@@ -49,7 +49,7 @@ def test_a_table_has_labels_one_interval_column_no_index_and_no_e_notation():
 def test_a_named_index_becomes_a_column_and_shares_read_in_percent():
     frame = pd.DataFrame({"rate": [0.2654], "lower": [0.25], "upper": [0.28]}, index=pd.Index(["all"], name="who"))
     rows = _cells(Table(frame, percent=["rate", "lower", "upper"]).html())
-    assert rows == [["Who", "Rate", "95% interval"], ["all", "26.5%", "25% to 28%"]]
+    assert rows == [["Who", "Rate", "95% interval"], ["all", "26.5%", "25.0% to 28.0%"]]
 
 
 def test_a_long_table_shows_its_top_rows_and_collapses_the_rest():

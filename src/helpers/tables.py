@@ -53,6 +53,7 @@ LABELS: dict[str, str] = {
     "n_params": "Parameters", "smd_unweighted": "SMD (unweighted)", "smd_weighted": "SMD (weighted)",
 }
 _LABEL_PATTERNS = ((re.compile(r"^survival_(\d+(?:\.\d+)?)$"), "Still a customer at {0} months"),)
+_SHARES = re.compile(r"^survival_\d+(?:\.\d+)?(?:_lower|_upper)?$")  # always a share: shown in percent
 _HIDDEN = frozenset({"median_reached"})  # shown by the table itself: a median not reached reads "not reached"
 _TERMS = frozenset({"term", "covariate_term"})
 _INTERVAL_SUFFIXES = (("_lower", "_upper"), ("_low", "_high"), ("_ci_low", "_ci_high"), ("_lo", "_hi"))
@@ -139,7 +140,7 @@ def percent(x, *, digits: int = 3) -> str:
     """A share as a percentage to ``digits`` significant digits: 0.2654 -> ``26.5%``."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return DASH
-    return f"{number(100 * float(x), digits=digits)}%"
+    return f"{fixed(100 * float(x), digits=digits)}%"  # fixed: 68.0% beside 70.3%, not 68%
 
 
 def points(x, *, digits: int = 2) -> str:
@@ -186,7 +187,7 @@ class Table:
     caption: str = ""
 
     def __post_init__(self):
-        self.percent = frozenset(self.percent)
+        self.percent = frozenset(self.percent) | {str(c) for c in self.frame.columns if _SHARES.match(str(c))}
 
     # ---- formatting ----------------------------------------------------------------------------
     def formatted(self) -> pd.DataFrame:

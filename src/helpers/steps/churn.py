@@ -28,7 +28,7 @@ from helpers.stats.intervals import wilson
 from helpers.steps import checks
 from helpers.steps.checks import data_quality
 from helpers.steps.section import Section, Skip, step, value
-from helpers.tables import interval, number, p_words, percent, term
+from helpers.tables import fixed, interval, number, p_words, percent, term
 
 _CHURNED = ("churned", "What share of customers left?")
 _STAY = ("stay", "How long do customers stay?")
@@ -266,7 +266,7 @@ def _drivers_sentence(hrs: pd.DataFrame, confidence: float) -> str:
         return "No covariate's hazard ratio is distinguishable from 1."
     clear["strength"] = clear["hr"].map(lambda v: abs(math.log(v)))
     top = clear.sort_values("strength", ascending=False).head(2)
-    words = [f"{term(row['term'])} (hazard ratio {number(row['hr'])}, {confidence:.0%} interval "
+    words = [f"{term(row['term'])} (hazard ratio {fixed(row['hr'])}, {confidence:.0%} interval "
              f"{interval(row['lower'], row['upper'])}: {'faster' if row['hr'] > 1 else 'slower'} churn)"
              for _, row in top.iterrows()]
     share = f"All {len(hrs)}" if len(clear) == len(hrs) else f"{len(clear)} of the {len(hrs)}"
