@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -51,8 +53,11 @@ def test_missing_table_is_a_clear_key_error(tmp_path, customers):
 def test_read_table_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"table not found: .*none.csv \(give 'cfpb' or the path"):
         io.read_table(tmp_path / "none.csv")
-    (tmp_path / "x.xlsx").write_text("")
-    with pytest.raises(ValueError, match=r"x.xlsx: give a .csv, .tsv or .parquet file"):
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"x.json: give a .csv, .tsv, .parquet or .xlsx file"):
+        io.read_table(tmp_path / "x.json")
+    (tmp_path / "x.xlsx").write_text("")  # a workbook is read now: an empty one is said so, as by every reader
+    with pytest.raises(ValueError, match=r"^x.xlsx is empty: export the table again$"):
         io.read_table(tmp_path / "x.xlsx")
     (tmp_path / "e.csv").write_text("arm,spend\n")
     with pytest.raises(ValueError, match="e.csv has no rows"):
@@ -79,3 +84,64 @@ def test_files_that_do_not_read_say_which_and_what_to_do(tmp_path, customers):
     with pytest.raises(ValueError, match=r"^log.parquet is not a readable parquet file \(truncated or damaged: .+\): "
                                          r"export it again$"):
         io.read_table(tmp_path / "log.parquet")
+
+
+# ---- one-table mode on a workbook (notebook 02's EXPERIMENT_FILE, 03's ONE_TABLE) ----------------------
+FIXTURES = Path(__file__).parent / "fixtures" / "mapping"
+EXPERIMENT = pd.read_csv(FIXTURES / "experiment.csv")  # a one-table retention experiment, 12 customers
+
+
+def _book(path: Path, sheets: dict) -> Path:
+    """A workbook as people send them: sheets in the given order, a title line above a table when asked."""
+    with pd.ExcelWriter(path) as xl:
+        for name, (frame, title) in sheets.items():
+            if title:
+                pd.DataFrame([[title]]).to_excel(xl, sheet_name=name, index=False, header=False)
+            frame.to_excel(xl, sheet_name=name, index=False, startrow=2 if title else 0)
+    return path
+
+
+DICTIONARY = pd.DataFrame({"Field": ["arm", "spend_after"], "Description": ["treatment or control", "spend, EUR"]})
+
+
+def test_read_table_reads_the_table_sheet_of_a_workbook(tmp_path):
+    """A failure inside the kernel before: read_table refused every .xlsx."""
+    book = _book(tmp_path / "exp.xlsx", {"Read me": (DICTIONARY, None), "Experiment": (EXPERIMENT, "Wave 1, 2024"),
+                                         "Notes": (pd.DataFrame({"exported by": ["CRM"]}), None)})
+    assert [s.describe() for s in io.workbook_sheets(book)] == [
+        "'Read me' (2 rows x 2 columns; a data dictionary)", "'Experiment' (12 rows x 5 columns)",
+        "'Notes' (2 rows of one column: no table)"]
+    pd.testing.assert_frame_equal(io.read_table(book), EXPERIMENT)  # the title line above the header is skipped
+    pd.testing.assert_frame_equal(io.read_table(f"{book}#Experiment"), EXPERIMENT)
+    pd.testing.assert_frame_equal(io.read_table(book, sheet="Experiment"), EXPERIMENT)
+    assert io.table_path(f"{book}#Experiment") == book  # what the run's fingerprint reads
+
+
+def test_two_tables_in_a_workbook_are_refused_with_the_sheets(tmp_path):
+    book = _book(tmp_path / "waves.xlsx", {"Wave 1": (EXPERIMENT, None), "Wave 2": (EXPERIMENT, None)})
+    with pytest.raises(ValueError, match=r"^waves.xlsx has several sheets that look like tables \('Wave 1' \(12 rows x "
+                                         r"5 columns\), 'Wave 2' \(12 rows x 5 columns\)\): say which: name the sheet "
+                                         r"after a #, e.g. waves.xlsx#<sheet>$"):
+        io.read_table(book)
+    assert len(io.read_table(f"{book}#Wave 2")) == 12
+    with pytest.raises(ValueError, match=r"^waves.xlsx has no sheet 'wave 2'; did you mean 'Wave 2'\? \(sheets: "):
+        io.read_table(f"{book}#wave 2")
+    small = _book(tmp_path / "small.xlsx", {"Summary": (EXPERIMENT.head(2), None), "Data": (EXPERIMENT, None)})
+    assert len(io.read_table(small)) == 12  # a table a sixth the size is no rival
+    empty = _book(tmp_path / "notes.xlsx", {"Notes": (DICTIONARY, None)})
+    with pytest.raises(ValueError, match=r"^notes.xlsx: no sheet looks like a table .*'Notes' \(2 rows x 2 columns; a "
+                                         r"data dictionary\); export the table as CSV, or name the sheet after a #"):
+        io.read_table(empty)
+
+
+def test_a_hostile_sheet_name_is_only_compared_and_quoted(tmp_path):
+    payload = "<img src=x onerror=alert(1)>'; import os #"
+    book = _book(tmp_path / "b.xlsx", {"Data": (EXPERIMENT, None)})
+    with pytest.raises(ValueError, match=r"^b.xlsx has no sheet \"<img src=x onerror=alert\(1\)>'; import os #\" "
+                                         r"\(sheets: 'Data' \(12 rows x 5 columns\)\)"):
+        io.read_table(f"{book}#{payload}")
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(FileNotFoundError, match=r"table not found: .*t.csv#x"):  # '#' selects sheets of workbooks only
+        io.read_table(f"{tmp_path / 't.csv'}#x")
+    with pytest.raises(ValueError, match=r"^t.csv is not a workbook: a sheet \('x'\) is named for workbooks only$"):
+        io.read_table(tmp_path / "t.csv", sheet="x")

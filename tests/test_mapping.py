@@ -1,17 +1,21 @@
 """Mapping files: the Telco worked example, derivations, drafting, and `workbench data check/init`."""
+import json
 import os
 import re
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from helpers import config
 from helpers.cli import main
-from helpers.data import external, mapping
+from helpers.data import external, mapping, quality
 from helpers.data import schema as S
 from helpers.data.io import load_dataset
-from helpers.data.validate import validate
+from helpers.data.validate import DataError, validate
 from helpers.stats import overview
 
 from .conftest import workbench
@@ -329,3 +333,539 @@ def test_cells_the_mapping_filled_are_said_by_data_check(telco_by_mapping):
     assert mapping.mapping_notes(telco_by_mapping.tables) == [
         "The mapping filled 11 missing cells of customers.total_charges with 0."]
     assert mapping.mapping_notes(load_dataset("telco").tables)  # the built-in name reads the same mapping
+
+
+# ---- issue 15: drafting from names and values, and what real exports need ------------------------------
+FIXTURES = Path(__file__).parent / "fixtures" / "mapping"
+PAYLOAD = "__import__('os').system('touch wb_pwned') <script>alert(1)</script>"
+
+
+def _fixtures(tmp_path, *names: str) -> Path:
+    """Copies of fixture files in a fresh folder (a mapping's files sit next to it)."""
+    for name in names:
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    return tmp_path
+
+
+def _load(tmp_path, text: str):
+    (tmp_path / "m.yaml").write_text(text)
+    return load_dataset(tmp_path / "m.yaml")
+
+
+def _draft(tmp_path, name: str) -> str:
+    return mapping.draft_mapping(tmp_path / name, out=tmp_path / "m.yaml")
+
+
+def test_draft_reads_a_tenure_in_years_and_a_1_to_5_score(tmp_path):
+    """Kaggle's bank churn export: Tenure 1-10 was read as months and a 1-5 score put on 0-10 as it was."""
+    text = _draft(_fixtures(tmp_path, "bank_churn.csv"), "bank_churn.csv")
+    for line in ("  tenure: {column: Tenure, unit: years}   # GUESS: doubtful, values 1 to 10 (median 4): a tenure in "
+                 "months rarely stops at 10, so read as years; write unit: months if they are months",
+                 "  satisfaction: {column: Satisfaction Score, scale: [1, 5]}   # GUESS: confirm; values 1 to 5 "
+                 "(median 3), whole numbers: a 1-5 score, rescaled onto the contract's 0-10",
+                 "    churned: Exited   # GUESS: confirm; labels '0' (7 rows), '1' (5 rows)",
+                 "    region: Geography   # GUESS: confirm", "    customer_id: CustomerId   # GUESS: confirm"):
+        assert line in text, line
+    c = _load(tmp_path, text).customers
+    raw = pd.read_csv(FIXTURES / "bank_churn.csv").sort_values("CustomerId")
+    assert c["tenure_months"].tolist() == (12.0 * raw["Tenure"]).tolist()
+    # linear: 1 -> 0, 5 -> 10 on the contract's scale (schema: satisfaction min 0, max 10)
+    assert c["satisfaction"].tolist() == pytest.approx((10 * (raw["Satisfaction Score"] - 1) / 4).tolist())
+    assert int(c["churned"].sum()) == 5
+
+
+def test_draft_of_the_cognos_telco_export(tmp_path):
+    """IBM's full Telco export: one country and one state, a churn label and a churn value, 20 churn reasons."""
+    text = _draft(_fixtures(tmp_path, "telco_cognos.csv"), "telco_cognos.csv")
+    for line in ("    churned: Churn Label   # GUESS: confirm; labels 'Yes' (20 rows), 'No' (8 rows)",
+                 "    # region: not 'State': one value only ('California'), so no segments",
+                 "    # region: not 'Country': one value only ('United States'), so no segments",
+                 "  # not kept: 'Churn Value' also records churn ('1' (20 rows), '0' (8 rows)); a covariate that "
+                 "records the outcome leaks it",
+                 "    column: Churn Reason", "      moved: [Moved]",
+                 "    # TODO: labels in no group: \"Don't know\" (1 row), 'Deceased' (1 row): add them to a group, or "
+                 "write otherwise: unknown"):
+        assert line in text, line
+    assert "region:" not in text.replace("# region:", "") and "- Churn Value" not in text
+    with pytest.raises(mapping.MappingError, match=r"column 'Churn Reason' of telco_cognos.csv holds labels in no "
+                                                   r"group: \"Don't know\" \(1 row\), 'Deceased' \(1 row\); list each"):
+        _load(tmp_path, text)
+    confirmed = text.replace("    column: Churn Reason\n", "    column: Churn Reason\n    otherwise: unknown\n")
+    ds = _load(tmp_path, confirmed)
+    c = ds.customers
+    assert c["end_reason_label"].notna().sum() == 20 and c["end_reason"].notna().sum() == 18
+    assert c.loc[c["end_reason_label"] == "Moved", "end_reason"].tolist() == ["moved"]
+    assert ("End reasons: the 20 labels of column 'Churn Reason' were grouped onto the contract's reasons and are kept "
+            "as customers.end_reason_label; 2 rows with a label in no group counted as unknown.") in \
+        mapping.mapping_notes(ds.tables)
+
+
+def _churners_book(path: Path, *, title: bool = False) -> Path:
+    """Kaggle's BankChurners as a workbook: a data dictionary first, the table, a notes sheet."""
+    with pd.ExcelWriter(path) as xl:
+        pd.read_csv(FIXTURES / "bank_churners_dictionary.csv").to_excel(xl, sheet_name="Data Dictionary", index=False)
+        table = pd.read_csv(FIXTURES / "bank_churners.csv", dtype=str)
+        if title:
+            pd.DataFrame([["Credit card customers, extract of 2024-06-30"]]).to_excel(
+                xl, sheet_name="BankChurners", index=False, header=False)
+        table.to_excel(xl, sheet_name="BankChurners", index=False, startrow=2 if title else 0)
+        pd.DataFrame([["exported by the CRM"]]).to_excel(xl, sheet_name="Notes", index=False, header=False)
+    return path
+
+
+def test_draft_of_a_workbook_picks_the_table_and_says_how_to_pick_another(tmp_path):
+    text = mapping.draft_mapping(_churners_book(tmp_path / "churners.xlsx"))
+    assert ("  sheet: BankChurners   # GUESS: confirm; the table-like sheet of 3: 'Data Dictionary' (5 rows x 2 "
+            "columns; a data dictionary), 'BankChurners' (14 rows x 12 columns), 'Notes' (1 row of one column: no "
+            "table); set sheet: to read another") in text
+    assert ("  churned: {column: Attrition_Flag, values: [Attrited Customer], active: [Existing Customer]}   # GUESS: "
+            "confirm; labels 'Existing Customer' (10 rows), 'Attrited Customer' (4 rows)") in text
+    assert "    customer_id: CLIENTNUM   # GUESS: confirm" in text
+    assert "    tenure_months: Months_on_book   # GUESS: confirm; values 13 to 52 (median 32.5); the name says months" \
+        in text
+    c = _load(tmp_path, text).customers
+    assert (len(c), int(c["churned"].sum())) == (14, 4)
+    titled = mapping.draft_mapping(_churners_book(tmp_path / "titled.xlsx", title=True))
+    assert "  header_row: 3   # GUESS: confirm; the column names are on row 3 of the sheet" in titled
+    assert len(_load(tmp_path, titled).customers) == 14
+
+
+def test_draft_notices_numbers_that_are_dates(tmp_path):
+    _fixtures(tmp_path, "subscriptions_excel_serial.csv", "accounts_unix.csv")
+    text = _draft(tmp_path, "subscriptions_excel_serial.csv")
+    assert ("    signup_date: excel_serial   # GUESS: confirm; numbers 44927 to 45134 read as Excel serial day "
+            "numbers: 2023-01-01 to 2023-07-27") in text
+    assert ("  # 'Last Login' holds numbers 1704067200 to 1706400000 read as Unix timestamps in seconds: 2024-01-01 to "
+            "2024-01-28; kept as numbers") in text
+    c = _load(tmp_path, text.replace("YYYY-MM-DD", "2024-06-30")).customers
+    assert c["signup_date"].min() == pd.Timestamp("2023-01-01") and int(c["churned"].sum()) == 4
+    text = _draft(tmp_path, "accounts_unix.csv")
+    for line in ("    signup_date: created_at   # GUESS: confirm", "    end_date: closed_at_ms   # GUESS: confirm",
+                 "    signup_date: unix_seconds   # GUESS: confirm", "    end_date: unix_ms   # GUESS: confirm"):
+        assert line in text, line
+    c = _load(tmp_path, text.replace("YYYY-MM-DD", "2024-06-30")).customers
+    # acc_2: created 1674000000 s = 2023-01-18, closed 1677024000000 ms = 2023-02-22 (UTC)
+    assert c.set_index("customer_id").loc["acc_2", ["signup_date", "end_date"]].tolist() == [
+        pd.Timestamp("2023-01-18"), pd.Timestamp("2023-02-22")]
+
+
+def test_a_drafted_mapping_keeps_hostile_names_and_labels_as_text(tmp_path):
+    """Column names and labels go into the YAML draft: none may add a key, end a comment or break the quoting."""
+    header = ['customer id', 'tenure', 'Churn', 'Plan, or: "contract" #x', "x\ncustomers: {file: /etc/passwd}",
+              "- [a]"]
+    rows = [["A1", "3", "Yes", "Monthly", PAYLOAD, "1"], ["A2", "5", "No", "Annual, 12: months", "b", "2"]]
+    pd.DataFrame(rows, columns=header).to_csv(tmp_path / "c.csv", index=False)
+    text = mapping.draft_mapping(tmp_path / "c.csv")
+    spec = yaml.safe_load(text)
+    assert list(spec) == ["customers"] and spec["customers"]["file"] == "c.csv"
+    assert spec["customers"]["keep"] == ['Plan, or: "contract" #x', "x\ncustomers: {file: /etc/passwd}", "- [a]"]
+    assert len(_load(tmp_path, text).customers) == 2
+    with pd.ExcelWriter(tmp_path / "b.xlsx") as xl:
+        pd.DataFrame(rows, columns=header).to_excel(xl, sheet_name="- 'y' #c {z} <b>", index=False)
+        pd.DataFrame({"Field": ["x"], "Description": ["y"]}).to_excel(xl, sheet_name="Dictionary", index=False)
+    assert yaml.safe_load(mapping.draft_mapping(tmp_path / "b.xlsx"))["customers"]["sheet"] == "- 'y' #c {z} <b>"
+
+
+# ---- dates written as numbers --------------------------------------------------------------------------
+SERIAL = """customers:
+  file: subscriptions_excel_serial.csv
+  columns: {customer_id: Customer, signup_date: Start Date, end_date: Cancel Date}
+  dates: {signup_date: excel_serial, end_date: {format: excel_serial}}
+  churned: {from: end_date, observed_until: 2024-06-30}
+"""
+
+
+def test_dates_as_excel_serials_and_unix_timestamps(tmp_path):
+    _fixtures(tmp_path, "subscriptions_excel_serial.csv", "accounts_unix.csv")
+    c = _load(tmp_path, SERIAL).customers
+    # Excel's day 44927 is 2023-01-01 (days from 1899-12-30); K001 cancelled on day 44967 = 2023-02-10
+    assert c.loc[0, ["signup_date", "end_date"]].tolist() == [pd.Timestamp("2023-01-01"), pd.Timestamp("2023-02-10")]
+    unix = ("customers:\n  file: accounts_unix.csv\n  columns: {customer_id: account_id, signup_date: created_at, "
+            "end_date: closed_at_ms}\n  dates: {signup_date: unix_seconds, end_date: unix_ms}\n"
+            "  churned: {from: end_date, observed_until: 2024-06-30}\n")
+    c = _load(tmp_path, unix).customers
+    assert c.loc[0, "signup_date"] == pd.Timestamp("2023-01-01") and int(c["churned"].sum()) == 4
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("end_date: {format: excel_serial}", "end_date: unix_seconds"),
+     "customers.end_date: 4 rows in 1970 as unix_seconds, like the whole column (e.g. '44967', '45063', '45159') "
+     "(rows 2, 5, 8, 11): they read as excel_serial: write dates: {end_date: excel_serial}"),
+    (("signup_date: excel_serial", "signup_date: unix_ms"),
+     "customers.signup_date: 10 rows in 1970 as unix_ms, like the whole column"),
+])
+def test_dates_in_the_wrong_number_format_are_refused_with_the_one_they_fit(tmp_path, edit, message):
+    _fixtures(tmp_path, "subscriptions_excel_serial.csv")
+    with pytest.raises(DataError, match=re.escape(message)):
+        _load(tmp_path, SERIAL.replace(*edit))
+
+
+def test_implausible_and_non_numeric_number_dates_are_refused(tmp_path):
+    (tmp_path / "c.csv").write_text("id,start,end,t,gone\na,44927,1677024000000,3,y\nb,99999,,4,n\nc,soon,,5,n\n")
+    base = ("customers:\n  file: c.csv\n  columns: {customer_id: id, signup_date: start, end_date: end, "
+            "tenure_months: t}\n  churned: {column: gone, values: [y], otherwise: false}\n")
+    with pytest.raises(DataError) as e:
+        _load(tmp_path, base + "  dates: {signup_date: excel_serial, end_date: unix_seconds}\n")
+    assert ("customers.signup_date: 1 row not a number (dates: excel_serial) (e.g. 'soon') (row 4): an excel_serial "
+            "date is a number") in str(e.value)
+    assert ("customers.signup_date: 1 row not a plausible excel_serial date (outside 1900-2100) (e.g. '99999') (row 3):"
+            " check the column, or its format under dates: signup_date:") in str(e.value)
+    assert ("customers.end_date: 1 row not a plausible unix_seconds date (outside 1900-2100) (e.g. '1677024000000') "
+            "(row 2): they read as unix_ms: write dates: {end_date: unix_ms}") in str(e.value)
+
+
+@pytest.mark.parametrize(("dates", "message"), [
+    ("{signup_date: excel}", "customers.dates.signup_date: 'excel' is not a date format; did you mean "
+                             "'excel_serial'?: write a strftime format such as \"%d/%m/%Y\", or one of excel_serial, "
+                             "unix_seconds, unix_ms"),
+    ("{signup_date: {fromat: unix_ms}}", "customers.dates.signup_date: unknown key 'fromat'; did you mean 'format'?"),
+    ("{signup_date: '%Q'}", "customers.dates.signup_date: '%Q' is not a date format ('Q' is a bad directive"),
+    (f"{{signup_date: {json.dumps(PAYLOAD)}}}", "customers.dates.signup_date: \"__import__('os').system('touch "
+                                               "wb_pwned') <script>alert(1)</script>\" is not a date format"),
+])
+def test_date_formats_are_checked(tmp_path, dates, message):
+    (tmp_path / "c.csv").write_text("id,start,t,churn\na,2023-01-01,3,Yes\n")
+    with pytest.raises(mapping.MappingError, match=re.escape(message)):
+        _load(tmp_path, "customers:\n  file: c.csv\n  columns: {customer_id: id, signup_date: start, tenure_months: t}"
+                        f"\n  churned: {{column: churn, values: [\"Yes\"], otherwise: false}}\n  dates: {dates}\n")
+    assert not list(tmp_path.glob("*pwned*"))
+
+
+# ---- keeping some rows: filter --------------------------------------------------------------------------
+TELCO_SAMPLE = """customers:
+  file: telco_sample.csv
+  columns: {customer_id: customerID, tenure_months: tenure, churned: Churn, contract: Contract}
+  values:
+    churned: {"Yes": true, "No": false}
+    contract: {"Month-to-month": month-to-month, "One year": one-year, "Two year": two-year}
+  keep: {PaymentMethod: payment_method, InternetService: internet_service}
+"""
+FILTER = """  filter:
+    - {column: Contract, in: [Month-to-month]}
+    - {column: InternetService, not_in: ["No"]}
+    - {column: tenure, min: 2, max: 24}
+"""
+
+
+def test_a_filter_keeps_rows_declaratively_and_says_how_many_it_dropped(tmp_path):
+    ds = _load(_fixtures(tmp_path, "telco_sample.csv"), TELCO_SAMPLE + FILTER)
+    c = ds.customers
+    # by hand from the fixture: 8 month-to-month (4 not), all with internet, 6 of them with tenure 2-24
+    assert c["customer_id"].tolist() == ["1452-KIOVK", "3668-QPYBK", "6713-OKOMC", "9237-HQITU", "9305-CDSKC",
+                                         "9763-GRSKD"]
+    assert c.attrs["dropped"] == {"outside the filter 'Contract' in ['Month-to-month']": 4,
+                                  "outside the filter 'tenure' >= 2 and <= 24": 2}
+    sentence = ("The mapping dropped 6 of the 12 rows of customers (4 outside the filter 'Contract' in "
+                "['Month-to-month']; 2 outside the filter 'tenure' >= 2 and <= 24).")
+    assert sentence in mapping.mapping_notes(ds.tables) and sentence in mapping.profile(ds.tables)
+    issue = next(i for i in quality.quality_issues(ds) if i.kind == "mapping_dropped")
+    assert issue.count == 6 and "the mapping dropped 6 of the 12 rows read (50.0%" in issue.sentence
+
+
+def test_generated_ids_do_not_move_when_rows_are_filtered(tmp_path):
+    (tmp_path / "c.csv").write_text("t,churn\n1,Yes\n0,No\n3,No\n")
+    spec = ("customers:\n  file: c.csv\n  columns: {tenure_months: t}\n"
+            "  churned: {column: churn, values: [\"Yes\"], active: [\"No\"]}\n")
+    assert _load(tmp_path, spec + "  filter: [{column: t, min: 1}]\n").customers["customer_id"].tolist() == ["C1", "C3"]
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("  filter: {column: Contract, in: [One year]}\n", "customers.filter: write a list of conditions"),
+    ("  filter: [{column: Contract, not in: [One year]}]\n",
+     "customers.filter[1]: unknown key 'not in'; did you mean 'not_in'?"),
+    ("  filter: [{column: InternetService, not_in: [No]}]\n",
+     "customers.filter[1].not_in: the label False was read by YAML as a boolean (unquoted Yes/No/On/Off become "
+     "true/false): quote it, e.g. [\"No\"]"),
+    ("  filter: [{column: tenure, min: '1'}]\n", "customers.filter[1].min: a number, got '1'"),
+    ("  filter: [{column: tenure, min: 9, max: 2}]\n", "customers.filter[1]: min 9 is above max 2: no row could pass"),
+    ("  filter: [{column: tenure}]\n", "customers.filter[1]: say which rows to keep: in: [<labels>], not_in:"),
+    ("  filter: [{column: Contrct, in: [One year]}]\n",
+     "customers: column 'Contrct' (for filter) is not in telco_sample.csv; did you mean 'Contract'?"),
+    ("  filter: [{column: Contract, in: [One Year]}]\n",
+     "customers.filter: 'Contract' in ['One Year']: the label 'One Year' is in no row of column 'Contract' of "
+     "telco_sample.csv; did you mean 'One year'? (its labels: 'Month-to-month' (8 rows), 'One year' (3 rows), "
+     "'Two year' (1 row)); write labels as the file has them, case included, or remove it"),
+    ("  filter: [{column: tenure, min: 100}]\n",
+     "customers.filter: 'tenure' >= 100 keeps none of the 12 rows of telco_sample.csv left to it"),
+    ("  filter: [{column: PaymentMethod, min: 1}]\n",
+     "customers.filter: 'PaymentMethod' >= 1: column 'PaymentMethod' of telco_sample.csv holds values that are not "
+     "numbers ('Mailed check' (5 rows), 'Electronic check' (4 rows), 'Bank transfer (automatic)' (2 rows), 'Credit "
+     "card (automatic)' (1 row)): min: and max: compare numbers"),
+])
+def test_filter_problems_name_the_condition_and_what_to_write(tmp_path, block, message):
+    with pytest.raises(mapping.MappingError, match=re.escape(message)):
+        _load(_fixtures(tmp_path, "telco_sample.csv"), TELCO_SAMPLE + block)
+
+
+def test_a_filter_compares_hostile_labels_and_never_runs_them(tmp_path):
+    _fixtures(tmp_path, "telco_sample.csv")
+    with pytest.raises(mapping.MappingError, match=r"the label \"__import__\('os'\).system\('touch wb_pwned'\) "
+                                                   r"<script>alert\(1\)</script>\" is in no row of column 'Contract'"):
+        _load(tmp_path, TELCO_SAMPLE + f"  filter: [{{column: Contract, not_in: [{json.dumps(PAYLOAD)}]}}]\n")
+    with pytest.raises(mapping.MappingError, match=r"column \"__import__\('os'\).* \(for filter\) is not in"):
+        _load(tmp_path, TELCO_SAMPLE + f"  filter: [{{column: {json.dumps(PAYLOAD)}, in: [a]}}]\n")
+    # a payload in the data is a label like any other: kept or dropped by plain comparison
+    (tmp_path / "p.csv").write_text(f"id,t,churn,plan\na,1,Yes,{json.dumps(PAYLOAD)}\nb,2,No,Monthly\n")
+    spec = ("customers:\n  file: p.csv\n  columns: {customer_id: id, tenure_months: t}\n"
+            "  churned: {column: churn, values: [\"Yes\"], active: [\"No\"]}\n")
+    kept = _load(tmp_path, spec + f"  filter: [{{column: plan, in: [{json.dumps(PAYLOAD)}]}}]\n").customers
+    assert kept["customer_id"].tolist() == ["a"] and not list(tmp_path.glob("*pwned*"))
+    assert not Path("wb_pwned").exists()
+
+
+# ---- a second file: join ----------------------------------------------------------------------------------
+JOIN = "  join: {file: status.csv, on: customerID, columns: [Satisfaction]}\n  satisfaction: {column: Satisfaction, " \
+       "scale: [1, 5]}\n"
+
+
+def test_a_join_adds_a_companion_files_columns_and_counts_the_matches(tmp_path):
+    _fixtures(tmp_path, "telco_sample.csv", "status.csv")
+    ds = _load(tmp_path, TELCO_SAMPLE + JOIN)
+    c = ds.customers.set_index("customer_id")
+    assert c.loc["3668-QPYBK", "satisfaction"] == 0.0 and c.loc["7795-CFOCW", "satisfaction"] == 10.0  # 1 and 5 of 5
+    assert c["satisfaction"].isna().sum() == 2  # 9763-GRSKD and 7469-LKBCI are not in status.csv
+    assert ("customers: Satisfaction comes from status.csv, joined on customerID: 10 of the 12 rows read matched, 2 "
+            "have no match (Satisfaction left missing); 1 row of status.csv matches none.") in \
+        mapping.mapping_notes(ds.tables)
+    assert "customers.satisfaction was rescaled from the file's 1-5 onto the contract's 0-10." in \
+        mapping.mapping_notes(ds.tables)
+    assert [p.name for p in mapping.load_mapping(tmp_path / "m.yaml")[1]] == ["m.yaml", "telco_sample.csv",
+                                                                               "status.csv"]
+    before = ds.fingerprint
+    (tmp_path / "status.csv").write_text((tmp_path / "status.csv").read_text().replace(",3,", ",4,"))
+    assert load_dataset(tmp_path / "m.yaml").fingerprint != before  # the companion is part of the data set
+
+
+def test_duplicate_keys_in_a_companion_file_are_refused_with_their_rows(tmp_path):
+    _fixtures(tmp_path, "telco_sample.csv", "status_duplicates.csv")
+    with pytest.raises(mapping.MappingError, match=re.escape(
+            "customers.join: status_duplicates.csv has 2 values of 'customerID' on more than one row (5 rows: "
+            "'3668-QPYBK' on rows 4, 12; '9237-HQITU' on rows 6, 13, 14): a file joined on customerID needs one row "
+            "per key; remove the duplicates")):
+        _load(tmp_path, TELCO_SAMPLE + JOIN.replace("status.csv", "status_duplicates.csv"))
+
+
+def test_a_companion_file_must_sit_next_to_the_mapping(tmp_path):
+    (tmp_path / "data").mkdir()
+    _fixtures(tmp_path / "data", "telco_sample.csv", "status.csv")
+    (tmp_path / "data" / "more").mkdir()
+    shutil.copy(FIXTURES / "status.csv", tmp_path / "data" / "more" / "status.csv")
+    shutil.copy(FIXTURES / "status.csv", tmp_path / "outside.csv")
+    (tmp_path / "data" / "link.csv").symlink_to(tmp_path / "outside.csv")
+    assert _load(tmp_path / "data", TELCO_SAMPLE + JOIN.replace("status.csv", "more/status.csv")).customers[
+        "satisfaction"].notna().sum() == 10  # a folder below the mapping's is next to it
+    for given in ("../outside.csv", str(tmp_path / "outside.csv"), "link.csv", "more/../../outside.csv"):
+        refused = rf"^customers.join: file {re.escape(repr(given))} is not next to m.yaml \(in .*data or a folder " \
+            r"below it\): copy the file there and write file: "
+        with pytest.raises(mapping.MappingError, match=refused):
+            _load(tmp_path / "data", TELCO_SAMPLE + JOIN.replace("status.csv", given))
+
+
+@pytest.mark.parametrize(("join", "message"), [
+    ("{file: status.csv, columns: [Satisfaction]}", "customers.join: write {file: <file next to the mapping>, on:"),
+    ("{file: status.csv, on: customerID, columns: Satisfaction}",
+     "customers.join: columns is a list of the companion file's columns to add, got 'Satisfaction'"),
+    ("{file: status.csv, on: customerID, columns: [Satisfction]}",
+     "customers: column 'Satisfction' (for join: columns, in status.csv) is not in status.csv; did you mean "
+     "'Satisfaction'?"),
+    ("{file: status.csv, on: customerId, columns: [Satisfaction]}",
+     "customers: column 'customerId' (for join: on) is not in telco_sample.csv; did you mean 'customerID'?"),
+    ("{file: status.csv, on: customerID, columns: [Satisfaction], how: left}",
+     "customers.join: unknown key 'how' (keys are file, on, columns, sheet, delimiter, encoding)"),
+    ("{file: telco_sample.csv, on: customerID, columns: [tenure]}",
+     "customers.join: column 'tenure' is in both telco_sample.csv and telco_sample.csv: join only columns the main "
+     "file lacks"),
+    ("{file: nowhere.csv, on: customerID, columns: [Satisfaction]}", "customers: file not found: "),
+    (f"{{file: status.csv, on: {json.dumps(PAYLOAD)}, columns: [Satisfaction]}}",
+     "customers: column \"__import__('os').system('touch wb_pwned') <script>alert(1)</script>\" (for join: on) is not "
+     "in telco_sample.csv"),
+    (f"{{file: status.csv, on: customerID, columns: [Satisfaction], encoding: {json.dumps(PAYLOAD)}}}",
+     "customers.join: encoding \"__import__('os').system('touch wb_pwned') <script>alert(1)</script>\" is not a text "
+     "encoding"),
+    ("{file: status.csv, on: customerID, columns: [Satisfaction], encoding: iso8859_2}", None),
+    ("{file: status.csv, on: customerID, columns: [Satisfaction], encoding: utf8x}",
+     "customers.join: encoding 'utf8x' is not a text encoding; did you mean 'utf-8'? (e.g. utf-8, latin-1, cp1252, "
+     "utf-16)"),
+    ("{file: status.csv, on: customerID, columns: [Satisfaction], delimiter: '(a+)+$'}",
+     "customers.join: delimiter is one character (\";\", \"|\", a tab), got '(a+)+$'"),
+])
+def test_join_problems_name_the_file_the_column_and_what_to_write(tmp_path, join, message):
+    _fixtures(tmp_path, "telco_sample.csv", "status.csv")
+    if message is None:  # any encoding Python knows is taken
+        rescaled = "  satisfaction: {column: Satisfaction, scale: [1, 5]}\n"
+        assert _load(tmp_path, TELCO_SAMPLE + f"  join: {join}\n" + rescaled).customers["satisfaction"].notna().sum() \
+            == 10
+        return
+    with pytest.raises(mapping.MappingError, match=re.escape(message)):
+        _load(tmp_path, TELCO_SAMPLE + f"  join: {join}\n")
+
+
+# ---- rows missing a required value: drop_missing ------------------------------------------------------------
+GAPS = """customers:
+  file: telco_gaps.csv
+  columns: {customer_id: customerID, tenure_months: tenure, churned: Churn}
+  values: {churned: {"Yes": true, "No": false}}
+"""
+
+
+def test_rows_missing_a_required_value_are_refused_unless_dropped_explicitly(tmp_path):
+    _fixtures(tmp_path, "telco_gaps.csv")
+    with pytest.raises(DataError, match=r"customers.churned: 1 row missing \(row 8\)"):
+        _load(tmp_path, GAPS)
+    ds = _load(tmp_path, GAPS + "  drop_missing: [tenure, churned]\n")
+    assert len(ds.customers) == 10
+    assert not ds.customers["customer_id"].isin(["3668-QPYBK", "1452-KIOVK"]).any()
+    assert ds.customers.attrs["dropped"] == {"missing tenure_months (drop_missing:)": 1,
+                                             "missing churned (drop_missing:)": 1}
+    assert ("The mapping dropped 2 of the 12 rows of customers (1 missing tenure_months (drop_missing:); 1 missing "
+            "churned (drop_missing:)).") in mapping.mapping_notes(ds.tables)
+
+
+@pytest.mark.parametrize(("drop", "message"), [
+    ("[tenur]", "customers.drop_missing: 'tenur' is not a column of the mapped customers table; did you mean "
+                "'tenure'? (contract columns, or names under keep:)"),
+    ("tenure_months", "customers.drop_missing: write a list of columns, e.g. [tenure_months, churned]"),
+    (f"[{json.dumps(PAYLOAD)}]", "customers.drop_missing: \"__import__('os').system('touch wb_pwned') "
+                                 "<script>alert(1)</script>\" is not a column of the mapped customers table"),
+    ("[region]", "customers.drop_missing: region is not mapped (columns: customer_id, tenure_months, churned): map "
+                 "it, or remove it from drop_missing:"),
+])
+def test_drop_missing_names_columns_of_the_mapped_table(tmp_path, drop, message):
+    _fixtures(tmp_path, "telco_gaps.csv")
+    with pytest.raises(mapping.MappingError, match=re.escape(message)):
+        _load(tmp_path, GAPS + f"  drop_missing: {drop}\n")
+
+
+def test_drop_missing_of_a_tenure_derived_from_dates_names_the_dates(tmp_path):
+    (tmp_path / "c.csv").write_text("id,start,end,churn\na,2023-01-01,2023-03-01,Yes\nb,,2023-05-01,No\n")
+    with pytest.raises(mapping.MappingError, match=r"drop_missing: tenure_months is derived from signup_date and "
+                                                   r"end_date here: list those under drop_missing: instead"):
+        _load(tmp_path, "customers:\n  file: c.csv\n  columns: {customer_id: id, signup_date: start, end_date: end}\n"
+                        "  churned: {column: churn, values: [\"Yes\"], active: [\"No\"]}\n"
+                        "  drop_missing: [tenure_months]\n")
+    c = _load(tmp_path, (tmp_path / "m.yaml").read_text().replace("[tenure_months]", "[signup_date]")).customers
+    assert c["customer_id"].tolist() == ["a"]
+
+
+# ---- end reasons in the data's own words ---------------------------------------------------------------------
+COGNOS = """customers:
+  file: telco_cognos.csv
+  columns: {customer_id: CustomerID, tenure_months: Tenure Months}
+  churned: {column: Churn Label, values: ["Yes"], active: ["No"]}
+"""
+REASONS = """  end_reason:
+    column: Churn Reason
+    groups:
+      price: [Price too high, Extra data charges, Long distance charges, Competitor made better offer]
+      service: [Network reliability, Service dissatisfaction, Product dissatisfaction]
+      moved: [Moved]
+"""
+
+
+def test_end_reasons_keep_the_data_labels_and_group_them_onto_the_contract(tmp_path):
+    _fixtures(tmp_path, "telco_cognos.csv")
+    with pytest.raises(mapping.MappingError) as e:
+        _load(tmp_path, COGNOS + REASONS)
+    assert str(e.value).startswith("customers.end_reason: column 'Churn Reason' of telco_cognos.csv holds labels in no "
+                                   "group: 'Competitor had better devices' (1 row), ")
+    assert str(e.value).endswith("or add otherwise: unknown (or a reason) for the rest")
+    c = _load(tmp_path, COGNOS + REASONS + "    otherwise: unknown\n").customers
+    assert c["end_reason"].value_counts()[lambda n: n > 0].to_dict() == {"price": 4, "service": 3, "moved": 1}
+    assert c["end_reason_label"].notna().sum() == 20 and c["end_reason"].isna().sum() == 20  # 8 active, 12 unknown
+    assert c.attrs["outcome_record"] == ["end_reason_label"]
+    c = _load(tmp_path, COGNOS + REASONS + "    otherwise: service\n    label: reason_given\n").customers
+    assert c["end_reason"].value_counts()[lambda n: n > 0].to_dict() == {"service": 15, "price": 4, "moved": 1}
+    assert "reason_given" in c and "end_reason_label" not in c
+
+
+def test_end_reason_labels_spelled_like_the_contract_need_no_group(tmp_path):
+    (tmp_path / "c.csv").write_text("id,t,churn,why\na,3,Yes,Price\nb,4,Yes,Non payment\nc,5,No,\n")
+    c = _load(tmp_path, "customers:\n  file: c.csv\n  columns: {customer_id: id, tenure_months: t}\n"
+                        "  churned: {column: churn, values: [\"Yes\"], active: [\"No\"]}\n"
+                        "  end_reason: {column: why}\n").customers
+    assert c["end_reason"].tolist()[:2] == ["price", "non-payment"] and c["end_reason_label"].tolist()[:2] == [
+        "Price", "Non payment"]
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("  end_reason: {column: Churn Reason, groups: {pricing: [Price too high]}}\n",
+     "customers.end_reason.groups: 'pricing' is not a reason of the data contract; did you mean 'price'? (reasons: "
+     "moved, price, service, non-payment)"),
+    ("  end_reason: {column: Churn Reason, groups: {price: [Moved], moved: [Moved]}}\n",
+     "customers.end_reason.groups: the label 'Moved' is under both price and moved: keep it in one group"),
+    ("  end_reason: {column: Churn Reason, otherwise: other}\n",
+     "customers.end_reason: otherwise is a reason (moved, price, service, non-payment) or unknown (left missing), got "
+     "'other'"),
+    ("  end_reason: {column: Churn Reason, groups: {price: Price too high}}\n",
+     "customers.end_reason.groups.price: write a list of labels"),
+    ("  end_reason: {column: Churn Reason, label: tenure_months}\n",
+     "customers.end_reason: label is the name of the column that keeps the file's labels, a name outside the contract"),
+    ("  end_reason: {column: Churn Reason, group: {}}\n", "customers.end_reason: unknown key 'group'; did you mean "
+                                                         "'groups'?"),
+    ("  end_reason: Churn Reason\n", "customers.end_reason: write {column: <source column>, groups:"),
+    ("  end_reason: {column: Churn Reason}\n  columns: {end_reason: Churn Reason}\n",
+     "customers: end_reason is given twice, as columns: end_reason: 'Churn Reason' and as end_reason: {column: "
+     "'Churn Reason'}: keep one"),
+])
+def test_end_reason_blocks_are_checked(tmp_path, block, message):
+    _fixtures(tmp_path, "telco_cognos.csv")
+    with pytest.raises(mapping.MappingError, match=re.escape(message)):
+        _load(tmp_path, COGNOS + block)
+
+
+def test_hostile_end_reason_labels_stay_labels(tmp_path):
+    (tmp_path / "c.csv").write_text(f"id,t,churn,why\na,3,Yes,{json.dumps(PAYLOAD)}\nb,4,No,\n")
+    base = ("customers:\n  file: c.csv\n  columns: {customer_id: id, tenure_months: t}\n"
+            "  churned: {column: churn, values: [\"Yes\"], active: [\"No\"]}\n")
+    with pytest.raises(mapping.MappingError, match=r"holds labels in no group: \"__import__\('os'\)"):
+        _load(tmp_path, base + "  end_reason: {column: why}\n")
+    c = _load(tmp_path, base + f"  end_reason: {{column: why, groups: {{price: [{json.dumps(PAYLOAD)}]}}}}\n").customers
+    assert c["end_reason"].iloc[0] == "price" and pd.isna(c["end_reason"].iloc[1])
+    assert c["end_reason_label"].iloc[0] == PAYLOAD
+    assert not list(tmp_path.glob("*pwned*")) and not Path("wb_pwned").exists()
+
+
+# ---- satisfaction on the file's own scale ----------------------------------------------------------------------
+@pytest.mark.parametrize(("block", "message"), [
+    ("  satisfaction: {column: Satisfaction Score, scale: [5, 1]}\n",
+     "customers.satisfaction: scale is [lowest, highest] of the file's scale, two numbers with the lowest first, e.g. "
+     "[1, 5]; got [5, 1]"),
+    ("  satisfaction: {column: Satisfaction Score, scale: ['1', '5']}\n", "got ['1', '5']"),
+    ("  satisfaction: {column: Satisfaction Score, scale: [true, 5]}\n", "got [True, 5]"),
+    ("  satisfaction: {column: Satisfaction Score, scale: [1, .inf]}\n", "got [1, inf]"),
+    (f"  satisfaction: {{column: Satisfaction Score, scale: {json.dumps(PAYLOAD)}}}\n",
+     "got \"__import__('os').system('touch wb_pwned') <script>alert(1)</script>\""),
+    ("  satisfaction: {column: Satisfaction Score, scal: [1, 5]}\n",
+     "customers.satisfaction: unknown key 'scal'; did you mean 'scale'?"),
+    ("  satisfaction: {column: Satisfaction Score, scale: [1, 4]}\n",
+     "customers.satisfaction: 2 rows outside the scale 1-4 that the mapping gives (e.g. '5') (rows 5, 6): correct "
+     "them, or give the file's scale under satisfaction: scale: [lowest, highest]"),
+])
+def test_satisfaction_scales_are_checked(tmp_path, block, message):
+    _fixtures(tmp_path, "bank_churn.csv")
+    base = ("customers:\n  file: bank_churn.csv\n  columns: {customer_id: CustomerId, churned: Exited}\n"
+            "  tenure: {column: Tenure, unit: years}\n  values: {churned: {\"1\": true, \"0\": false}}\n")
+    with pytest.raises((mapping.MappingError, DataError), match=re.escape(message)):
+        _load(tmp_path, base + block)
+
+
+# ---- covariates named as in the source file -------------------------------------------------------------------------
+def test_covariates_given_by_their_source_names_are_matched(telco_by_mapping):
+    """Telco's PaymentMethod was left out silently: the loader names it payment_method."""
+    names = mapping.source_name_map(telco_by_mapping)
+    assert names["PaymentMethod"] == "payment_method" and names["customerID"] == "customer_id"
+    assert names == mapping.source_name_map(telco_by_mapping.tables) == mapping.source_name_map(
+        telco_by_mapping.customers)
+    derived = telco_by_mapping.customers.assign(log2_monthly_value=1.0)  # what a step adds keeps the attrs
+    used, notes = mapping.match_columns(derived, ["contract", "PaymentMethod", "payment method", "log2_monthly_value",
+                                                  "PaymentMthod", PAYLOAD])
+    assert used == ["contract", "payment_method", "log2_monthly_value", "PaymentMthod", PAYLOAD]
+    assert notes == ["'PaymentMethod' is read as 'payment_method' (its name in the loaded data).",
+                     "'payment method' is read as 'payment_method' (its name in the loaded data).",
+                     "'PaymentMthod' is not a column of the data; did you mean 'payment_method' (PaymentMethod in the "
+                     "source file)?",
+                     f"{PAYLOAD!r} is not a column of the data."]
+    assert mapping.did_you_mean("Contrakt", derived) == "; did you mean 'contract' (Contract in the source file)?"
+    bare = pd.DataFrame(columns=["payment_method"])  # a frame without attrs: give the translation
+    assert mapping.match_columns(bare, ["PaymentMethod"], sources=names)[0] == ["payment_method"]
+    assert mapping.source_name_map({"customers": bare}) == {}

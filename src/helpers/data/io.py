@@ -15,13 +15,16 @@ A path ending in ``.yaml`` or ``.yml`` is a mapping file that describes your own
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -206,6 +209,141 @@ def read_file(path: Path, read: Callable[[Path], pd.DataFrame] | None = None, *,
     raise MappingError(f"{table + ': ' if table else ''}{what}: {fix}") from None
 
 
+def _close(word, options) -> str:
+    """``"; did you mean 'x'?"`` for the closest option, or ``""``."""
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# ---- the sheets of a workbook ------------------------------------------------------------------
+
+DICTIONARY_NAMES = ("dictionary", "readme", "read me", "notes", "about", "legend", "codebook", "definitions",
+                    "glossary", "metadata", "info", "instructions", "description", "contents")
+DICTIONARY_HEADERS = ("description", "definition", "meaning", "explanation", "values", "notes")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a workbook as `workbook_sheets` sees it: its size below the header row, and what it looks like.
+
+    ``header_row`` is the sheet row of the column names (1 = the first); a sheet is table-like
+    when that row holds two or more distinct names over at least one row of data, and it does
+    not look like a data dictionary (by its name, or a narrow "column / description" header).
+    """
+
+    name: str
+    rows: int
+    columns: int
+    header_row: int = 1
+    header: bool = False
+    dictionary: bool = False
+
+    @property
+    def table_like(self) -> bool:
+        return self.header and self.rows >= 1 and self.columns >= 2 and not self.dictionary
+
+    @property
+    def cells(self) -> int:
+        return self.rows * self.columns
+
+    def describe(self) -> str:
+        """``'Customers' (7,043 rows x 21 columns)``, with what the sheet looks like when it is no table."""
+        if not self.columns:
+            return f"{self.name!r} (empty)"
+        if self.columns < 2:
+            return f"{self.name!r} ({self.rows + 1:,} row{'s' * (self.rows > 0)} of one column: no table)"
+        what = "; a data dictionary" if self.dictionary else "; no header row" if not self.header else ""
+        return f"{self.name!r} ({self.rows:,} row{'s' * (self.rows != 1)} x {self.columns} columns{what})"
+
+
+def _sheet(name: str, cells: pd.DataFrame) -> Sheet:
+    cells = cells.apply(lambda s: s.str.strip() if s.dtype == object else s).replace("", np.nan)
+    cells = cells.dropna(how="all").dropna(axis=1, how="all")
+    if cells.empty:
+        return Sheet(str(name), 0, 0)
+    wide = cells.notna().sum(axis=1) >= min(2, cells.shape[1])
+    at = int(np.argmax(wide.to_numpy()))  # the first row with two names: title lines above it are skipped
+    names = cells.iloc[at].dropna().astype(str)
+    header = len(names) >= 2 and names.is_unique and pd.to_numeric(names, errors="coerce").isna().all()
+    words = {w for n in names for w in re.findall(r"[a-z]+", n.lower())}
+    dictionary = any(w in str(name).lower() for w in DICTIONARY_NAMES) or \
+        (len(names) <= 4 and bool(words & set(DICTIONARY_HEADERS)))
+    return Sheet(str(name), len(cells) - at - 1, len(names), int(cells.index[at]) + 1, header, dictionary)
+
+
+def workbook_sheets(path: Path, *, table: str | None = None) -> list[Sheet]:
+    """Every sheet of an .xlsx workbook, measured (`Sheet`); an unreadable workbook is one line (`io.read_file`).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "book.xlsx"
+    >>> with pd.ExcelWriter(p) as xl:
+    ...     pd.DataFrame({"Column": ["id"], "Description": ["customer"]}).to_excel(xl, sheet_name="Dictionary",
+    ...                                                                            index=False)
+    ...     pd.DataFrame({"id": ["a", "b"], "tenure": [1, 2]}).to_excel(xl, sheet_name="Data", index=False)
+    >>> [s.describe() for s in workbook_sheets(p)]
+    ["'Dictionary' (1 row x 2 columns; a data dictionary)", "'Data' (2 rows x 2 columns)"]
+    """
+    def read(p: Path) -> list[Sheet]:
+        with pd.ExcelFile(p, engine="openpyxl") as book:
+            return [_sheet(n, book.parse(n, header=None, dtype=str)) for n in book.sheet_names]
+
+    return read_file(Path(path), read, table=table)
+
+
+def choose_sheet(sheets: Sequence[Sheet]) -> tuple[Sheet | None, bool]:
+    """The table-like sheet with the most rows x columns, and whether the choice is doubtful.
+
+    Doubtful: another table-like sheet has at least half as many cells. None when no sheet is
+    table-like.
+
+    Example
+    -------
+    >>> choose_sheet([Sheet("Notes", 3, 1), Sheet("Data", 100, 5, header=True)])
+    (Sheet(name='Data', rows=100, columns=5, header_row=1, header=True, dictionary=False), False)
+    """
+    tables = sorted((s for s in sheets if s.table_like), key=lambda s: s.cells, reverse=True)
+    if not tables:
+        return None, False
+    return tables[0], len(tables) > 1 and 2 * tables[1].cells > tables[0].cells
+
+
+def table_sheet(path: Path, sheet: str | None = None, *, how: str = "name it") -> Sheet:
+    """The sheet to read as a table: the one named, else the table-like one; refused, with the sheets, when unclear.
+
+    Parameters
+    ----------
+    path : Path
+        The workbook.
+    sheet : str, optional
+        The sheet's name, as the workbook spells it.
+    how : str
+        How the caller chooses a sheet, for the message (e.g. ``"give book.xlsx#<sheet>"``).
+
+    Raises
+    ------
+    MappingError
+        No such sheet (with a "did you mean"), no table-like sheet, or two that could be the table.
+    """
+    sheets = workbook_sheets(path)
+    listed = ", ".join(s.describe() for s in sheets)
+    if sheet is not None:
+        found = [s for s in sheets if s.name == sheet]
+        if not found:
+            raise MappingError(f"{path.name} has no sheet {sheet!r}{_close(sheet, [s.name for s in sheets])} "
+                               f"(sheets: {listed}): {how}")
+        return found[0]
+    chosen, doubtful = choose_sheet(sheets)
+    if chosen is None:
+        raise MappingError(f"{path.name}: no sheet looks like a table (a row of column names over rows of data): "
+                           f"{listed}; export the table as CSV, or {how}")
+    if doubtful:
+        raise MappingError(f"{path.name} has several sheets that look like tables ({listed}): say which: {how}")
+    return chosen
+
+
+
 def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
     """Read, validate and fingerprint a data set.
 
@@ -256,29 +394,82 @@ def load_dataset(dataset: str | Path = "synthetic") -> Dataset:
     return Dataset(str(dataset), folder, tables, fingerprint(paths), truth)
 
 
+def _split_sheet(source: str | Path) -> tuple[Path, str | None]:
+    """``book.xlsx#Experiment`` -> (book.xlsx, "Experiment"); any other source -> (its path, None).
+
+    The text after a ``#`` names a sheet only when the whole text is no file and the text before
+    it is an existing workbook (a ``#`` may be part of a file name, or of a sheet name).
+    """
+    path, text = Path(source).expanduser(), str(source)
+    if not path.is_file():
+        for at in (m.start() for m in re.finditer("#", text)):
+            book = Path(text[:at]).expanduser()
+            if book.suffix.lower() in EXCEL and book.is_file():
+                return book, text[at + 1:]
+    return path, None
+
+
 def table_path(source: str | Path) -> Path:
-    """The file behind a one-table source (a built-in name or a path); a clear error when it is missing."""
+    """The file behind a one-table source (a built-in name, a path, ``book.xlsx#sheet``); an error when missing."""
     if str(source) in TABLE_READERS:
         return TABLE_READERS[str(source)][1]
-    path = Path(source).expanduser()
+    path, _ = _split_sheet(source)
     if not path.is_file():
         raise FileNotFoundError(f"table not found: {path} (give {', '.join(map(repr, TABLE_READERS))} or the path "
-                                "of a .csv, .tsv or .parquet file)")
+                                "of a .csv, .tsv, .parquet or .xlsx file)")
     return path
 
 
-def read_table(source: str | Path) -> pd.DataFrame:
+def _read_workbook(path: Path, sheet: str | None) -> pd.DataFrame:
+    """One sheet of a workbook as a table: the one named, else the table-like one (`table_sheet`)."""
+    chosen = table_sheet(path, sheet, how=f"name the sheet after a #, e.g. {path.name}#<sheet>")
+    return read_file(path, lambda p: pd.read_excel(p, sheet_name=chosen.name, header=chosen.header_row - 1,
+                                                   engine="openpyxl"))
+
+
+def read_table(source: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
     """One table outside the data contract: a one-table experiment or complaint log.
 
-    ``source`` is a built-in name (``"cfpb"``: `helpers.data.external.cfpb_complaints`) or the path of
-    a CSV, TSV or parquet file. A clear error when it is missing, of another type, or empty.
+    Parameters
+    ----------
+    source : str or Path
+        A built-in name (``"cfpb"``: `helpers.data.external.cfpb_complaints`), or the path of a
+        CSV, TSV, parquet or Excel (.xlsx) file. Of a workbook, the table-like sheet is read
+        (`table_sheet`: a row of column names over rows of data, not a data dictionary); when
+        two sheets could be the table, or to read another, name it: ``book.xlsx#Experiment``.
+    sheet : str, optional
+        The sheet of a workbook (instead of ``#sheet``).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file is missing.
+    ValueError
+        Of another type, empty, unreadable (`read_file`), or a workbook whose table is unclear
+        (the message lists its sheets).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "book.xlsx"
+    >>> with pd.ExcelWriter(p) as xl:
+    ...     pd.DataFrame({"Field": ["arm"], "Description": ["treatment or control"]}).to_excel(
+    ...         xl, sheet_name="Dictionary", index=False)
+    ...     pd.DataFrame({"arm": ["treatment", "control"], "spend": [1.5, 2.0]}).to_excel(
+    ...         xl, sheet_name="Experiment", index=False)
+    >>> read_table(p).to_dict("list")
+    {'arm': ['treatment', 'control'], 'spend': [1.5, 2.0]}
     """
     if str(source) in TABLE_READERS:
         return TABLE_READERS[str(source)][0]()
     path = table_path(source)
-    if path.suffix.lower() not in _READERS:
-        raise ValueError(f"{path.name}: give a .csv, .tsv or .parquet file")
-    df = read_file(path)
+    named = _split_sheet(source)[1] if sheet is None else sheet
+    suffix = path.suffix.lower()
+    if suffix not in _READERS and suffix not in EXCEL:
+        raise ValueError(f"{path.name}: give a .csv, .tsv, .parquet or .xlsx file")
+    if named is not None and suffix not in EXCEL:
+        raise ValueError(f"{path.name} is not a workbook: a sheet ({named!r}) is named for workbooks only")
+    df = _read_workbook(path, named) if suffix in EXCEL else read_file(path)
     if df.empty:
         raise ValueError(f"{path.name} has no rows")
     return df
