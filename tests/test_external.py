@@ -52,3 +52,17 @@ def test_cfpb_file_is_the_published_one_and_reads_as_a_recovery_study():
     assert (int(disputed.sum()), int((~disputed).sum()), int(disputed.isna().sum())) == (595, 2534, 57)
     assert c["response"].value_counts()["Closed with monetary relief"] == 216
     assert c["received"].dt.year.between(2013, 2017).all()
+
+
+def test_a_covariate_named_as_in_the_telco_file_is_matched_and_said():
+    """`PaymentMethod` (the file's name) is the loaded `payment_method`: matched with a note, never dropped unsaid."""
+    from helpers.engine.scale import open_data
+    from helpers.steps import checks
+    from helpers.steps import churn as churn_steps
+
+    data = open_data("telco")
+    cox = churn_steps.cox(data, covariates=["contract", "PaymentMethod"])
+    assert cox.status == "ok" and cox.value.covariates == ["contract", "payment_method"]
+    said = " ".join(p.sentence for p in cox.parts if hasattr(p, "sentence"))
+    assert "'PaymentMethod' is read as 'payment_method'" in said
+    assert checks.leakage(data.customers, "churned", ["payment_method"]).status == "ok"

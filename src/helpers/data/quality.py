@@ -340,8 +340,8 @@ def _column(frame: pd.DataFrame, col) -> pd.Series:
 
 
 def _candidates(frame: pd.DataFrame, outcome: str) -> list:
-    """Default columns to check: not the outcome, its record, identifiers or dates."""
-    skip = {outcome, *ID_COLUMNS, *OUTCOME_RECORD}
+    """Default columns to check: not the outcome, its record (also what a mapping marks so), identifiers or dates."""
+    skip = {outcome, *ID_COLUMNS, *OUTCOME_RECORD, *frame.attrs.get("outcome_record", ())}
     keep = []
     for col in dict.fromkeys(frame.columns):
         x = _column(frame, col)
@@ -468,7 +468,9 @@ def _mapping(table: str, df: pd.DataFrame, info: Mapping) -> list[Issue]:
     if n:
         read = len(df) + n
         why = "; ".join(f"{v:,} {k}" for k, v in dropped.items() if k and v)
-        out.append(_issue(table, [], "mapping_dropped", n, read, PROBLEM if n >= FILL_PROBLEM * read else NOTE,
+        chosen = all(str(k).startswith("outside the filter") for k, v in dropped.items() if v)  # the user's cohort
+        severe = n >= FILL_PROBLEM * read and not chosen
+        out.append(_issue(table, [], "mapping_dropped", n, read, PROBLEM if severe else NOTE,
                           f"{table}: the mapping dropped {n:,} of the {read:,} rows read ({_pct(n / read)}"
                           f"{'; ' + why if why else ''}); check that they should not be analysed."))
     return out

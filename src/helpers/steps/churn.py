@@ -18,7 +18,7 @@ from lifelines.exceptions import ConvergenceError
 from helpers import plots
 from helpers.data import privacy, segments
 from helpers.data import schema as S
-from helpers.data.mapping import mapping_notes
+from helpers.data.mapping import END_REASON_LABEL, mapping_notes, match_columns, source_name_map
 from helpers.engine import scale
 from helpers.engine.scale import Data
 from helpers.findings import slug, verdict
@@ -198,6 +198,8 @@ def cox(data: Data, *, covariates: Sequence[str], strata: Sequence[str] = (), al
     the piecewise-exponential model (`scale.cox_with_ph_check`).
     """
     _events(data, "the Cox model")
+    covariates, matched = _matched(data, covariates)
+    strata, matched_strata = _matched(data, strata)
     try:
         if data.src is None:
             result = churn_stats.cox_with_ph_check(data.customers, covariates, strata=strata, alpha=alpha,
@@ -209,6 +211,7 @@ def cox(data: Data, *, covariates: Sequence[str], strata: Sequence[str] = (), al
     _separated(result.hazard_ratios(0.95))
     bad = sorted(set(result.check.loc[result.check["violated"], "covariate"]))
     return (Section(value=result)
+            .text(*matched, *matched_strata)
             .lead("Proportional hazards.", " ".join(part for part in (result.verdict, result.note) if part))
             .table(result.check)
             .find("ph_check", "holds" if result.ph_holds else "violated: " + ", ".join(bad),
@@ -276,7 +279,12 @@ def _drivers_sentence(hrs: pd.DataFrame, confidence: float) -> str:
 
 def leakage(data: Data, *, covariates: Sequence[str]) -> Section:
     """Before the Cox model: does one covariate nearly determine churn? (`helpers.steps.checks.leakage`)."""
-    return checks.leakage(data.customers, S.CHURNED, list(covariates))
+    return checks.leakage(data.customers, S.CHURNED, _matched(data, covariates)[0])
+
+
+def _matched(data: Data, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Covariates named as in the source file (``PaymentMethod``) matched to the loaded columns, with notes."""
+    return match_columns(data.customers, list(names), sources=source_name_map(data.ds))
 
 
 @step("hazard_ratios", asks=[_DRIVERS])
@@ -475,7 +483,14 @@ def end_reasons(data: Data, *, horizon: float, confidence: float = 0.95, min_cel
     note = (f"{len(small)} end reasons given by fewer than {min_cell} customers hidden (small-cell suppression)."
             if small else "")
     at_horizon = cif.loc[cif["time"] <= horizon].groupby("cause", sort=False).tail(1)
-    return (Section(value=at_horizon).text(data.sample_note("Competing risks"), note)
+    out = Section(value=at_horizon)
+    if END_REASON_LABEL in customers:  # the data's own reasons, as the mapping grouped them
+        own = (customers.loc[customers[S.CHURNED]].groupby([S.END_REASON, END_REASON_LABEL], observed=True)
+               .size().rename("customers").reset_index().sort_values("customers", ascending=False))
+        own, own_note = privacy.suppress_small(own, count="customers", k=min_cell, what="reasons")
+        out.table(own, caption="The end reasons as the data recorded them, and the group each was put in by the "
+                               "mapping.").text(own_note)
+    return (out.text(data.sample_note("Competing risks"), note)
             .figure(plots.cumulative_incidence(cif, confidence=confidence),
                     "The share of all customers who left for each reason by each month of tenure; the reasons "
                     "compete, so the curves add up to the share who left.")

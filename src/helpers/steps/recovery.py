@@ -17,7 +17,7 @@ from helpers import plots
 from helpers.data import privacy
 from helpers.data import schema as S
 from helpers.data.io import Dataset, read_table
-from helpers.data.mapping import mapping_notes
+from helpers.data.mapping import mapping_notes, match_columns, source_name_map
 from helpers.engine import scale
 from helpers.findings import escape_md, slug, verdict
 from helpers.stats import churn, complaints, overview, sensitivity, survival
@@ -96,7 +96,9 @@ def open_complaints(dataset: str = "synthetic", *, one_table: str = "", outcome:
                 .find("mode", "one table", label="Data analysed"))
     data = scale.open_data(dataset, engine=engine, threshold=threshold, sample=sample, seed=seed)
     ds, customers = data.ds, data.customers
-    usable, note = churn.usable_covariates(customers, covariates)
+    named, matched = match_columns(customers, list(covariates), sources=source_name_map(ds))
+    usable, note = churn.usable_covariates(customers, named)
+    note = " ".join([*matched, note]).strip()
     contacts = ds[S.CONTACTS] if ds.has(S.CONTACTS) else None
     opened = Complaints(table=customers if contacts is None else complaints.customer_flags(customers, contacts),
                         outcome=S.CHURNED, dated=ds.has(S.CONTACTS, S.RESOLVED_AT, S.RECOVERED), ds=ds,

@@ -16,7 +16,7 @@ from helpers import plots
 from helpers.data import privacy
 from helpers.data import schema as S
 from helpers.data.io import Dataset
-from helpers.data.mapping import mapping_notes
+from helpers.data.mapping import mapping_notes, match_columns, source_name_map
 from helpers.data.validate import require_columns
 from helpers.engine import scale
 from helpers.findings import slug, verdict
@@ -117,6 +117,7 @@ def open_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
     frame, design, ds, source, table = retention_stats.load_experiment(
         dataset=dataset, campaign=campaign, experiment_file=experiment_file, design=design,
         window_months=window_months, pre_months=pre_months, ds=None if data is None else data.ds)
+    covariates, matched = match_columns(frame, list(covariates), sources=None if ds is None else source_name_map(ds))
     require_columns(frame, [arm, outcome, pre, churn, duration, contacts, *covariates], table=table,
                     parameter="the parameters")
     exp = Experiment(frame, design, retention_stats.arms_against(frame, arm, control), source, ds, arm, control,
@@ -128,7 +129,7 @@ def open_experiment(*, dataset: str, campaign: str, experiment_file: str = "", d
                  "those of the sample: wider than the full data would give.")
     counts, note = privacy.suppress_small(retention_stats.arm_counts(frame, arm=arm), count="customers", k=min_cell,
                                           what="arms")
-    return (out.lead("Data:", f"{source}.").text(*mapping_notes({} if ds is None else ds.tables))
+    return (out.lead("Data:", f"{source}.").text(*mapping_notes({} if ds is None else ds.tables), *matched)
             .lead("Design:", f"{design}. Each of {', '.join(map(str, exp.arms))} is compared with {control}.")
             .lead("Outcome:", f"{outcome}, read as a {exp.unit}"
                   + (" (a share: effects in percentage points)." if exp.unit == "share" else "."))
