@@ -53,8 +53,11 @@ def test_randomized_campaign(tmp_path, medium):
 
 
 def test_targeted_outreach_shows_the_naive_bias(tmp_path, medium):
-    findings, text, _ = run(tmp_path, f"dataset={medium}", "campaign=OUTREACH-2025-01")
+    findings, text, _ = run(tmp_path, f"dataset={medium}", "campaign=OUTREACH-2025-01", "adjusted_reps=20")
     assert findings["design"]["value"] == "targeted"
+    answers = answers_of(tmp_path)  # planted: the outreach lowers the churn hazard (0.8); targeting hides it
+    assert answers["adjusted_tenure.treatment"]["verdict"] in {"supported", "inconclusive"}
+    assert findings["adjusted_rmst.treatment"]["value"] > 0
     naive, aipw = findings["naive.revenue.treatment"], findings["effect.revenue.treatment"]
     assert naive["ci_high"] < 0 < aipw["value"]  # targeting the low-value customers makes the naive look harmful
     assert "are left out:" in text  # the trimming rule is stated

@@ -610,3 +610,47 @@ def plan(experiment: Section, revenue: Section, *, revenue_effect: float, churn_
         out.find(f"plan.{slug(r['outcome'])}.customers_per_arm", int(r["customers_per_arm"]), unit="customers",
                  label=f"Customers per arm to detect {r['effect']} in {r['outcome']}")
     return out
+
+
+_ADJUSTED = ("adjusted_tenure", "Did the targeted campaign keep customers longer, adjusted for whom it picked?")
+
+
+@step("adjusted_tenure", asks=lambda experiment, **_: [_ADJUSTED] if (value(experiment) is not None and
+                                                                      value(experiment).design == "targeted") else [])
+def adjusted_tenure(experiment: Section, *, reps: int = 60, seed: int = 0, confidence: float = 0.95) -> Section:
+    """Covariate-adjusted (standardized) survival curves by arm and the adjusted RMST difference, targeted designs.
+
+    A targeted campaign picked its customers, so the crude curves mix the campaign with who got it;
+    the standardized curves give every customer each arm in turn (`helpers.stats.adjusted`).
+    """
+    exp = _opened(experiment)
+    if exp.design != "targeted":
+        raise Skip("In a randomized design the arms differ only by chance: the crude curves above are the adjusted "
+                   "ones.")
+    if not (exp.churn and exp.duration):
+        raise Skip("No churn clock (time to churn) in this experiment: adjusted tenure is skipped.")
+    from helpers.stats import adjusted
+
+    frame = exp.frame[exp.frame[exp.arm].isin([exp.control, *exp.arms])]
+    kw = dict(group=exp.arm, covariates=list(exp.covariates), duration=exp.duration, event=exp.churn)
+    curves = adjusted.standardized_curves(frame, **kw)
+    diff = adjusted.adjusted_rmst_difference(frame, **kw, horizon=exp.window_months, reference=exp.control,
+                                             reps=reps, seed=seed, confidence=confidence)
+    out = (Section(value=diff)
+           .figure(plots.km_curves(curves, group=exp.arm, ci=False, title="Still a customer, adjusted for the "
+                                   "covariates", confidence=confidence),
+                   "Each arm's curve if every customer had been in it (standardized over the covariates): the gap "
+                   "is the campaign's effect on tenure with who was picked held fixed.")
+           .table(diff[[exp.arm, "difference", "lower", "upper", "crude_difference", "crude_lower", "crude_upper"]],
+                  caption=f"Restricted mean tenure over {exp.window_months} months, arm minus {exp.control}: "
+                          f"adjusted (bootstrap, {reps} resamples) and crude."))
+    for _, row in diff.iterrows():
+        said = verdict(row["lower"], row["upper"])
+        out.answer(f"{_ADJUSTED[0]}.{slug(row[exp.arm])}", _ADJUSTED[1] + _arm_words(exp, row[exp.arm]),
+                   f"Adjusted for the covariates, {row[exp.arm]} customers stay {_signed(row['difference'])} months "
+                   f"of {exp.window_months} against {exp.control} ({confidence:.0%} interval "
+                   f"{interval(row['lower'], row['upper'])}); the crude difference is "
+                   f"{_signed(row['crude_difference'])}.", verdict=said, p=row.get("p"))
+        out.find(f"adjusted_rmst.{slug(row[exp.arm])}", row["difference"], (row["lower"], row["upper"]),
+                 unit="months", label=f"Adjusted restricted mean tenure difference, {row[exp.arm]}")
+    return out
