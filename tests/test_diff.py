@@ -93,7 +93,7 @@ def test_parameters_and_data_that_differ_come_first_and_head_the_findings():
     assert "01_churn_survival (other data (fingerprint); HORIZON_MONTHS 24 → 12: not directly comparable)" in lines
     words = " ".join(" ".join(lines).split())  # the long label wraps
     assert "(in A: Restricted mean tenure over the first 24 months" in words
-    assert "14.2 [13.9, 14.5] months → 9.8 [9.6, 10] months -4.4 months beyond intervals" in words
+    assert "14.2 [13.9, 14.5] months → 9.80 [9.60, 10] months -4.40 months beyond intervals" in words
 
 
 def test_the_data_set_is_a_setting_not_a_parameter():

@@ -431,7 +431,7 @@ def format_diff(manifest_a: dict, manifest_b: dict, *, everything: bool = False,
     <BLANKLINE>
     01 (HORIZON 24 → 12: not directly comparable)
       rmst
-        20.5 [20.1, 20.9] months → 11.2 [11, 11.4] months  -9.3 months  beyond intervals
+        20.5 [20.1, 20.9] months → 11.2 [11, 11.4] months  -9.30 months  beyond intervals
     """
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")

@@ -1,9 +1,10 @@
-"""HTML for readers: one report per executed notebook, and the index of runs.
+"""HTML for readers: one report per executed notebook (the index of runs is `helpers.report.index`).
 
 Reports hide the code (unless asked) and papermill's injected-parameters cell, embed the
-figures (they are inline PNG outputs already), and open with a header giving the parameters,
-the data fingerprint, the code version and the time of the run, then the key findings and a
-table of contents of the notebook's ``##`` sections.
+figures (they are inline PNG outputs already), and open with the answers ("What the data
+say"), the key findings, a header giving the parameters, the data fingerprint, the code
+version and the time of the run, and a table of contents of the notebook's ``##`` sections;
+every recorded finding closes the page in one collapsed table.
 
 A report is self-contained: it loads no script, stylesheet, font or image from another host,
 so it reads the same offline, behind a proxy or as an e-mail attachment. nbconvert's ``lab``
@@ -65,14 +66,6 @@ _REMOTE_TAG = re.compile(rf"""<script\b[^>]*\bsrc\s*=\s*["']?{_REMOTE}[^>]*>.*?<
                          rf"""|<link\b[^>]*\bhref\s*=\s*["']?{_REMOTE}[^>]*>""", re.I | re.S)
 _REMOTE_IMG = re.compile(rf"""<img\b[^>]*\bsrc\s*=\s*["']?({_REMOTE}[^"'\s>]*)[^>]*>""", re.I)
 _REMOTE_IMPORT = re.compile(rf"""@import\s+(?:url\()?\s*["']?{_REMOTE}[^;]*;?""", re.I)
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:70rem;
-     padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;
-     vertical-align:top}th{background:#f3f3f3}.failed{color:#b00020;font-weight:600}.ok{color:#1b5e20}
-.muted{color:#666;font-size:.9em}ul{margin:.2rem 0;padding-left:1.2rem}
-"""
 
 
 def _e(x) -> str:
@@ -443,89 +436,3 @@ def render_report(executed, entry: dict, run: dict, *, show_code: bool = False) 
         raise ValueError(f"the report of {entry['notebook']} could still run a script after sanitizing: "
                          + "; ".join(problems[:5]))
     return page
-
-
-def _report_group(run: dict, entry: dict) -> tuple[str, str]:
-    """(data set, parameters) of a report: runs on other data or with other parameters are kept apart."""
-    data = (entry.get("data") or {}).get("dataset") or "no data set"
-    grid = (run.get("grid") or {}).get("label")
-    given = {k: v for k, v in (entry.get("given") or {}).items() if k not in entry.get("data_parameters", [])}
-    label = ", ".join(f"{k.lower()}={v!r}" for k, v in sorted(given.items()))
-    if grid:
-        label = f"grid point {grid}"
-    return str(data), label or "default parameters"
-
-
-def _latest_good(runs: list[dict]) -> dict[tuple[str, str], dict[str, tuple[dict, dict]]]:
-    """Per (data set, parameters): each notebook's newest good report."""
-    latest: dict[tuple[str, str], dict[str, tuple[dict, dict]]] = {}
-    for run in runs:  # newest first
-        for entry in run.get("notebooks", []):
-            if entry.get("status") == "succeeded" and entry.get("html"):
-                latest.setdefault(_report_group(run, entry), {}).setdefault(entry["notebook"], (run, entry))
-    return latest
-
-
-def _index_text(item: dict) -> str:
-    """A finding from a manifest as text; one that is not a finding's shape says so instead of failing."""
-    try:
-        return _finding_text(item)
-    except (TypeError, ValueError):
-        return f"{str(item.get('name', 'a finding'))[:60]}: (not readable)"
-
-
-def _findings_list(entry: dict, most: int = 6) -> str:
-    items = entry.get("findings", [])[:most]
-    return "<ul>" + "".join(f"<li>{_e(_index_text(f))}</li>" for f in items) + "</ul>" if items else ""
-
-
-def render_index(runs: list[dict], *, unreadable: list[dict] | None = None) -> str:
-    """The index page: the newest good report of each notebook per data set and parameters, then every run.
-
-    A failed run is listed with its error and never takes the place of the last good report.
-    Reports of different data sets, or of other parameters than the defaults, are shown apart,
-    each group naming its data set; the group whose reports form a stable set names its folder
-    (``latest/``). ``unreadable`` manifests are listed with the reason, and followed nowhere.
-    """
-    groups = []
-    for (dataset, params), reports in sorted(_latest_good(runs).items(),
-                                             key=lambda kv: (kv[0][1] != "default parameters", kv[0])):
-        stable = {e.get("stable_set") for _, e in reports.values()} - {None}
-        where = f" &middot; stable folder <code>{_e(stable.pop())}/</code>" if len(stable) == 1 else ""
-        rows = "".join(
-            f"<tr><td><a href=\"{_e(run['run_id'])}/{_e(entry['html'])}\">{_e(name)}</a></td>"
-            f"<td>{_e(run['started_at'])}</td>"
-            f"<td><code>{_e(str((entry.get('data') or {}).get('fingerprint', ''))[:12])}"
-            f"</code></td><td>{_findings_list(entry)}</td></tr>" for name, (run, entry) in sorted(reports.items()))
-        groups.append(f"<h3>Data set <code>{_e(dataset)}</code>, {_e(params)}{where}</h3>"
-                      "<table><tr><th>report</th><th>run started</th><th>data fingerprint</th>"
-                      f"<th>headline findings</th></tr>{rows}</table>")
-    latest_html = "".join(groups) or "<p>No successful run yet.</p>"
-    bad = "".join(f"<li><code>{_e(u['path'])}</code>: {_e(u['reason'])}</li>" for u in unreadable or [])
-    bad_html = (f"<h2>Unreadable manifests</h2><p class=\"failed\">These runs cannot be listed; their files "
-                f"were not followed. Remove or repair them:</p><ul>{bad}</ul>") if bad else ""
-    run_rows = []
-    for run in runs:
-        cells = []
-        for entry in run.get("notebooks", []):
-            if entry.get("status") in ("succeeded", "partial") and entry.get("html"):
-                partial = "" if entry["status"] == "succeeded" else f" &mdash; partial: {_e(entry.get('error'))}"
-                cells.append(f"<li class=\"{'ok' if not partial else 'failed'}\"><a href=\"{_e(run['run_id'])}/"
-                             f"{_e(entry['html'])}\">{_e(entry['notebook'])}</a> ({entry.get('duration_s', 0):.0f} s)"
-                             f"{partial}</li>")
-            else:
-                error = entry.get("error") or entry.get("status")
-                cells.append(f"<li class=\"failed\">{_e(entry['notebook'])}: {_e(entry.get('status'))}"
-                             f" &mdash; {_e(error)}</li>")
-        status = run.get("status", "unknown")
-        css = "ok" if status == "succeeded" else "failed"
-        run_rows.append(f"<tr><td>{_e(run['run_id'])}</td><td>{_e(run['started_at'])}</td>"
-                        f"<td class=\"{css}\">{_e(status)}</td><td><ul>{''.join(cells)}</ul></td></tr>")
-    return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Workbench reports</title>"
-        f"<style>{_CSS}</style></head><body><h1>Customer-service workbench: reports</h1>"
-        "<h2>Latest good report of each notebook</h2>" + latest_html +
-        "<h2>All runs, newest first</h2><table><tr><th>run</th><th>started (UTC)</th><th>status</th>"
-        "<th>notebooks</th></tr>" + "".join(run_rows) + "</table>" + bad_html + "</body></html>"
-    )
-

@@ -59,7 +59,7 @@ from helpers.data.privacy import check_covariates
 from helpers.files import atomic_write
 
 from .grid import Grid, alive, completed, connect, execute_job, warm_up
-from .html import render_index
+from .index import render_index
 from .params import DATA_ROLES, ParameterError, declared_parameters, resolve_parameters, with_role
 
 PACKAGES = ("cs-workbench", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "seaborn", "matplotlib",
@@ -291,9 +291,10 @@ def _check_entry(entry: Any, n: int) -> None:
     for key in ("html", "ipynb"):
         if entry.get(key) is not None and not (isinstance(entry[key], str) and _FILE.match(entry[key])):
             raise ValueError(f"notebook entry {n} names an invalid {key} file")
-    findings = entry.get("findings", [])
-    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
-        raise ValueError(f"notebook entry {n} has findings that are not a list of mappings")
+    for key in ("findings", "answers"):
+        items = entry.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(f, dict) for f in items):
+            raise ValueError(f"notebook entry {n} has {key} that are not a list of mappings")
     if not isinstance(entry.get("duration_s", 0), (int, float)):
         raise ValueError(f"notebook entry {n} has a duration that is not a number")
     for key, kinds in (("cache_key", dict), ("parameters", dict), ("given", dict), ("data", dict)):
