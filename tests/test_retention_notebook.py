@@ -48,6 +48,9 @@ def test_randomized_campaign(tmp_path, medium):
     low, high = claim["ci_low"], claim["ci_high"]
     assert answers["five_points"]["verdict"] == ("supported" if low >= 25 and high <= 85 else
                                                  "contradicted" if high < 25 or low > 85 else "inconclusive")
+    # the generator plants one campaign effect for everyone: targeting must not claim heterogeneity
+    assert answers["target"]["sentence"].startswith("No evidence the effect varies")
+    assert answers["quadrant_rule"]["verdict"] in {"inconclusive", "supported", "contradicted"}
     if answers["revenue.treatment"]["verdict"] == "inconclusive":  # then it says what could have been detected
         assert "would have been detected with 80% power" in answers["revenue.treatment"]["sentence"]
 

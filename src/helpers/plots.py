@@ -587,3 +587,30 @@ def kpi_grid(trends: dict, *, ncols: int = 2, incomplete: int | Mapping[str, int
     fig.tight_layout()
     return _captioned(axes, caption, "Each panel: one indicator per month (line) with its interval (band)" +
                       ("; shaded months are not yet complete." if incomplete else "."))
+
+
+def qini(curves: pd.DataFrame, *, ax=None, title: str = "Qini curve: targeting by predicted effect",
+         caption: str = ""):
+    """Cumulative gain of targeting customers in order of predicted effect, against random targeting.
+
+    ``curves`` is `helpers.stats.targeting.UpliftCurves.curves` (``arm``, ``share``, ``qini`` with
+    ``qini_lower``/``qini_upper``, ``random``); one line per arm, its bootstrap band shaded.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    arms = list(dict.fromkeys(curves["arm"]))
+    colors = dict(zip(arms, group_colors(arms)))
+    for arm, c in curves.groupby("arm", sort=False):
+        color = colors[arm]
+        ax.plot(c["share"], c["qini"], color=color, label=f"{arm}: by predicted effect")
+        if {"qini_lower", "qini_upper"} <= set(c):
+            ax.fill_between(c["share"], c["qini_lower"], c["qini_upper"], color=color, alpha=0.2, linewidth=0)
+        ax.plot(c["share"], c["random"], color=color, linestyle="--", linewidth=1, label=f"{arm}: at random")
+    _percent(ax.xaxis)
+    ax.set_xlabel("share of customers targeted")
+    ax.set_ylabel("gain per customer of the population")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize="small")
+    return _captioned(ax, caption, "Above the dashed line, targeting by predicted effect gains more than targeting "
+                      "the same share at random; a band that reaches the dashed line cannot tell them apart.")

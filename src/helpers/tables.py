@@ -51,6 +51,11 @@ LABELS: dict[str, str] = {
     "difference": "Difference", "reference": "Against", "violated": "Assumption violated",
     "e_value": "E-value", "e_value_bound": "E-value of the bound nearer 1", "log_hr": "Log hazard ratio",
     "n_params": "Parameters", "smd_unweighted": "SMD (unweighted)", "smd_weighted": "SMD (weighted)",
+    "roi": "Return on investment", "vs_all": "Against treating everyone", "treat_all": "Treating everyone",
+    "toc": "Gain over the average (TOC)", "clv_treated": "Lifetime value, treated",
+    "clv_control": "Lifetime value, control",
+    "share_treated": "Share treated", "break_even_cost": "Break-even cost", "net_value": "Net value per customer",
+    "incremental_value": "Incremental value per customer", "cost_per_action": "Cost per action",
 }
 _LABEL_PATTERNS = ((re.compile(r"^survival_(\d+(?:\.\d+)?)$"), "Still a customer at {0} months"),)
 _SHARES = re.compile(r"^survival_\d+(?:\.\d+)?(?:_lower|_upper)?$")  # always a share: shown in percent
@@ -108,7 +113,7 @@ def fixed(x, *, digits: int = 3) -> str:
     x = float(x)
     if math.isinf(x):
         return "infinite" if x > 0 else "minus infinite"
-    if x == 0:
+    if abs(x) < 1e-10:  # float noise around zero (a difference of two equal sums) reads as zero
         return "0"
     if abs(x) >= 10 ** (digits - 1):
         return f"{x:,.0f}"

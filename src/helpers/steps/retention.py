@@ -17,6 +17,7 @@ from helpers.data import privacy
 from helpers.data import schema as S
 from helpers.data.io import Dataset
 from helpers.data.mapping import mapping_notes, match_columns, source_name_map
+from helpers.data.segments import QUADRANT
 from helpers.data.validate import require_columns
 from helpers.engine import scale
 from helpers.findings import slug, verdict
@@ -255,6 +256,12 @@ def _arm_means(exp: Experiment) -> pd.DataFrame:
                           f"mean {exp.outcome}": grouped.mean().to_numpy()})
     order = {a: i for i, a in enumerate([exp.control, *exp.arms])}
     return means.sort_values("arm", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: a capital first letter and a closing full stop."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 def _signed(x: float) -> str:
@@ -653,4 +660,72 @@ def adjusted_tenure(experiment: Section, *, reps: int = 60, seed: int = 0, confi
                    f"{_signed(row['crude_difference'])}.", verdict=said, p=row.get("p"))
         out.find(f"adjusted_rmst.{slug(row[exp.arm])}", row["difference"], (row["lower"], row["upper"]),
                  unit="months", label=f"Adjusted restricted mean tenure difference, {row[exp.arm]}")
+    return out
+
+
+# ---- who to target ----------------------------------------------------------------------------
+_TARGET = ("target", "Does targeting beat treating everyone, and whom should the next campaign treat?")
+_QUADRANT_RULE = ("quadrant_rule", "Claim: win back high-value, low-satisfaction customers first.")
+TARGETING_EXTRA = (S.SATISFACTION, retention_stats.PRE_REVENUE)  # tell customers apart beyond the covariates
+
+
+@step("targeting", asks=[_TARGET, _QUADRANT_RULE])
+def who_to_target(experiment: Section, *, margin_rate: float = 0.3, cost_per_action: float | None = None,
+                  reps: int = 200, seed: int = 0, confidence: float = 0.95) -> Section:
+    """Per-customer effects (cross-fitted DR-learner), whether they carry signal, and what targeting is worth.
+
+    The effects are on the outcome of the experiment; profit is the margin on that outcome
+    minus the cost per action, so the section needs a money outcome and a known cost. Every
+    figure is on held-out folds (`helpers.stats.targeting`).
+    """
+    exp = _opened(experiment)
+    if exp.unit != "currency":
+        raise Skip(f"The outcome {exp.outcome} is a {exp.unit}, not money: the value of targeting needs a money "
+                   "outcome (set OUTCOME_UNIT=currency if it is).")
+    from helpers.stats import targeting
+
+    covariates = [c for c in dict.fromkeys([*exp.covariates, *TARGETING_EXTRA, exp.pre]) if c and c in exp.frame]
+    if not covariates:
+        raise Skip("No covariate to tell customers apart: per-customer effects need at least one.")
+    costs = {a: _cost(exp, a, cost_per_action) for a in exp.arms}
+    if any(c is None for c in costs.values()):
+        raise Skip("Neither COST_PER_ACTION nor a cost column gives the cost of an action: the value of targeting "
+                   "is net of it, so it is skipped.")
+    cost = max(costs.values())
+    fit = targeting.fit_cate(exp.frame, outcome=exp.outcome, covariates=covariates, arm=exp.arm, control=exp.control,
+                             design=exp.design, seed=seed)
+    cal = targeting.calibration(fit, confidence=confidence)
+    curves = targeting.uplift_curves(fit, reps=reps, seed=seed, confidence=confidence)
+    worth = targeting.targeting_value(fit, margin_rate=margin_rate, cost_per_action=cost, reps=reps, seed=seed,
+                                      confidence=confidence)
+    rule = targeting.policy_tree(fit, margin_rate=margin_rate, cost_per_action=cost, reps=reps, seed=seed,
+                                 confidence=confidence)
+    out = (Section(value=fit)
+           .lead("Is there heterogeneity at all?", cal.verdict)
+           .table(cal.blp, caption="Best linear predictor: a slope near 1 means customers predicted to gain more "
+                                   "do gain more; near 0, the predictions carry no signal.")
+           .figure(plots.qini(curves.curves))
+           .table(curves.deciles, caption="The effect by decile of predicted effect (1 = highest), on held-out folds.")
+           .table(worth.table, percent=["share"],
+                  caption=f"Profit per customer of treating the top share by predicted effect, at a margin of "
+                          f"{percent(margin_rate)} and a cost of {number(cost)} per action.")
+           .table(rule.table, percent=["share_treated", "agreement"],
+                  caption="The best depth-2 rule, valued on the folds it was not fitted on."))
+    signal = (cal.blp["lower"] > 0).any()
+    parts = [cal.verdict, rule.verdict if signal else worth.sentence]
+    out.answer(*_TARGET, " ".join(_sentence(p) for p in parts if p))
+    if QUADRANT in exp.frame:
+        quadrant = targeting.evaluate_rule(fit, exp.frame, lambda f: f[QUADRANT].astype(str) == "win_back",
+                                           margin_rate=margin_rate, cost_per_action=cost, reps=reps, seed=seed,
+                                           confidence=confidence, name="win back high value, low satisfaction")
+        out.table(quadrant.table, percent=["share_treated"],
+                  caption="The quadrant rule of practice, valued the same way.")
+        row = quadrant.table.iloc[0]
+        said = verdict(row["vs_all_lower"], row["vs_all_upper"])
+        out.answer(*_QUADRANT_RULE, _sentence(quadrant.verdict), verdict=said)
+        out.find("targeting.quadrant_rule.vs_all", row["vs_all"], (row["vs_all_lower"], row["vs_all_upper"]),
+                 unit="currency", label="Quadrant rule minus treating everyone, profit per customer")
+    for _, row in cal.blp.iterrows():
+        out.find(f"targeting.blp_slope.{slug(row['arm'])}", row["slope"], (row["lower"], row["upper"]),
+                 label=f"Calibration slope of the predicted effects, {row['arm']}")
     return out
