@@ -163,7 +163,7 @@ def test_reports_show_payloads_only_as_text(hostile, key):
     assert [p for p in SHOWN[key] if p not in text] == [], "a payload did not reach the report as text"
     # the notebook escaped the data itself (escape_md): its Markdown makes only its own formatting
     executed = nbformat.read(str(reports / run_["run_id"] / entry["ipynb"]), as_version=4)
-    assert markdown_tags(executed) <= {"<p>", "<strong>", "<ul>", "<li>"}
+    assert markdown_tags(executed) <= {"<p>", "<strong>", "<ul>", "<li>", '<p class="wb-caption">', "<b>"}
 
 
 def test_the_index_and_the_manifests(hostile):

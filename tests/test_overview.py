@@ -60,4 +60,4 @@ def test_plots_draw_what_they_say():
     ax = plots.churn_rate_bars(rates, "g")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
     ax = plots.pareto(overview.pareto_curve(pd.Series([3.0, 1.0])))
-    assert len(ax.lines) == 4  # curve, diagonal, two reference lines
+    assert len(ax.lines) == 5  # curve, diagonal, two reference lines, the mark of the top share

@@ -234,6 +234,9 @@ def _every_figure():
         "event_study": lambda c: plots.event_study(pd.DataFrame({"k": [0], "did": [0.1], "lower": [0.0],
                                                                  "upper": [0.2]}), caption=c),
         "kpi_grid": lambda c: plots.kpi_grid({"a": _months([0.5, 0.6])}, caption=c),
+        "qini": lambda c: plots.qini(pd.DataFrame({"arm": "mail", "share": [0.0, 0.5, 1.0], "qini": [0, 0.3, 0.4],
+                                                   "qini_lower": [0, 0.1, 0.2], "qini_upper": [0, 0.5, 0.6],
+                                                   "random": [0, 0.2, 0.4]}), caption=c),
     }
 
 

@@ -230,10 +230,11 @@ def test_a_section_keeps_figures_closed_until_it_is_shown():
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2)
-    out = Section().figure(axes)
-    assert out.parts == [fig] and not plt.fignum_exists(fig.number)  # closed: the inline backend shows it once
+    out = Section().figure(axes, "What to read.")
+    assert out.parts[0] is fig and not plt.fignum_exists(fig.number)  # closed: the inline backend shows it once
+    assert out.parts[1].caption and out.parts[1].lead.startswith("Figure ") and out.parts[1].sentence == "What to read."
     single = plt.subplots()[1]
-    assert Section().figure(single).parts == [single.figure]
+    assert Section().figure(single).parts[0] is single.figure
 
 
 def test_what_a_mapping_did_reaches_the_report_as_text_never_markup(monkeypatch):

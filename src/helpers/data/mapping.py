@@ -1229,7 +1229,8 @@ def match_columns(df: pd.DataFrame, names: Sequence[str], *, sources: Mapping[st
     'PaymentMethod' is read as 'payment_method' (its name in the loaded data).
     'paymnt' is not a column of the data; did you mean 'payment_method' (PaymentMethod in the source file)?
     """
-    sources = {str(s): str(t) for s, t in (df.attrs.get("source_names") if sources is None else sources).items()}
+    sources = {str(s): str(t) for s, t in ((df.attrs.get("source_names") or {}) if sources is None
+                                           else sources).items()}
     loose = {_norm(s): t for s, t in sources.items()} | {_norm(c): str(c) for c in df.columns}
     out, notes = [], []
     for name in names:
