@@ -56,7 +56,8 @@ def export(tmp_path):
 def test_one_table_export_warns_about_leakage_and_skips_dated_sections(tmp_path, export):
     findings, text, _ = run(tmp_path, f"one_table={export}", "outcome=churned", "flags=[complained, resolved]",
                          "covariates=[plan]", "duration=tenure")
-    assert findings["mode"]["value"] == "one table" and findings["leakage.near_determining"]["value"] + findings["leakage.strong"]["value"] == 1
+    assert findings["mode"]["value"] == "one table"
+    assert findings["leakage.near_determining"]["value"] + findings["leakage.strong"]["value"] == 1
     assert "exit_survey_flag agrees with churned for 99" in text
     assert "This section needs dated complaints" in text
     assert {"rate.complained.true", "rate.resolved.false"} <= set(findings)
