@@ -8,8 +8,6 @@ ad / bc, Mann-Whitney U / n1 n0 from scipy for the AUC). Seeds are fixed.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -375,16 +373,14 @@ def test_duplicate_column_names_and_mixed_types_do_not_crash():
     Q.leakage(df, columns=["x", "mixed"])
 
 
-def test_a_million_rows_in_seconds():
-    """Vectorized: a generous bound for a shared machine (about 10 s under load, 3 x one `duplicated()`)."""
+def test_a_large_frame_flags_only_the_leaking_column():
+    """200,000 rows of 20 columns: only the near-copy of churn is flagged (its speed: benchmarks, not tests)."""
     rng = np.random.default_rng(16)
-    n = 1_000_000
+    n = 200_000
     churned = rng.random(n) < 0.25
     df = pd.DataFrame({S.CUSTOMER_ID: np.arange(n).astype(str), S.CHURNED: churned, S.TENURE: rng.exponential(20, n),
                        **{f"num{i}": rng.normal(size=n) for i in range(8)},
                        **{f"cat{i}": rng.choice(["a", "b", "c", "d"], n) for i in range(8)},
                        "flag": rng.random(n) < 0.2, "exit": churned ^ (rng.random(n) < 0.005)})
-    start = time.perf_counter()
     issues = Q.quality_issues({S.CUSTOMERS: df})
-    assert time.perf_counter() - start < 60
     assert [i.columns for i in issues] == [("exit",)]
