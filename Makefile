@@ -28,11 +28,14 @@ data: $(SYNTH) ## Generate the synthetic data set if missing (data/processed/syn
 report: $(STAMP) $(SYNTH) ## Run every notebook on the synthetic data, JOBS at a time (default: cores); index at reports/index.html
 	$(BIN)/workbench run --all --jobs $(JOBS)
 
+# a test file per worker at once, the files that took longest last time first (tests/conftest.py)
+XDIST := -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP) ## Run the whole test suite, a test file per core at once (TEST_JOBS=1: one at a time)
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
+	$(BIN)/python -m pytest $(XDIST)
 
 test-fast: $(STAMP) ## Run the tests that start no notebook kernel, a file per core
-	$(BIN)/python -m pytest -m "not slow" -n $(TEST_JOBS) --dist loadfile
+	$(BIN)/python -m pytest -m "not slow" $(XDIST)
 
 lint: $(STAMP) ## Check the code and the notebooks with ruff (rules in pyproject.toml)
 	$(BIN)/ruff check .

@@ -1,4 +1,9 @@
-"""Shared fixtures: fixed seeds, a non-interactive plotting backend, figures closed after each test."""
+"""Shared fixtures: fixed seeds, a non-interactive plotting backend, figures closed after each test.
+
+Also the two tiers: a test that starts a notebook kernel is marked ``slow``; `make test-fast`
+leaves those out and starts no kernel (`_no_kernel_in_the_fast_tier`). And the order: the test
+files that took longest last time run first, so that the workers of `make test` finish together.
+"""
 import copy
 import html
 import json
@@ -7,9 +12,15 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # the runner overrides it for kernels
+# one BLAS/OpenMP thread per process, set before numpy loads: `make test` runs a test process per core, and
+# their kernels and workers inherit it; more threads only compete for the same cores (and spin while waiting)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
@@ -24,6 +35,89 @@ from helpers.data import synth  # noqa: E402
 def _close_figures():
     yield
     plt.close("all")
+
+
+# ---- the fast tier starts no kernel ------------------------------------------------------------------------
+KERNEL_TESTS = {  # tests that start a notebook kernel in files that do not mark them slow
+    "tests/test_mapping.py::test_a_notebook_runs_on_a_mapping_file_and_bad_data_writes_nothing",
+}
+NO_KERNEL = "a test outside the slow tier started a notebook kernel: mark it @pytest.mark.slow (make test-fast)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:  # before `-m "not slow"` deselects
+        if item.nodeid in KERNEL_TESTS:
+            item.add_marker(pytest.mark.slow)
+    yield
+    _longest_files_first(config, items)  # the tests that will run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_kernel_in_the_fast_tier(request, tmp_path_factory):
+    """With ``-m "not slow"`` (`make test-fast`) the ``python3`` kernel exits at once, saying why.
+
+    So a test that starts a kernel but is not marked slow fails there instead of slowing the
+    fast tier down. The kernelspec comes first on ``JUPYTER_PATH``, for the subprocesses too.
+    """
+    if (request.config.option.markexpr or "").replace(" ", "") != "notslow":
+        yield
+        return
+    folder = tmp_path_factory.mktemp("no-kernels")
+    spec = folder / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [sys.executable, "-c", f"raise SystemExit({NO_KERNEL!r})"],
+                                                  "display_name": "no kernel", "language": "python"}))
+    before = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), before]))
+    yield
+    if before is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = before
+
+
+# ---- the longest files first -------------------------------------------------------------------------------
+# `make test` hands whole files to its workers (`--dist loadfile`) in collection order (`--no-loadscope-reorder`;
+# by default xdist sorts them by their number of tests, which puts the few long notebook tests last). Sorting the
+# files by what they took last time (pytest's cache, per -m expression) lets the workers finish together.
+SECONDS = "workbench/seconds-per-file/"
+_SPENT: Counter = Counter()
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def _seconds_last_time(config) -> dict:
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller read the cache, so every worker agrees
+        return config.workerinput.get("seconds_per_file", {})
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    return cache.get(SECONDS + (config.option.markexpr or "all"), {}) if cache is not None else {}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):  # pytest-xdist, in the controller, for each worker
+    node.workerinput["seconds_per_file"] = _seconds_last_time(node.config)
+
+
+def _longest_files_first(config, items) -> None:
+    """Files in decreasing seconds last time; a file not timed yet counts 30 s per slow test and 1 s per other."""
+    seconds, tests = _seconds_last_time(config), Counter(_file(i.nodeid) for i in items)
+    slow = Counter(_file(i.nodeid) for i in items if i.get_closest_marker("slow"))
+    items.sort(key=lambda i: -seconds.get(_file(i.nodeid), 30 * slow[_file(i.nodeid)] + tests[_file(i.nodeid)]))
+
+
+def pytest_runtest_logreport(report):
+    _SPENT[_file(report.nodeid)] += report.duration
+
+
+def pytest_sessionfinish(session):
+    config, cache = session.config, getattr(session.config, "cache", None)
+    if cache is None or hasattr(config, "workerinput") or config.option.keyword or not _SPENT:
+        return  # a worker (the controller records), no cache, or a -k selection (not whole files)
+    key = SECONDS + (config.option.markexpr or "all")
+    cache.set(key, {**cache.get(key, {}), **{name: round(s, 1) for name, s in _SPENT.items()}})
 
 
 @pytest.fixture

@@ -1,15 +1,21 @@
-"""The report runner end to end, through the `workbench` command, on small synthetic data."""
+"""The report runner end to end, through the `workbench` command, on small synthetic data.
+
+The last tests replace the kernel (`execute_job`) and run in the fast tier; the others are slow.
+"""
 import json
+import os
+import shutil
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from helpers.data.io import load_dataset
+from helpers.report import RunRefused
 
 from .conftest import workbench
 
-pytestmark = pytest.mark.slow
 N = 1500  # customers in the `dataset` fixture (conftest.py)
 
 
@@ -18,9 +24,17 @@ def manifest(reports: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_overview_run_writes_report_manifest_and_index(dataset, tmp_path):
-    reports = tmp_path / "reports"
-    done = workbench("run", "00_data_overview", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress")
+@pytest.fixture(scope="module")
+def overview(dataset, tmp_path_factory):
+    """00_data_overview on `dataset` through `workbench run`, once for the module: (the finished command, reports)."""
+    reports = tmp_path_factory.mktemp("overview") / "reports"
+    return workbench("run", "00_data_overview", "-p", f"dataset={dataset}", "--reports", reports,
+                     "--no-progress"), reports
+
+
+@pytest.mark.slow
+def test_overview_run_writes_report_manifest_and_index(dataset, overview):
+    done, reports = overview
     assert done.returncode == 0, done.stderr
     m = manifest(reports)
     (entry,) = m["notebooks"]
@@ -49,15 +63,17 @@ def test_overview_run_writes_report_manifest_and_index(dataset, tmp_path):
     executed = nbformat.read(str(run_dir / entry["ipynb"]), as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     index = (reports / "index.html").read_text()
-    assert f'href="{m["run_id"]}/00_data_overview.html"' in index and "Share of customers who churned" in index
+    assert f'href="{m["run_id"]}/00_data_overview.html"' in index and "What share of customers left?" in index
     assert not list(run_dir.glob(".*"))  # no temporary files left
 
 
-def test_a_failed_notebook_is_listed_and_never_replaces_the_last_good_report(dataset, tmp_path,
+@pytest.mark.slow
+def test_a_failed_notebook_is_listed_and_never_replaces_the_last_good_report(dataset, tmp_path, overview,
                                                                                project_with_failing_notebook):
     env = {"WORKBENCH_ROOT": str(project_with_failing_notebook)}
     reports = tmp_path / "reports"
-    good = workbench("run", "00", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress", env=env)
+    good, earlier = overview  # the last good report: `workbench run 00 -p dataset=...`, copied
+    shutil.copytree(earlier, reports, symlinks=True)
     assert good.returncode == 0, good.stderr
     good_id = manifest(reports)["run_id"]
     bad = workbench("run", "--all", "-p", f"dataset={dataset}", "--reports", reports, "--no-progress", "--force",
@@ -76,6 +92,7 @@ def test_a_failed_notebook_is_listed_and_never_replaces_the_last_good_report(dat
     assert index.index(m["run_id"]) < index.index(f'<td>{good_id}</td>')  # newest first
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["-p", "horizon=3"], "refused: 00_data_overview has no parameter 'horizon'"),
     (["-p", "confidence=high"], "refused: parameter CONFIDENCE must be of type float"),
@@ -88,6 +105,7 @@ def test_refused_runs_write_nothing(tmp_path, args, message):
     assert not reports.exists()
 
 
+@pytest.mark.slow
 def test_invalid_data_is_refused_with_the_contract_message(tmp_path, dataset):
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -101,9 +119,88 @@ def test_invalid_data_is_refused_with_the_contract_message(tmp_path, dataset):
     assert not reports.exists()
 
 
+@pytest.mark.slow
 def test_params_command_lists_every_parameter():
     done = workbench("params", "00_data_overview")
     assert done.returncode == 0
     assert ("dataset" in done.stdout and "default 'synthetic'" in done.stdout
             and "confidence             float" in done.stdout)
     assert workbench("params", "nope").returncode == 2
+
+
+# ---- no kernel: what the runner hands to a job's kernel, and what it does not load again -------------------
+def _fake_job(seen: list):
+    """An `execute_job` that runs no kernel: it notes the validations handed to it and writes a report."""
+    from helpers.engine.scale import CHECKED_ENV
+
+    def execute(job):
+        seen.append(os.environ.get(CHECKED_ENV))
+        stem = job["path"].stem
+        (Path(job["folder"]) / f"{stem}.html").write_text("<p>report</p>")
+        return {"notebook": stem, "parameters": job["parameters"], "given": job["given"], "data": job["data"],
+                "cache_key": job["cache_key"], "stable_set": job["stable_set"], "status": "succeeded",
+                "data_parameters": job["data_parameters"], "duration_s": 0.1, "html": f"{stem}.html",
+                "findings": []}
+    return execute
+
+
+def test_a_validation_passed_before_the_kernels_is_handed_to_each_and_taken_back(dataset, tmp_path, monkeypatch):
+    from helpers.engine import scale
+    from helpers.report import runner
+
+    seen = []
+    monkeypatch.setattr(runner, "execute_job", _fake_job(seen))
+    monkeypatch.delenv(scale.CHECKED_ENV, raising=False)
+    manifest = runner.run(["00", "01"], {"dataset": str(dataset)}, reports=tmp_path / "reports", progress=False)
+    assert manifest["status"] == "succeeded"
+    assert seen == [scale.validation_token(load_dataset(dataset).fingerprint)] * 2
+    assert scale.CHECKED_ENV not in os.environ
+
+
+def test_an_unchanged_notebook_is_skipped_without_loading_its_data_and_a_changed_file_is_checked(
+        dataset, tmp_path, monkeypatch):
+    import shutil
+
+    from helpers.engine import scale
+    from helpers.report import runner
+
+    folder = tmp_path / "data"
+    shutil.copytree(dataset, folder)
+    reports, seen = tmp_path / "reports", []
+    monkeypatch.setattr(runner, "execute_job", _fake_job(seen))
+    first = runner.run(["00"], {"dataset": str(folder)}, reports=reports, progress=False)
+    real, checks = scale.checked_data, []
+    monkeypatch.setattr(scale, "checked_data", lambda *a, **k: checks.append(a) or real(*a, **k))
+    again = runner.run(["00"], {"dataset": str(folder)}, reports=reports, progress=False)
+    assert again["run_id"] is None and again["skipped"][0]["unchanged_since"] == first["run_id"]
+    assert checks == [] and len(seen) == 1  # neither loaded nor validated: that run checked these bytes
+    customers = pd.read_parquet(folder / "customers.parquet")
+    customers.loc[3, "monthly_value"] = -1.0
+    customers.to_parquet(folder / "customers.parquet", index=False)
+    with pytest.raises(RunRefused, match=r"customers.monthly_value: 1 row below 0 \(row 3\)"):
+        runner.run(["00"], {"dataset": str(folder)}, reports=reports, progress=False)
+    assert len(checks) == 1 and len(seen) == 1
+
+
+def test_jobs_at_once_in_one_process_hand_the_union_and_restore_what_was_there(monkeypatch):
+    import threading
+
+    from helpers.report import runner
+
+    both, seen = threading.Barrier(2, timeout=30), []
+
+    def execute(job):
+        both.wait()  # the two jobs are running at once
+        seen.append(os.environ["WB_TEST_HANDED"])
+        both.wait()
+        return {}
+
+    monkeypatch.setattr(runner, "execute_job", execute)
+    monkeypatch.setenv("WB_TEST_HANDED", "outer")
+    jobs = [{"kernel_env": {"WB_TEST_HANDED": value}} for value in ("b", "a")]
+    threads = [threading.Thread(target=runner.run_job, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == ["a,b", "a,b"] and os.environ["WB_TEST_HANDED"] == "outer"

@@ -353,3 +353,93 @@ def test_ph_check_statistic_is_the_likelihood_ratio_of_statsmodels_glm_fits(both
     stat = 2 * (alt.loglik - base.loglik)
     assert check.loc["contract", "statistic"] == pytest.approx(stat, rel=1e-6)
     assert check.loc["contract", "p"] == pytest.approx(st.chi2.sf(stat, inter.shape[1]), rel=1e-6, abs=1e-300)
+
+
+# ---- a validation the runner passed, handed to its kernel --------------------------------------------------
+def _counting_loads(monkeypatch) -> list:
+    """Calls of `load_dataset` (the validating load) from now on."""
+    from helpers.data import io
+
+    calls, real = [], io.load_dataset
+    monkeypatch.setattr(io, "load_dataset", lambda dataset: calls.append(str(dataset)) or real(dataset))
+    return calls
+
+
+def test_a_validation_handed_over_for_the_same_bytes_is_not_repeated(dataset, monkeypatch):
+    ds = load_dataset(dataset)
+    monkeypatch.setenv(scale.CHECKED_ENV, f"other,{scale.validation_token(ds.fingerprint)}")
+    calls = _counting_loads(monkeypatch)
+    fast = scale.load_validated(dataset)
+    assert calls == []  # not validated again: the tables are what validation returns for these bytes
+    assert (fast.name, fast.source, fast.fingerprint, fast.truth) == (ds.name, ds.source, ds.fingerprint, ds.truth)
+    assert list(fast.tables) == list(ds.tables)
+    for name, table in ds.tables.items():
+        pd.testing.assert_frame_equal(fast.tables[name], table, check_exact=True)
+    data = scale.open_data(dataset)
+    assert calls == [] and data.engine == "rows" and data.n == len(ds.customers)
+    monkeypatch.delenv(scale.CHECKED_ENV)
+    scale.load_validated(dataset)
+    assert calls == [str(dataset)]  # no token (a notebook run by hand): validated
+
+
+def _edited_copy(dataset, folder, edit, *, tables=("*",)):
+    """A copy of ``dataset`` (its ``tables``) whose validated customers ``edit`` changed, in the contract's dtypes."""
+    folder.mkdir()
+    for pattern in tables:
+        for path in dataset.glob(f"{pattern}.parquet"):
+            (folder / path.name).write_bytes(path.read_bytes())
+    customers = load_dataset(folder).customers
+    edit(customers)
+    customers.to_parquet(folder / "customers.parquet", index=False)
+    return folder
+
+
+def test_a_changed_file_is_validated_again_whatever_token_was_handed(tmp_path, dataset, monkeypatch):
+    clean = _edited_copy(dataset, tmp_path / "clean", lambda c: None, tables=[S.CUSTOMERS])
+    token = scale.validation_token(load_dataset(clean).fingerprint)
+    fp = token.split("-")[0]
+
+    def negative(customers):
+        customers.loc[[3, 7], S.MONTHLY_VALUE] = -1.0
+
+    bad = _edited_copy(dataset, tmp_path / "bad", negative, tables=[S.CUSTOMERS])
+    bad_fp = scale.fingerprint(scale.table_files(bad).values())
+    calls = _counting_loads(monkeypatch)
+    forged = [token,  # the token of the bytes before they changed
+              bad_fp, f"{bad_fp}-", f"{bad_fp}-{'0' * 12}", f"{bad_fp}-{token.split('-')[1]}x",  # wrong code digest
+              f" {bad_fp}-{token.split('-')[1]}".upper(), fp, "*", ".*", "", ",", ",,", "true", "1", "%s",
+              "../" * 40 + "etc/passwd", "x" * 100_000, "\u202e" + token, f"{token}\n{bad_fp}"]
+    for value in forged:
+        monkeypatch.setenv(scale.CHECKED_ENV, value)
+        with pytest.raises(DataError, match=r"customers.monthly_value: 2 rows below 0 \(rows 3, 7\)"):
+            scale.load_validated(bad)
+        with pytest.raises(DataError, match="monthly_value"):
+            scale.open_data(bad)
+    assert len(calls) == 2 * len(forged)
+    monkeypatch.setenv(scale.CHECKED_ENV, token)
+    scale.load_validated(clean)
+    assert len(calls) == 2 * len(forged)  # the clean copy is what the token names
+
+
+def test_only_files_already_typed_as_the_contract_skip_validation(tmp_path, dataset, monkeypatch):
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    load_dataset(dataset).customers.to_csv(csv / "customers.csv", index=False)  # CSV: validation gives the types
+
+    def as_text(customers):
+        customers[S.CONTRACT] = customers[S.CONTRACT].astype(str)  # not the contract's categorical dtype
+
+    text = _edited_copy(dataset, tmp_path / "text", as_text)
+    tokens = [scale.validation_token(load_dataset(folder).fingerprint) for folder in (csv, text)]
+    monkeypatch.setenv(scale.CHECKED_ENV, ",".join(tokens))
+    calls = _counting_loads(monkeypatch)
+    for folder in (csv, text):
+        pd.testing.assert_frame_equal(scale.load_validated(folder).customers, load_dataset(folder).customers)
+    assert calls == [str(csv), str(text)]  # validated, though the token names these very bytes
+
+
+def test_the_read_bytes_give_the_data_sets_fingerprint(dataset):
+    files = scale.table_files(dataset)
+    tables, fp = scale._read_fingerprinted(files)
+    assert fp == scale.fingerprint(files.values()) == load_dataset(dataset).fingerprint
+    assert set(tables) == set(files)

@@ -24,8 +24,11 @@ tests/test_scale.py; speed and memory are measured by benchmarks/survival.py.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import json
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,11 +36,13 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from helpers import config
+from helpers.data import io as io_module
 from helpers.data import schema as S
 from helpers.data import validate as validate_module
-from helpers.data.io import Dataset, fingerprint, resolve, table_files
+from helpers.data.io import Dataset, fingerprint, read_file, resolve, table_files
 from helpers.data.segments import (
     BELOW_PARITY,
     COHORT,
@@ -78,6 +83,7 @@ MEMORY_LIMIT = "3GB"  # DuckDB's working memory; beyond it, it spills to disk
 COX_ROWS = 300_000  # collapsed rows above which the aggregated Cox model groups tenure into whole months
 SAMPLE = 50_000  # customers in the random sample behind row-level sections of the aggregated path
 COMPLAINT = "complaint"  # the complaint-state column of `Source.complaint_person_period`
+CHECKED_ENV = "WORKBENCH_CHECKED"  # `validation_token`s of the data the runner validated, for its kernels
 
 
 # ---- which path --------------------------------------------------------------------------
@@ -165,11 +171,13 @@ def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", thresh
               seed: int = 0, satisfaction_threshold: float = 7.0, cohort_freq: str = "Q") -> Data:
     """Open a data set on the path its size calls for (`choose_engine`); see `Data`.
 
-    Built-in names and mapping files are small and always take the row-level path. On the
-    aggregated path the full data are checked in DuckDB (`check`), the sample is validated in
-    pandas, and the sample's value x satisfaction quadrants use the full data's median value.
+    Built-in names and mapping files are small and always take the row-level path, which loads
+    the data with `load_validated` (validated, unless the runner has just validated these very
+    bytes). On the aggregated path the full data are checked in DuckDB (`check`), the sample is
+    validated in pandas, and the sample's value x satisfaction quadrants use the full data's
+    median value.
     """
-    from helpers.data.io import READERS, load_dataset
+    from helpers.data.io import READERS
     from helpers.data.segments import add_segments, available_segmentations
     key = str(dataset)
     if key in READERS or Path(key).suffix.lower() in (".yaml", ".yml"):
@@ -179,7 +187,7 @@ def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", thresh
         n = _count_or_none(dataset)
         chosen, note = choose_engine(engine, 0 if n is None else n, threshold=threshold)
     if chosen == "rows":
-        ds = load_dataset(dataset)
+        ds = load_validated(dataset)
         customers = add_segments(ds.customers, satisfaction_threshold=satisfaction_threshold, cohort_freq=cohort_freq)
         return Data(ds, customers, chosen, note, len(customers), int(customers[S.CHURNED].sum()),
                     available_segmentations(customers))
@@ -196,6 +204,109 @@ def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", thresh
         note += (f" Kaplan-Meier, RMST, log-rank and the hazard models use every customer; sections that need one row "
                  f"per customer use a random sample of {len(customers):,} and say so.")
     return Data(ds, customers, chosen, note, n, churned, src.available_segmentations(), src)
+
+
+# ---- a validation the runner passed, handed to its kernels ----------------------------------
+def validation_token(fp: str) -> str:
+    """What says: the files of fingerprint ``fp`` passed `load_dataset`'s validation, by this code.
+
+    The runner validates each data set before any kernel starts and hands the tokens of those
+    that passed to its kernels in the environment variable `CHECKED_ENV` (comma-separated);
+    `load_validated` then skips validating again, but only files whose bytes give exactly such a
+    token. The part after the fingerprint is a digest of the modules that read and validate the
+    data and of the pandas and pyarrow versions: other code validates again.
+
+    Example
+    -------
+    >>> validation_token("0123456789abcdef").startswith("0123456789abcdef-")
+    True
+    """
+    return f"{fp}-{_code_digest()}"
+
+
+@functools.cache
+def _code_digest() -> str:
+    code = b"".join(Path(f).read_bytes() for f in (S.__file__, io_module.__file__, validate_module.__file__, __file__))
+    return hashlib.sha256(code + f"pandas {pd.__version__} pyarrow {pa.__version__}".encode()).hexdigest()[:12]
+
+
+def handed_tokens() -> set[str]:
+    """The `validation_token`s this process was handed (`CHECKED_ENV`); empty outside a runner's kernel."""
+    return {token for token in os.environ.get(CHECKED_ENV, "").split(",") if token}
+
+
+def load_validated(dataset: str | Path = "synthetic") -> Dataset:
+    """`load_dataset`, without validating again the files the runner has just validated.
+
+    Validation takes seconds (20,000 customers: about 2 s) and the runner has done it before
+    the kernel started. When this process was handed tokens (`handed_tokens`), a folder of
+    parquet files is read once, its fingerprint computed from the very bytes read, and when that
+    fingerprint's `validation_token` was handed and every contract column already has the
+    contract's dtype, the tables are returned as `helpers.data.validate.validate` returns such
+    tables (columns in contract order, sorted, index reset) without running its checks. In
+    every other case (no token, a token of other bytes -- a file changed since the runner
+    checked it --, CSV files, other dtypes, a built-in name or a mapping file) this is
+    `load_dataset`, which validates.
+
+    Example
+    -------
+    >>> ds = load_validated("synthetic")                                # doctest: +SKIP
+    """
+    from helpers.data.io import READERS, load_dataset
+    key = str(dataset)
+    handed = handed_tokens()
+    if not handed or key in READERS or Path(key).suffix.lower() in (".yaml", ".yml"):
+        return load_dataset(dataset)
+    folder = resolve(dataset)
+    files = table_files(folder)
+    if S.CUSTOMERS not in files or any(p.suffix != ".parquet" for p in files.values()):
+        return load_dataset(dataset)
+    raw, fp = _read_fingerprinted(files)
+    tables = _as_validated(raw) if validation_token(fp) in handed else None
+    if tables is None:
+        return load_dataset(dataset)
+    truth_path = folder / "truth.json"
+    truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
+    return Dataset(key, folder, tables, fp, truth)
+
+
+def _read_fingerprinted(files: dict[str, Path]) -> tuple[dict[str, pd.DataFrame], str]:
+    """Each parquet file read from its bytes, and the fingerprint of exactly those bytes (as `fingerprint`)."""
+    tables, digests = {}, {}
+    for name, path in files.items():
+        data = path.read_bytes()
+        digests[path] = hashlib.sha256(data).digest()
+        tables[name] = read_file(path, lambda _, data=data: pd.read_parquet(io.BytesIO(data)), table=name)
+    h = hashlib.sha256()
+    for path in sorted(digests):
+        h.update(path.name.encode() + digests[path])
+    return tables, h.hexdigest()[:16]
+
+
+def _same_dtype(have, want) -> bool:
+    want = pd.api.types.pandas_dtype(want)
+    if isinstance(want, pd.CategoricalDtype):
+        return (isinstance(have, pd.CategoricalDtype) and have.ordered == want.ordered
+                and list(have.categories) == list(want.categories) and have.categories.dtype == want.categories.dtype)
+    return type(have) is type(want) and have == want and getattr(have, "storage", "") == getattr(want, "storage", "")
+
+
+def _as_validated(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame] | None:
+    """Tables that passed `validate` as it returns them, when their columns have the contract's dtypes; else None.
+
+    Validation then casts nothing and derives nothing (``tenure_months`` is given), so what it
+    returns is each table with its columns in contract order, sorted by its keys, index reset.
+    """
+    out = {}
+    for name, df in tables.items():
+        table = S.TABLES[name]
+        if not all(_same_dtype(df[c.name].dtype, S.pandas_dtype(c)) for c in table.columns if c.name in df):
+            return None
+        if name == S.CUSTOMERS and (S.TENURE not in df or df[S.TENURE].isna().all()):
+            return None
+        ordered = [c for c in table.names if c in df] + [c for c in df.columns if c not in table.names]
+        out[name] = df[ordered].sort_values(list(table.sort_by), kind="stable").reset_index(drop=True)
+    return out
 
 
 # ---- the data in DuckDB ------------------------------------------------------------------

@@ -12,12 +12,16 @@ its own folder (``<run-id>-<point>``). Each notebook of a run is one job
 (`helpers.report.grid.execute_job`, one kernel): jobs run one after another in this process,
 ``jobs`` at a time in worker processes, or on a Dask cluster (``scheduler``); only this process
 writes manifests. Parameters and data of every run are checked before any kernel starts; when
-one fails nothing is written.
+one fails nothing is written. A data set validated here is not validated again in the kernels:
+each job hands its kernel the `helpers.engine.scale.validation_token` of the bytes that passed
+(`run_job`), and the kernel skips the validation only for files whose bytes give that token.
 
 A notebook is skipped, and its last report stays the one the index shows, when a successful
 earlier run of it has the same cache key: the notebook's source, the effective parameters, the
 data fingerprint and the environment (Python, package versions, the helpers package's source;
-not the git commit, so committing an unrelated file forces nothing). ``force=True`` reruns.
+not the git commit, so committing an unrelated file forces nothing). ``force=True`` reruns. The
+data of a skipped notebook are fingerprinted from their files but not loaded or checked again:
+the run it repeats checked the same bytes and parameters with the same code.
 
 ``reports/index.html`` is rebuilt from every manifest after each finished job, under a file lock
 (``reports/.index.lock``) so that runs and jobs finishing at once do not overwrite each other's
@@ -43,7 +47,10 @@ import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
@@ -54,7 +61,8 @@ import nbformat
 import pandas as pd
 
 from helpers import config
-from helpers.data.io import fingerprint, read_table, table_path
+from helpers.data import schema as S
+from helpers.data.io import READERS, fingerprint, read_table, resolve, table_files, table_path
 from helpers.data.privacy import check_covariates
 from helpers.files import atomic_write
 
@@ -140,7 +148,8 @@ def _absolute_paths(given: dict, declared: dict) -> dict:
     return out
 
 
-def _data_of(effective: dict, declared: dict, cache: dict, notebook: str) -> dict | None:
+def _data_of(effective: dict, declared: dict, cache: dict, notebook: str,
+             before_loading: Callable[[], None] | None = None) -> tuple[dict | None, dict[str, str]]:
     """Load (and so check) the data a notebook's parameters name, once per name; its fingerprint.
 
     The parameters are found by their roles (`helpers.report.params.ROLES`): a ``table`` source
@@ -148,33 +157,76 @@ def _data_of(effective: dict, declared: dict, cache: dict, notebook: str) -> dic
     Identifier columns named by a ``covariates`` or ``strata`` parameter are refused here, before
     any kernel starts (`helpers.data.privacy.check_covariates`), on the customers of a small data
     set or on a one-table source; a large data set is checked for the contract's id columns only.
+
+    ``before_loading()`` is called before anything is loaded. Returns the data (None: the
+    notebook has no data parameter) and the environment to hand to the notebook's kernel: the
+    `helpers.engine.scale.validation_token` of a data set validated in pandas here, so that the
+    kernel does not validate the same bytes again (`helpers.engine.scale.load_validated`).
     """
     table = next((str(effective[p]) for p in with_role(declared, "table") if effective.get(p)), "")
     if table:
+        if before_loading is not None:
+            before_loading()
         try:
             frame = read_table(table)  # readable before any kernel starts: a damaged file is refused here
             _no_identifiers(frame, effective, declared)
-            return {"dataset": table, "fingerprint": fingerprint([table_path(table)])}
+            return {"dataset": table, "fingerprint": fingerprint([table_path(table)])}, {}
         except (FileNotFoundError, ValueError) as e:
             raise RunRefused(f"{notebook}: {e}") from None
     dataset, engine, large = (_one(declared, role) for role in ("dataset", "engine", "large"))
     if dataset is None:
-        return None
+        return None, {}
     name = str(effective[dataset])
+    if before_loading is not None:
+        before_loading()
+    from helpers.engine.scale import (  # DuckDB and lifelines: only when a data set is checked
+        CHECKED_ENV,
+        LARGE,
+        checked_data,
+        validation_token,
+    )
     try:
         if name not in cache:
-            from helpers.engine.scale import (  # DuckDB and lifelines: only when a data set is checked
-                LARGE,
-                checked_data,
-            )
-
             cache[name] = checked_data(name, engine=str(effective[engine]) if engine else "auto",
                                        threshold=int(effective[large]) if large else LARGE)
         fp, ds = cache[name]
         _no_identifiers(ds.tables if ds is not None else pd.DataFrame(), effective, declared)
     except (FileNotFoundError, ValueError) as e:
         raise RunRefused(f"{notebook}: {e}") from None
-    return {"dataset": name, "fingerprint": fp}
+    return {"dataset": name, "fingerprint": fp}, ({CHECKED_ENV: validation_token(fp)} if ds is not None else {})
+
+
+def _skip_unloaded(job: dict, declared: dict,
+                   unchanged: Callable[[dict], dict | None] | None) -> tuple[dict | None, dict] | None:
+    """(data, skip record) when ``unchanged`` finds the job with its data fingerprinted from the files alone.
+
+    None when the job must run, or when its data must be loaded to be fingerprinted: only a
+    notebook without data or with a folder data set (`_unread_data`) is judged unloaded; a
+    one-table source, a built-in reader or a mapping file is loaded (and checked) in any case.
+    """
+    if unchanged is None or any(job["parameters"].get(p) for p in with_role(declared, "table")):
+        return None
+    dataset = _one(declared, "dataset")
+    data = None if dataset is None else _unread_data(str(job["parameters"][dataset]))
+    if dataset is not None and data is None:
+        return None
+    record = unchanged({**job, "data": data})
+    return None if record is None else (data, record)
+
+
+def _unread_data(name: str) -> dict | None:
+    """The data record of a folder data set, its fingerprint from the files' bytes, none of them loaded.
+
+    None when only loading the data set can tell: a built-in reader, a mapping file, a folder
+    that is missing or holds no customers file (loading then says what is wrong).
+    """
+    if name in READERS or Path(name).suffix.lower() in (".yaml", ".yml"):
+        return None
+    try:
+        files = table_files(resolve(name))
+    except FileNotFoundError:
+        return None
+    return {"dataset": name, "fingerprint": fingerprint(files.values())} if S.CUSTOMERS in files else None
 
 
 def _no_identifiers(data, effective: dict, declared: dict) -> None:
@@ -215,12 +267,20 @@ def stable_set_name(declared: dict, given: dict[str, Any]) -> str | None:
 
 
 def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
-         data_cache: dict | None = None) -> list[dict]:
+         data_cache: dict | None = None, unchanged: Callable[[dict], dict | None] | None = None,
+         before_loading: Callable[[], None] | None = None) -> list[dict]:
     """Resolve notebooks and parameters, and load each data set once; refuse before any kernel starts.
 
     With one notebook an unknown parameter is refused; with several, a parameter is passed to
     the notebooks that declare it and refused only when none does. ``data_cache`` (data set
     name -> (fingerprint, Dataset or None)) lets several plans (the points of a grid) load each data set once.
+
+    ``unchanged(job)`` (the runner: `find_unchanged` of the job's cache key) returns the skip
+    record of a job that need not run; such a job, ``job["unchanged"]`` set to it, has its data
+    fingerprinted but not loaded or checked again: the successful run it repeats checked the
+    same bytes and parameters with the same code. ``before_loading()`` is called before any data
+    set is loaded (the runner starts its worker processes then). A job whose data were validated
+    in pandas carries ``kernel_env``, the environment to hand to its kernel (`run_job`).
     """
     paths = [find_notebook(n) for n in names] if names else list_notebooks()
     if not paths:
@@ -240,9 +300,15 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
             raise RunRefused(str(e)) from None
         given = _absolute_paths(given, params)  # the kernel runs in notebooks/, not in the caller's folder
         effective = {name: p.default for name, p in params.items()} | given
-        data = _data_of(effective, params, datasets, path.stem)
-        jobs.append({"path": path, "parameters": effective, "given": given, "data": data,
-                     "data_parameters": data_parameters(params), "stable_set": stable_set_name(params, given)})
+        job = {"path": path, "parameters": effective, "given": given, "data": None,
+               "data_parameters": data_parameters(params), "stable_set": stable_set_name(params, given)}
+        skip = _skip_unloaded(job, params, unchanged)
+        if skip is not None:
+            job["data"], job["unchanged"] = skip
+        else:
+            job["data"], kernel_env = _data_of(effective, params, datasets, path.stem, before_loading)
+            job.update({"kernel_env": kernel_env} if kernel_env else {})
+        jobs.append(job)
     return jobs
 
 
@@ -589,16 +655,20 @@ def _slug(label: str) -> str:
     return re.sub(r"[^a-z0-9_.=,+-]+", "-", label.lower().replace(", ", ",")).strip("-")[:60]
 
 
-def _plan_points(names: list[str], points: list[dict], grid: Grid | None, strings: bool) -> list[list[dict]]:
-    """`plan` for every point, data sets loaded once; a grid with bad points is refused as a whole."""
+def _plan_points(names: list[str], points: list[dict], grid: Grid | None, strings: bool,
+                 **options) -> list[list[dict]]:
+    """`plan` for every point, data sets loaded once; a grid with bad points is refused as a whole.
+
+    ``options`` (``unchanged``, ``before_loading``) go to every `plan`.
+    """
     if grid is None:
-        return [plan(names, points[0], strings=strings)]
+        return [plan(names, points[0], strings=strings, **options)]
     for name in names:  # an unknown notebook: one message, not one per point
         find_notebook(name)
     planned, problems, data = [], [], {}
     for n, point in enumerate(points, 1):
         try:
-            planned.append(plan(names, point, strings=strings, data_cache=data))
+            planned.append(plan(names, point, strings=strings, data_cache=data, **options))
         except RunRefused as e:
             problems.append(f"- point {n} ({grid.label(point)}): {e}")
     if problems:
@@ -626,16 +696,62 @@ def _crashed(job: dict, error: BaseException) -> dict:
             "duration_s": 0.0, "error": f"{type(error).__name__}: {error}"[:2000]}
 
 
+_HANDED: Counter = Counter()  # (variable, value) -> jobs of this process handing it to their kernels now
+_OUTER: dict[str, str | None] = {}  # what those variables held before
+_HANDED_LOCK = threading.Lock()
+
+
+def run_job(job: dict) -> dict:
+    """`execute_job` with the job's ``kernel_env`` in the environment its kernel starts with.
+
+    ``kernel_env`` maps a variable to a value, e.g. the `helpers.engine.scale.validation_token`
+    of the data the runner validated (`plan`). Runs wherever `execute_job` does (this process,
+    a pool worker, a Dask worker); jobs that run at once in one process (threads of a Dask
+    worker) hand the union of their values, comma-separated, and the variable gets back what
+    it held before when no job hands it any more.
+    """
+    pairs = list(job.get("kernel_env", {}).items())
+    _hand(pairs, 1)
+    try:
+        return execute_job(job)
+    finally:
+        _hand(pairs, -1)
+
+
+def _hand(pairs: list[tuple[str, str]], step: int) -> None:
+    """Hand (``step`` 1) or take back (-1) ``pairs``; each variable then holds the values still handed."""
+    with _HANDED_LOCK:
+        for name, value in pairs:
+            if step > 0 and name not in _OUTER:
+                _OUTER[name] = os.environ.get(name)
+            _HANDED[name, value] += step
+            if _HANDED[name, value] <= 0:
+                del _HANDED[name, value]
+        for name in {name for name, _ in pairs}:
+            values = sorted(v for n, v in _HANDED if n == name)
+            if values:
+                os.environ[name] = ",".join(values)
+                continue
+            outer = _OUTER.pop(name, None)
+            if outer is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = outer
+
+
 def _workers(jobs: int | None, n: int) -> int:
     """``jobs``, or by default the number of usable cores, at most the number of jobs ``n``."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(jobs or cores, n))
 
 
-def _prepare(planned: list[list[dict]], grid: Grid | None, reports: Path, env: dict, force: bool) -> list[dict]:
-    """Per point: the jobs to run and the skip records of the unchanged ones (cache keys attached)."""
-    environment = environment_digest(env)
-    earlier = [] if force else read_runs(reports)
+def _prepare(planned: list[list[dict]], grid: Grid | None, reports: Path, environment: str,
+             earlier: list[dict] | None) -> list[dict]:
+    """Per point: the jobs to run and the skip records of the unchanged ones (cache keys attached).
+
+    A job `plan` found unchanged (its data not loaded) is skipped whatever; the others are looked
+    up in ``earlier`` (None: ``force``, every one runs).
+    """
     points = []
     for n, jobs in enumerate(planned):
         todo, skipped = [], []
@@ -643,7 +759,8 @@ def _prepare(planned: list[list[dict]], grid: Grid | None, reports: Path, env: d
             job["cache_key"] = cache_key(job, environment)
             if grid is not None:
                 job["stable_set"] = None  # a grid point is never the stable report
-            same = None if force else find_unchanged(job["cache_key"]["key"], earlier, reports)
+            same = job.get("unchanged") or (None if earlier is None else
+                                            find_unchanged(job["cache_key"]["key"], earlier, reports))
             (todo if same is None else skipped).append(job if same is None else same)
         point = grid.points[n] if grid else {}
         extra = {"grid": {"file": grid.source, "point": {k: point[k] for k in grid.varying},
@@ -693,12 +810,14 @@ def run_points(names: list[str], points: list[dict], *, grid: Grid | None = None
     helpers.report.grid.SchedulerUnreachable
         Before anything is written: no scheduler or worker answered at ``scheduler``.
     """
-    if jobs != 1 and not scheduler and len(points) * (len(names) or len(list_notebooks())) > 1:
-        warm_up()  # local worker processes: their imports overlap the checks below
-    planned = _plan_points(list(names), list(points), grid, strings)
     reports = Path(reports or config.reports_dir())
     env = environment_info()
-    prepared = _prepare(planned, grid, reports, env, force)
+    environment, earlier = environment_digest(env), None if force else read_runs(reports)
+    parallel = jobs != 1 and not scheduler and len(points) * (len(names) or len(list_notebooks())) > 1
+    planned = _plan_points(  # unchanged notebooks: their data are not loaded again
+        list(names), list(points), grid, strings, before_loading=warm_up if parallel else None,  # worker imports
+        unchanged=None if force else lambda job: find_unchanged(cache_key(job, environment)["key"], earlier, reports))
+    prepared = _prepare(planned, grid, reports, environment, earlier)
     if progress:
         for point in prepared:
             for skip in point["skipped"]:
@@ -769,7 +888,7 @@ def _execute_points(prepared: list[dict], reports: Path, env: dict, *, progress:
                                              in_process=in_process, created=created)
         write_index(reports)  # the new runs are listed as running
         entries: dict[str, dict[int, dict]] = {m["run_id"]: {} for m in manifests if m["run_id"]}
-        for done, (i, outcome) in enumerate(completed(execute_job, specs, workers=workers, client=client), 1):
+        for done, (i, outcome) in enumerate(completed(run_job, specs, workers=workers, client=client), 1):
             if _disk_full(outcome):
                 raise outcome
             manifest, pos, expected, label = slots[i]

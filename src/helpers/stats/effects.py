@@ -32,8 +32,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.regression.linear_model import OLS, WLS
 from statsmodels.stats.multitest import multipletests
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
@@ -41,6 +42,7 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationError,
     PerfectSeparationWarning,
 )
+from statsmodels.tools.tools import add_constant
 
 from helpers.data import schema as S
 from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
@@ -148,7 +150,7 @@ def _counts(d: pd.Series) -> dict:
 
 def _effect(y: pd.Series, X: pd.DataFrame, *, confidence: float, weights=None, cov_type: str = "HC2") -> dict:
     """Coefficient of the treated indicator from statsmodels OLS (WLS with ``weights``), robust SE."""
-    model = sm.OLS(y, X) if weights is None else sm.WLS(y, X, weights=weights)
+    model = OLS(y, X) if weights is None else WLS(y, X, weights=weights)
     fit = model.fit(cov_type=cov_type)
     lower, upper = fit.conf_int(alpha=1 - confidence).loc[_D]
     return {"estimate": float(fit.params[_D]), "se": float(fit.bse[_D]), "lower": float(lower),
@@ -521,7 +523,7 @@ def _logit(d: pd.Series, X: pd.DataFrame, covariates: Sequence[str]):
         for warning in (PerfectSeparationWarning, ConvergenceWarning, HessianInversionWarning):
             warnings.simplefilter("error", warning)
         try:
-            return sm.Logit(d, X).fit(disp=0, maxiter=100)
+            return Logit(d, X).fit(disp=0, maxiter=100)
         except (PerfectSeparationWarning, PerfectSeparationError, ConvergenceWarning, HessianInversionWarning,
                 np.linalg.LinAlgError) as err:
             culprits = _separating(d, X, covariates)
@@ -576,7 +578,7 @@ def propensity(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM,
     rows, note = pool_small_levels(kept[kept[arm].isin([treated, control])].dropna(subset=covariates), covariates,
                                    min_cell=min_cell)
     d = (rows[arm] == treated).astype(float)
-    X = sm.add_constant(_terms(rows, covariates), has_constant="add")
+    X = add_constant(_terms(rows, covariates), has_constant="add")
     fit = _logit(d, X, covariates)
     ps = pd.Series(fit.predict(X), index=rows.index, name="propensity").reindex(df.index)
     ps.attrs["small_cell_note"] = note
@@ -861,8 +863,8 @@ def aipw(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str 
         ps = propensity(df, covariates=covariates, arm=arm, treated=treated, control=control, min_cell=min_cell)
     rows, y, d, dropped, trimmed, note = _weighting_rows(df, ps, trim, outcome=outcome, arm=arm, treated=treated,
                                                          control=control, columns=covariates, min_cell=min_cell)
-    X, e = sm.add_constant(_terms(rows, covariates), has_constant="add"), rows[_PS]
-    m1, m0 = (sm.OLS(y[d == k], X[d == k]).fit().predict(X) for k in (1, 0))
+    X, e = add_constant(_terms(rows, covariates), has_constant="add"), rows[_PS]
+    m1, m0 = (OLS(y[d == k], X[d == k]).fit().predict(X) for k in (1, 0))
     if estimand == "ATE":
         phi = m1 - m0 + d * (y - m1) / e - (1 - d) * (y - m0) / (1 - e)
     else:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 from scipy.special import gammaln
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 
 from helpers.data import schema as S
 from helpers.stats import survival
@@ -89,7 +90,7 @@ def _baseline_cells(pp: pd.DataFrame, strata: Sequence[str]) -> tuple[np.ndarray
 def _glm(y, log_e, x: pd.DataFrame, cells: np.ndarray, labels: list[str]):
     """statsmodels' Poisson GLM with one dummy per baseline cell: the plain fit."""
     base = pd.DataFrame(np.eye(len(labels))[cells], columns=[f"h0:{v}" for v in labels], index=x.index)
-    res = sm.GLM(y, pd.concat([base, x], axis=1), family=sm.families.Poisson(), offset=log_e).fit()
+    res = GLM(y, pd.concat([base, x], axis=1), family=families.Poisson(), offset=log_e).fit()
     terms = list(x.columns)
     return res.params[terms].to_numpy(), res.bse[terms].to_numpy(), np.exp(res.params[base.columns].to_numpy()), \
         float(res.llf)

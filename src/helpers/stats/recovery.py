@@ -28,10 +28,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 from scipy.spatial import cKDTree
 from statsmodels.duration.hazard_regression import PHReg
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from helpers.data import schema as S
 from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
@@ -735,9 +736,9 @@ def _wide_panel(units: pd.DataFrame, revenue: pd.DataFrame, window: int) -> pd.D
 
 def _did(change: pd.Series, panel: pd.DataFrame, confidence: float) -> dict:
     """Complainers minus controls in ``change`` (OLS on a group dummy, SE clustered by customer)."""
-    x = sm.add_constant((panel[GROUP_COLUMN] == COMPLAINER).astype(float).rename("complainer"))
+    x = add_constant((panel[GROUP_COLUMN] == COMPLAINER).astype(float).rename("complainer"))
     groups = pd.factorize(panel[S.CUSTOMER_ID])[0]
-    fit = sm.OLS(change.astype(float), x).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    fit = OLS(change.astype(float), x).fit(cov_type="cluster", cov_kwds={"groups": groups})
     est, se, z = float(fit.params["complainer"]), float(fit.bse["complainer"]), normal_quantile(confidence)
     return {"did": est, "se": se, "lower": est - z * se, "upper": est + z * se,
             "p": float(2 * stats.norm.sf(abs(est / se))) if se > 0 else np.nan}
