@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from helpers.data import quality
+from helpers.findings import verdict
 from helpers.stats import sensitivity
 from helpers.stats.intervals import normal_quantile
 from helpers.steps.section import Section, Skip, step
@@ -90,6 +91,18 @@ def undetectable_ratio(lower: float, upper: float, *, confidence: float = 0.95, 
     far = sensitivity.detectable_effect(se, alpha=1 - confidence, power=power)
     return (f" Only a ratio below {number(math.exp(-far))} or above {number(math.exp(far))} would have been "
             f"detected with {power:.0%} power.")
+
+
+def ratio_verdict(lower: float, upper: float, words: dict[str, str], *, direction: int = 1,
+                  confidence: float = 0.95) -> tuple[str, str]:
+    """The verdict on a claim that a ratio is above 1 (``direction=1``) or below it, and its closing words.
+
+    ``words`` gives the sentence for each verdict; an inconclusive one also says the smallest
+    ratio these data would have detected (`undetectable_ratio`).
+    """
+    said = verdict(lower, upper, null=1, direction=direction)
+    extra = undetectable_ratio(lower, upper, confidence=confidence) if said == "inconclusive" else ""
+    return said, words[said] + extra
 
 
 def undetectable_difference(se: float, unit: str = "", *, confidence: float = 0.95, power: float = 0.8) -> str:

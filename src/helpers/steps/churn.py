@@ -453,14 +453,13 @@ def manager_departure(data: Data, *, window: float = 6, confidence: float = 0.95
                    "unbounded): skipped.")
     after = table.loc[table["term"] == survival.AFTER_EVENT]
     row = after.iloc[0]
-    said = verdict(row["lower"], row["upper"], null=1)
+    said, closing = checks.ratio_verdict(row["lower"], row["upper"], {
+        "supported": " Losing the manager does put the account at risk.",
+        "contradicted": " They churn less after the departure: the claim does not hold here.",
+        "inconclusive": " The difference is within chance."}, confidence=confidence)
     sentence = (f"In the {number(window)} months after their account manager leaves, group customers churn at "
                 f"{number(row['hr'])} times the rate of the rest of their time ({confidence:.0%} interval "
-                f"{interval(row['lower'], row['upper'])}).")
-    sentence += {"supported": " Losing the manager does put the account at risk.",
-                 "contradicted": " They churn less after the departure: the claim does not hold here.",
-                 "inconclusive": " The difference is within chance."
-                 + checks.undetectable_ratio(row["lower"], row["upper"], confidence=confidence)}[said]
+                f"{interval(row['lower'], row['upper'])}).{closing}")
     ev = sensitivity.evalue_hr(row["hr"], row["lower"], row["upper"], rare=data.churned / data.n < 0.15)
     sentence += " " + sensitivity.evalue_sentence(ev, exposure="a manager's departure", outcome="churn")
     return (Section(value=table).text(data.sample_note("The manager-departure model")).table(table)

@@ -228,14 +228,13 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
     km = survival.km_table(cohort, group=recovery_stats.GROUP_COLUMN, duration=recovery_stats.FOLLOWUP,
                            event=recovery_stats.CHURNED_FOLLOWUP, confidence=confidence)
     summary = pd.DataFrame([{k: v for k, v in effect.items() if not isinstance(v, dict) and k != "sentence"}])
-    said = verdict(effect["lower"], effect["upper"], null=1, direction=-1)
+    said, closing = checks.ratio_verdict(effect["lower"], effect["upper"], {
+        "supported": " Recovered complainers are the more loyal: the paradox holds here.",
+        "contradicted": " Recovered complainers stay less loyal: the paradox does not hold here.",
+        "inconclusive": " The data cannot tell them apart."}, direction=-1, confidence=confidence)
     sentence = (f"Over the {number(followup_months)} months after their complaint was recovered, these customers churn "
                 f"at {number(effect['hr'])} times the rate of comparable customers who never complained "
-                f"({confidence:.0%} interval {interval(effect['lower'], effect['upper'])}).")
-    sentence += {"supported": " Recovered complainers are the more loyal: the paradox holds here.",
-                 "contradicted": " Recovered complainers stay less loyal: the paradox does not hold here.",
-                 "inconclusive": " The data cannot tell them apart."
-                 + checks.undetectable_ratio(effect["lower"], effect["upper"], confidence=confidence)}[said]
+                f"({confidence:.0%} interval {interval(effect['lower'], effect['upper'])}).{closing}")
     strength = _paradox_strength(cohort, effect, confidence)
     sentence += " " + strength.sentence
     return (Section(value=effect)
