@@ -169,6 +169,14 @@ def _hr_to_rr(hr: float) -> float:
     return (1 - 0.5 ** math.sqrt(hr)) / (1 - 0.5 ** math.sqrt(1 / hr))
 
 
+RARE = 0.15  # an outcome below this share at the end of follow-up is rare: HR ~ RR (VanderWeele & Ding 2017)
+
+
+def is_rare(share: float) -> bool:
+    """Whether an outcome seen in ``share`` of the units by the end of follow-up is rare for the E-value rules."""
+    return float(share) < RARE
+
+
 def evalue_hr(estimate: float, lower: float | None = None, upper: float | None = None, *, rare: bool) -> EValue:
     """E-value of a hazard ratio, through its approximate risk ratio.
 

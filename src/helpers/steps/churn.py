@@ -295,7 +295,7 @@ def hazard_ratios(data: Data, cox_section: Section, leakage_section: Section | N
     A term resting on a column the leakage check flagged carries its warning in its finding.
     """
     result = _needs(cox_section, "The hazard ratios need the Cox model")
-    hrs = checks.with_evalues(result.hazard_ratios(confidence), rare=data.churned / data.n < 0.15)
+    hrs = checks.with_evalues(result.hazard_ratios(confidence), rare=sensitivity.is_rare(data.churned / data.n))
     warn = (lambda terms: checks.caveat(leakage_section, terms)) if leakage_section is not None else \
         (lambda terms: "")
     section = (Section(value=hrs)
@@ -460,7 +460,7 @@ def manager_departure(data: Data, *, window: float = 6, confidence: float = 0.95
     sentence = (f"In the {number(window)} months after their account manager leaves, group customers churn at "
                 f"{number(row['hr'])} times the rate of the rest of their time ({confidence:.0%} interval "
                 f"{interval(row['lower'], row['upper'])}).{closing}")
-    ev = sensitivity.evalue_hr(row["hr"], row["lower"], row["upper"], rare=data.churned / data.n < 0.15)
+    ev = sensitivity.evalue_hr(row["hr"], row["lower"], row["upper"], rare=sensitivity.is_rare(data.churned / data.n))
     sentence += " " + sensitivity.evalue_sentence(ev, exposure="a manager's departure", outcome="churn")
     return (Section(value=table).text(data.sample_note("The manager-departure model")).table(table)
             .answer(*_MANAGER, sentence, verdict=said, finding="hr.manager_departure", p=row.get("p"))

@@ -204,7 +204,7 @@ def complaint_states(c: Complaints, *, strata: Sequence[str] = (), confidence: f
     c.need_dates()
     states, note = _state_model(c, strata=[s for s in strata if s in c.customers], min_cell=min_cell)
     hrs = checks.with_evalues(survival.hazard_ratios(states, confidence),
-                              rare=float(c.customers[S.CHURNED].mean()) < 0.15)
+                              rare=sensitivity.is_rare(c.customers[S.CHURNED].mean()))
     reading = complaints.hazard_reading(hrs, confidence=confidence)
     return (Section(value=hrs).text(note)
             .figure(plots.forest(hrs, confidence=confidence), "Hazard ratios of churn in each complaint state against "
@@ -266,7 +266,7 @@ def _paradox_strength(cohort: pd.DataFrame, effect: dict, confidence: float) -> 
     with churn within the follow-up as a binary outcome, one-sided at half of ``1 - confidence``.
     Controls may serve several sets, so the sets are not fully independent: read it as a guide.
     """
-    rare = float(cohort[recovery_stats.CHURNED_FOLLOWUP].mean()) < 0.15
+    rare = sensitivity.is_rare(cohort[recovery_stats.CHURNED_FOLLOWUP].mean())
     ev = sensitivity.evalue_hr(effect["hr"], effect["lower"], effect["upper"], rare=rare)
     words = sensitivity.evalue_sentence(ev, exposure="a recovered complaint", outcome="churn")
     sets = sensitivity.matched_set_counts(
