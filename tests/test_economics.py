@@ -61,6 +61,22 @@ def test_survival_at_is_a_right_continuous_step_held_beyond_the_last_time():
     np.testing.assert_array_equal(got, [1.0, 1.0, 0.9, 0.9, 0.8, 0.8, 0.5, 0.5])
 
 
+def test_a_resamples_curve_from_counts_is_lifelines_curve_of_the_repeated_rows():
+    """The bootstrap's curve (counts per customer) against lifelines on the rows the counts repeat."""
+    from helpers.stats.survival import km_table
+
+    rng = np.random.default_rng(5)
+    rows = pd.DataFrame({S.TENURE: rng.integers(0, 30, 400).astype(float), S.CHURNED: rng.random(400) < 0.6})
+    sample = ec._Sample(rows, duration=S.TENURE, event=S.CHURNED)
+    months = np.arange(0, 40)
+    for counts in (np.ones(400, dtype=int), sample.draw(rng), sample.draw(rng)):
+        repeated = rows.loc[rows.index.repeat(counts)]
+        expected = ec.survival_at(km_table(repeated), months)
+        np.testing.assert_allclose(ec.survival_at(sample.curve(counts), months), expected, rtol=0, atol=1e-12)
+        assert sample.total(S.TENURE, counts) == pytest.approx(repeated[S.TENURE].sum())
+    np.testing.assert_allclose(ec.survival_at(sample.curve(), months), ec.survival_at(km_table(rows), months))
+
+
 def test_survival_at_rejects_several_curves_stacked():
     curve = pd.DataFrame({"time": [0.0, 1, 0, 1], "survival": [1.0, 0.9, 1.0, 0.8]})
     with pytest.raises(ValueError, match="strictly increasing: pass one curve"):

@@ -69,8 +69,42 @@ def _discount(months: np.ndarray, annual_discount_rate: float) -> np.ndarray:
     return (1.0 + annual_discount_rate) ** (-np.asarray(months, dtype=float) / 12)
 
 
-def _resample(df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    return df.iloc[rng.integers(0, len(df), len(df))]
+class _Sample:
+    """A sample of customers whose bootstrap resamples are counts, one per customer.
+
+    Drawing n customers with replacement is drawing how many times each is taken; the
+    resample's Kaplan-Meier curve is then the count-weighted curve of the original rows, a few
+    numpy passes instead of a lifelines fit per replicate (400 replicates of two arms of 3,000
+    took 15 s, now 0.2 s). The draws are those ``df.iloc[rng.integers(0, n, n)]`` took, so the
+    intervals are the same; the point estimate stays lifelines' curve (`km_table`), and the
+    weighted curve with every count 1 equals it (test_economics).
+    """
+
+    def __init__(self, rows: pd.DataFrame, *, duration: str, event: str):
+        self.rows, self.n, self._columns = rows, len(rows), (duration, event)
+        self.times, self._code = np.unique(rows[duration].to_numpy(dtype=float), return_inverse=True)
+        self._event = rows[event].to_numpy(dtype=bool)
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """How many times each customer is taken in one resample."""
+        return np.bincount(rng.integers(0, self.n, self.n), minlength=self.n)
+
+    def curve(self, counts: np.ndarray | None = None) -> pd.DataFrame:
+        """Kaplan-Meier curve (``time``, ``survival``) of the sample, or of the resample ``counts``."""
+        if counts is None:
+            duration, event = self._columns
+            return km_table(self.rows, duration=duration, event=event)
+        k = len(self.times)
+        entered = np.bincount(self._code, weights=counts, minlength=k)
+        died = np.bincount(self._code, weights=counts * self._event, minlength=k)
+        at_risk = entered[::-1].cumsum()[::-1]
+        hazard = np.divide(died, at_risk, out=np.zeros(k), where=at_risk > 0)
+        return pd.DataFrame({TIME: self.times, SURVIVAL: np.cumprod(1.0 - hazard)})
+
+    def total(self, column: str, counts: np.ndarray | None = None) -> float:
+        """Sum of ``column`` over the sample, or over the resample ``counts``."""
+        x = self.rows[column].to_numpy(dtype=float)
+        return float(x.sum() if counts is None else x @ counts)
 
 
 def _percentiles(draws, confidence: float) -> tuple[float, float]:
@@ -180,10 +214,10 @@ def customer_lifetime_value(cph, df: pd.DataFrame, *, covariates: Sequence[str],
     return pd.Series(months_worth * np.asarray(margin, dtype=float), index=df.index, name="clv")
 
 
-def _group_clv(rows: pd.DataFrame, *, margin_rate: float, value: str, horizon_months: int,
-               annual_discount_rate: float, duration: str, event: str) -> float:
-    curve = km_table(rows, duration=duration, event=event)
-    return lifetime_value(curve, monthly_margin=margin_rate * rows[value].mean(), horizon_months=horizon_months,
+def _group_clv(sample: _Sample, counts: np.ndarray | None = None, *, margin_rate: float, value: str,
+               horizon_months: int, annual_discount_rate: float) -> float:
+    margin = margin_rate * sample.total(value, counts) / sample.n
+    return lifetime_value(sample.curve(counts), monthly_margin=margin, horizon_months=horizon_months,
                           annual_discount_rate=annual_discount_rate)
 
 
@@ -234,26 +268,32 @@ def lifetime_value_by_group(df: pd.DataFrame, *, group: str, horizon_months: int
     [15.0, 75.0]
     """
     one = partial(_group_clv, margin_rate=margin_rate, value=value, horizon_months=horizon_months,
-                  annual_discount_rate=annual_discount_rate, duration=duration, event=event)
+                  annual_discount_rate=annual_discount_rate)
     rng, rows = np.random.default_rng(seed), []
     for key, sub in df.groupby(group, observed=True, sort=True):
-        low, high = _percentiles([one(_resample(sub, rng)) for _ in range(reps)], confidence)
+        sample = _Sample(sub, duration=duration, event=event)
+        low, high = _percentiles([one(sample, sample.draw(rng)) for _ in range(reps)], confidence)
         rows.append({group: key, "customers": len(sub), "monthly_margin": margin_rate * sub[value].mean(),
-                     "clv": one(sub), "lower": low, "upper": high})
+                     "clv": one(sample), "lower": low, "upper": high})
     return pd.DataFrame(rows)
 
 
 # ---- a retention campaign ------------------------------------------------------------------
-def _campaign(treated: pd.DataFrame, control: pd.DataFrame, *, monthly_margin: float | None, margin_rate: float,
-              value: str, cost_per_action: float | None, cost: str, revenue_effect: float, horizon_months: int,
-              annual_discount_rate: float, duration: str, event: str) -> dict:
-    """Every campaign quantity from one (re)sample of the two arms."""
-    pooled = pd.concat([treated, control])
-    margin = monthly_margin if monthly_margin is not None else margin_rate * pooled[value].mean()
-    per_action = cost_per_action if cost_per_action is not None else float(treated[cost].mean())
-    clv = {arm: lifetime_value(km_table(rows, duration=duration, event=event), monthly_margin=margin * lift,
-                               horizon_months=horizon_months, annual_discount_rate=annual_discount_rate)
-           for arm, rows, lift in [("treated", treated, 1 + revenue_effect), ("control", control, 1.0)]}
+def _campaign(treated: _Sample, control: _Sample, counts: tuple = (None, None), *, monthly_margin: float | None,
+              margin_rate: float, value: str, cost_per_action: float | None, cost: str, revenue_effect: float,
+              horizon_months: int, annual_discount_rate: float) -> dict:
+    """Every campaign quantity from the two arms, or from one resample of each (``counts``)."""
+    of_treated, of_control = counts
+    if monthly_margin is not None:
+        margin = monthly_margin
+    else:
+        margin = margin_rate * (treated.total(value, of_treated) + control.total(value, of_control)) / (
+            treated.n + control.n)
+    per_action = cost_per_action if cost_per_action is not None else treated.total(cost, of_treated) / treated.n
+    clv = {arm: lifetime_value(sample.curve(of), monthly_margin=margin * lift, horizon_months=horizon_months,
+                               annual_discount_rate=annual_discount_rate)
+           for arm, sample, of, lift in [("treated", treated, of_treated, 1 + revenue_effect),
+                                         ("control", control, of_control, 1.0)]}
     gain = clv["treated"] - clv["control"]
     net = gain - per_action
     return dict(zip(_CAMPAIGN, [clv["treated"], clv["control"], gain, per_action, net,
@@ -323,15 +363,15 @@ def incremental_value(df: pd.DataFrame, *, horizon_months: int, arm: str = S.ARM
     arms = {label: df[df[arm] == label] for label in (treated, control)}
     if min(map(len, arms.values())) == 0:
         raise ValueError(f"{arm} needs rows labelled {treated!r} and {control!r}; found {sorted(df[arm].unique())}")
-    one = partial(_campaign, monthly_margin=monthly_margin, margin_rate=margin_rate, value=value,
+    samples = [_Sample(arms[label], duration=duration, event=event) for label in (treated, control)]
+    one = partial(_campaign, *samples, monthly_margin=monthly_margin, margin_rate=margin_rate, value=value,
                   cost_per_action=cost_per_action, cost=cost, revenue_effect=revenue_effect,
-                  horizon_months=horizon_months, annual_discount_rate=annual_discount_rate, duration=duration,
-                  event=event)
+                  horizon_months=horizon_months, annual_discount_rate=annual_discount_rate)
     rng = np.random.default_rng(seed)
-    draws = pd.DataFrame([one(*(_resample(arms[k], rng) for k in (treated, control))) for _ in range(reps)],
+    draws = pd.DataFrame([one(tuple(sample.draw(rng) for sample in samples)) for _ in range(reps)],
                          columns=list(_CAMPAIGN))
     out = {}
-    for key, estimate in one(arms[treated], arms[control]).items():
+    for key, estimate in one().items():
         out.update(zip([key, f"{key}_lower", f"{key}_upper"], [estimate, *_percentiles(draws[key], confidence)]))
     return {**out, "p_roi_positive": float((draws["net_value"] > 0).mean()) if reps else np.nan,
             "customers_treated": len(arms[treated]), "customers_control": len(arms[control]), "reps": reps}
@@ -517,10 +557,9 @@ def retention_claim_ci(df: pd.DataFrame, *, monthly_margin: float, acquisition_c
     one = partial(retention_claim, monthly_margin=monthly_margin, acquisition_cost=acquisition_cost,
                   horizon_months=horizon_months, annual_discount_rate=annual_discount_rate, points=points,
                   at_months=at_months, claim=claim)
-    point = one(km_table(df, duration=duration, event=event))
-    rng = np.random.default_rng(seed)
-    draws = pd.DataFrame([one(km_table(_resample(df, rng), duration=duration, event=event)) for _ in range(reps)],
-                         columns=list(point))
+    sample, rng = _Sample(df, duration=duration, event=event), np.random.default_rng(seed)
+    point = one(sample.curve())
+    draws = pd.DataFrame([one(sample.curve(sample.draw(rng))) for _ in range(reps)], columns=list(point))
     out = {}
     for key in ("increase_pct", "gain", "profit_before"):
         out.update(zip([key, f"{key}_lower", f"{key}_upper"], [point[key], *_percentiles(draws[key], confidence)]))
