@@ -102,6 +102,18 @@ def test_roles_are_read_from_tags_and_unknown_roles_are_refused(tmp_path, notebo
         declared_parameters(tmp_path / "bad.ipynb")
 
 
+def test_the_tables_a_data_set_needs_are_tables_of_the_contract(tmp_path):
+    write_notebook(tmp_path / "ok.ipynb", 'DATASET = "synthetic"  # data [role: dataset] [needs: campaigns, revenue]')
+    assert declared_parameters(tmp_path / "ok.ipynb")["DATASET"].needs == ("campaigns", "revenue")
+    for tag, message in [("[role: dataset] [needs: campaign]", r"names tables of the contract \(customers, .*\), "
+                                                                 r"not 'campaign'"),
+                         ("[needs: campaigns]", r"\[needs: ...\] goes with \[role: dataset\]"),
+                         ("[role: dataset] [needs: <script>]", r"not '<script>'")]:
+        write_notebook(tmp_path / "bad.ipynb", f'DATASET = "synthetic"  # data {tag}')
+        with pytest.raises(ParameterError, match=message):
+            declared_parameters(tmp_path / "bad.ipynb")
+
+
 def test_the_runner_finds_the_data_by_role_not_by_name(tmp_path, monkeypatch):
     """A data parameter under another name is still loaded and checked before any kernel starts."""
     from helpers import config

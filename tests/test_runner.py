@@ -204,3 +204,61 @@ def test_jobs_at_once_in_one_process_hand_the_union_and_restore_what_was_there(m
     for t in threads:
         t.join()
     assert seen == ["a,b", "a,b"] and os.environ["WB_TEST_HANDED"] == "outer"
+
+
+# ---- data that do not suit a notebook: refused alone, left out of a run of several ------------------------------
+@pytest.fixture
+def without_campaigns(dataset, tmp_path) -> Path:
+    """The `dataset` fixture's tables but its campaigns."""
+    folder = tmp_path / "no-campaigns"
+    shutil.copytree(dataset, folder, ignore=shutil.ignore_patterns("campaigns.*"))
+    return folder
+
+
+def test_a_data_set_without_the_campaigns_02_needs_is_refused_before_any_kernel(without_campaigns, tmp_path,
+                                                                               monkeypatch):
+    from click.testing import CliRunner
+
+    from helpers.cli import main
+    from helpers.report import runner
+
+    seen = []
+    monkeypatch.setattr(runner, "execute_job", _fake_job(seen))
+    reports = tmp_path / "reports"
+    done = CliRunner().invoke(main, ["run", "02", "-p", f"dataset={without_campaigns}", "--reports", str(reports)])
+    assert done.exit_code == 2, done.output
+    assert (f"refused: 02_retention_effort_revenue: data set '{without_campaigns}' has no campaigns table, which "
+            "DATASET needs: give a data set that has it (tables: contacts, customers, manager_departures, revenue), "
+            "or a one-table source in EXPERIMENT_FILE") in done.output
+    assert seen == [] and not reports.exists()
+
+
+def test_a_campaign_the_data_set_does_not_hold_is_refused_listing_those_it_holds(dataset, tmp_path, monkeypatch):
+    from helpers.report import runner
+
+    monkeypatch.setattr(runner, "execute_job", _fake_job([]))
+    held = sorted(set(load_dataset(dataset).tables["campaigns"]["campaign_id"]))
+    for hostile in ("nope", "<script>alert(1)</script>", "x'; import os #"):
+        with pytest.raises(runner.NotApplicable) as refused:
+            runner.run(["02"], {"dataset": str(dataset), "campaign": hostile}, reports=tmp_path / "r", progress=False)
+        assert str(refused.value) == (f"02_retention_effort_revenue: CAMPAIGN={hostile!r} is not a campaign of data "
+                                      f"set {str(dataset)!r}; its campaigns: {', '.join(map(repr, held))}")
+    assert not (tmp_path / "r").exists()
+
+
+def test_in_a_run_of_several_a_notebook_the_data_do_not_suit_is_listed_as_not_run(without_campaigns, tmp_path,
+                                                                                  monkeypatch, capsys):
+    from helpers.report import runner
+
+    seen = []
+    monkeypatch.setattr(runner, "execute_job", _fake_job(seen))
+    reports = tmp_path / "reports"
+    result = runner.run(["00", "02"], {"dataset": str(without_campaigns)}, reports=reports, progress=True)
+    assert [e["notebook"] for e in result["notebooks"]] == ["00_data_overview"] and len(seen) == 1
+    (entry,) = result["not_run"]
+    assert entry["notebook"] == "02_retention_effort_revenue" and entry["reason"].startswith(
+        f"data set '{without_campaigns}' has no campaigns table")
+    assert manifest(reports)["not_run"] == result["not_run"]
+    assert "02_retention_effort_revenue: not run: data set" in capsys.readouterr().out
+    with pytest.raises(RunRefused, match=r"no notebook can run on these data:\n- 02_retention_effort_revenue: data"):
+        runner.run(["02", "02"], {"dataset": str(without_campaigns)}, reports=reports, progress=False)

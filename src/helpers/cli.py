@@ -211,13 +211,15 @@ def _check_run_options(notebooks, run_all, pairs, params_file, grid_file, jobs, 
 
 def _echo_run(manifest: dict, reports: Path, *, notebooks: bool) -> None:
     """Where the run folder is, after one line per notebook (ran or skipped) when ``notebooks``."""
-    from .report.runner import result_line, skip_line
+    from .report.runner import not_run_line, result_line, skip_line
 
     label = (manifest.get("grid") or {}).get("label", "")
     for entry in manifest["notebooks"] if notebooks else []:
         click.echo(result_line(entry, label))
     for skip in manifest.get("skipped", []) if notebooks else []:
         click.echo(skip_line(skip, label, reports))
+    for entry in manifest.get("not_run", []) if notebooks else []:
+        click.echo(not_run_line(entry, label))
     if manifest["run_id"] is not None:
         click.echo(f"run {manifest['run_id']} {manifest['status']}: {reports / manifest['run_id']}")
     elif not manifest.get("grid"):

@@ -10,12 +10,15 @@ ended by tags that narrow what it accepts::
     COST = None              # cost of one action [type: float] [range: x >= 0]
     TRIM = [0.05, 0.95]      # propensity bounds [range: 0 <= x <= 1] [length: 2]
     DATASET = "synthetic"    # data set [role: dataset]
+    DATASET = "synthetic"    # data set with campaigns [role: dataset] [needs: campaigns]
 
 The default's type is the parameter's type (``str``, ``int``, ``float``, ``bool`` or a list of
 one of them); a ``None`` default or an empty list declares its type with ``[type: ...]``.
 ``[choices: ...]`` and ``[range: ...]`` apply to the value, or to each element of a list.
 ``[role: ...]`` tells the runner what a parameter means to it (`ROLES`), so that the runner
 reads the data a notebook names, and checks its model terms, without knowing parameter names.
+``[needs: ...]`` on the data set names the tables it must hold (`helpers.data.schema.TABLES`),
+so that a data set without them is refused before any kernel starts.
 
 Values are data, never code. A value is a plain scalar (text, number, true/false, null) or a
 list of them, checked element by element; NaN and infinity are refused where a number is
@@ -39,6 +42,8 @@ from typing import Any
 import nbformat
 import yaml
 
+from helpers.data import schema as S
+
 KINDS = ("str", "int", "float", "bool")
 ROLES = {  # what a [role: ...] tag tells the runner about a parameter
     "dataset": "the data set (a built-in name, a folder or a mapping file), loaded and checked before a run",
@@ -47,11 +52,12 @@ ROLES = {  # what a [role: ...] tag tells the runner about a parameter
     "large": "customers from which the data are checked in DuckDB instead of pandas",
     "covariates": "columns that become model covariates: identifier columns are refused",
     "strata": "columns that become model strata: identifier columns are refused",
+    "campaign": "a campaign_id the data set's campaigns table must hold (unless a one-table source is given)",
 }
 DATA_ROLES = ("dataset", "table")  # parameters that name the data, not how it is analysed
 MAX_TEXT = 4096  # characters of one text value
 MAX_ITEMS = 1000  # elements of one list value
-_TAG = re.compile(r"\[(?P<key>choices|type|range|length|role):\s*(?P<value>(?:[^\[\]]|\[[^\]]*\])*)\]\s*$")
+_TAG = re.compile(r"\[(?P<key>choices|type|range|length|role|needs):\s*(?P<value>(?:[^\[\]]|\[[^\]]*\])*)\]\s*$")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RANGE = re.compile(rf"^(?:(?P<low>{_NUMBER})\s*(?P<lop><=|<)\s*)?x(?:\s*(?P<hop><=|<)\s*(?P<high>{_NUMBER}))?$")
 _RANGE_FROM = re.compile(rf"^x\s*(?P<op>>=|>)\s*(?P<low>{_NUMBER})$")
@@ -124,6 +130,7 @@ class Parameter:
     bounds: Bounds | None = None
     length: int | None = None
     role: str = ""
+    needs: tuple[str, ...] = ()
     _item: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self):
@@ -241,9 +248,15 @@ def _declare(name: str, default: Any, text: str, tags: dict[str, str]) -> Parame
     role = tags.get("role", "")
     if role and role not in ROLES:
         raise ParameterError(f"parameter {name}: [role: {role}] is not a role; roles: {', '.join(ROLES)}")
+    needs = tuple(t.strip() for t in tags["needs"].split(",")) if "needs" in tags else ()
+    if unknown := [t for t in needs if t not in S.TABLES]:
+        raise ParameterError(f"parameter {name}: [needs: ...] names tables of the contract "
+                             f"({', '.join(S.TABLES)}), not {', '.join(map(repr, unknown))}")
+    if needs and role != "dataset":
+        raise ParameterError(f"parameter {name}: [needs: ...] goes with [role: dataset]")
     param = Parameter(name, default, text, choices, kind=tags.get("type", ""),
                       bounds=parse_bounds(tags["range"]) if "range" in tags else None,
-                      length=int(length) if length is not None else None, role=role)
+                      length=int(length) if length is not None else None, role=role, needs=needs)
     if default is not None:
         check_value(default, param)  # the notebook's own default obeys its declaration
     return param

@@ -78,6 +78,11 @@ class RunRefused(ValueError):
     """The run was refused before any kernel started (bad parameter, missing or invalid data)."""
 
 
+class NotApplicable(RunRefused):
+    """The data set lacks what a notebook needs (``[needs: ...]``, a ``campaign``): refused when run alone,
+    left out of a run of several notebooks, with the reason (the manifest's ``not_run``)."""
+
+
 class DiskFull(RuntimeError):
     """The disk filled up during a run; the folders of that run were removed."""
 
@@ -193,7 +198,37 @@ def _data_of(effective: dict, declared: dict, cache: dict, notebook: str,
         _no_identifiers(ds.tables if ds is not None else pd.DataFrame(), effective, declared)
     except (FileNotFoundError, ValueError) as e:
         raise RunRefused(f"{notebook}: {e}") from None
+    _holds_what_is_needed(name, ds, effective, declared, notebook)
     return {"dataset": name, "fingerprint": fp}, ({CHECKED_ENV: validation_token(fp)} if ds is not None else {})
+
+
+def _holds_what_is_needed(name: str, ds, effective: dict, declared: dict, notebook: str) -> None:
+    """Refuse a data set without the tables its ``[needs: ...]`` names, or without the ``campaign`` asked for.
+
+    ``ds`` is the loaded `Dataset`, or None for a large folder checked in DuckDB (its tables are
+    then its files, and a campaign is looked up in the campaigns file alone).
+    """
+    parameter = _one(declared, "dataset")
+    instead = with_role(declared, "table")
+    otherwise = f", or a one-table source in {' or '.join(instead)}" if instead else ""
+    held = set(ds.tables) if ds is not None else set(table_files(resolve(name)))
+    present = {t for t in held if ds is None or ds.has(t)}
+    missing = [t for t in declared[parameter].needs if t not in present]
+    if missing:
+        raise NotApplicable(f"{notebook}: data set {name!r} has no {' and no '.join(missing)} table, which {parameter} "
+                         f"needs: give a data set that has {'them' if len(missing) > 1 else 'it'} "
+                         f"(tables: {', '.join(sorted(present)) or 'none'}){otherwise}")
+    for p in with_role(declared, "campaign"):
+        wanted = effective.get(p)
+        if wanted in (None, "") or S.CAMPAIGNS not in present:
+            continue
+        campaigns = (ds.tables[S.CAMPAIGNS] if ds is not None
+                     else read_table(str(table_files(resolve(name))[S.CAMPAIGNS])))
+        known = sorted(campaigns[S.CAMPAIGN_ID].dropna().astype(str).unique())
+        if str(wanted) not in known:
+            shown = ", ".join(map(repr, known[:10])) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+            raise NotApplicable(f"{notebook}: {p}={wanted!r} is not a campaign of data set {name!r}; "
+                             f"its campaigns: {shown or 'none'}")
 
 
 def _skip_unloaded(job: dict, declared: dict,
@@ -272,7 +307,10 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
     """Resolve notebooks and parameters, and load each data set once; refuse before any kernel starts.
 
     With one notebook an unknown parameter is refused; with several, a parameter is passed to
-    the notebooks that declare it and refused only when none does. ``data_cache`` (data set
+    the notebooks that declare it and refused only when none does. Likewise a data set without
+    what a notebook needs (`NotApplicable`) refuses a run of that notebook alone; in a run of
+    several, that notebook's job carries ``not_run`` (the reason) and does not run, unless no
+    notebook can, and then the run is refused. ``data_cache`` (data set
     name -> (fingerprint, Dataset or None)) lets several plans (the points of a grid) load each data set once.
 
     ``unchanged(job)`` (the runner: `find_unchanged` of the job's cache key) returns the skip
@@ -306,9 +344,18 @@ def plan(names: list[str], overrides: dict[str, Any], *, strings: bool = False,
         if skip is not None:
             job["data"], job["unchanged"] = skip
         else:
-            job["data"], kernel_env = _data_of(effective, params, datasets, path.stem, before_loading)
-            job.update({"kernel_env": kernel_env} if kernel_env else {})
+            try:
+                job["data"], kernel_env = _data_of(effective, params, datasets, path.stem, before_loading)
+            except NotApplicable as e:
+                if len(paths) == 1:
+                    raise
+                job["not_run"] = str(e).removeprefix(f"{path.stem}: ")
+            else:
+                job.update({"kernel_env": kernel_env} if kernel_env else {})
         jobs.append(job)
+    if all("not_run" in job for job in jobs):
+        raise RunRefused("no notebook can run on these data:\n" + "\n".join(
+            f"- {job['path'].stem}: {job['not_run']}" for job in jobs))
     return jobs
 
 
@@ -394,7 +441,7 @@ def check_manifest(manifest: Any, folder: str) -> dict:
         raise ValueError(f"its run_id is not its folder's name {folder!r}")
     if not isinstance(manifest.get("started_at"), str) or manifest.get("status") not in STATUSES:
         raise ValueError("it has no valid started_at and status")
-    for key in ("notebooks", "skipped"):
+    for key in ("notebooks", "skipped", "not_run"):
         if not isinstance(manifest.get(key, []), list):
             raise ValueError(f"its {key} is not a list")
     for n, entry in enumerate(manifest.get("notebooks", []), 1):
@@ -747,7 +794,8 @@ def _workers(jobs: int | None, n: int) -> int:
 
 def _prepare(planned: list[list[dict]], grid: Grid | None, reports: Path, environment: str,
              earlier: list[dict] | None) -> list[dict]:
-    """Per point: the jobs to run and the skip records of the unchanged ones (cache keys attached).
+    """Per point: the jobs to run, the skip records of the unchanged ones (cache keys attached), and
+    the notebooks the data do not suit (``extra["not_run"]``, for the manifest).
 
     A job `plan` found unchanged (its data not loaded) is skipped whatever; the others are looked
     up in ``earlier`` (None: ``force``, every one runs).
@@ -755,7 +803,8 @@ def _prepare(planned: list[list[dict]], grid: Grid | None, reports: Path, enviro
     points = []
     for n, jobs in enumerate(planned):
         todo, skipped = [], []
-        for job in jobs:
+        not_run = [{"notebook": job["path"].stem, "reason": job["not_run"]} for job in jobs if "not_run" in job]
+        for job in (job for job in jobs if "not_run" not in job):
             job["cache_key"] = cache_key(job, environment)
             if grid is not None:
                 job["stable_set"] = None  # a grid point is never the stable report
@@ -765,6 +814,7 @@ def _prepare(planned: list[list[dict]], grid: Grid | None, reports: Path, enviro
         point = grid.points[n] if grid else {}
         extra = {"grid": {"file": grid.source, "point": {k: point[k] for k in grid.varying},
                           "label": grid.label(point)}} if grid else {}
+        extra |= {"not_run": not_run} if not_run else {}
         points.append({"todo": todo, "skipped": skipped, "extra": extra,
                        "label": grid.label(point) if grid else ""})
     return points
@@ -822,6 +872,8 @@ def run_points(names: list[str], points: list[dict], *, grid: Grid | None = None
         for point in prepared:
             for skip in point["skipped"]:
                 print(skip_line(skip, point["label"], reports), flush=True)
+            for entry in point["extra"].get("not_run", []):
+                print(not_run_line(entry, point["label"]), flush=True)
     if not any(p["todo"] for p in prepared):
         if reports.is_dir():
             write_index(reports)  # nothing to run, but a killed run's scratch is still swept
@@ -949,6 +1001,11 @@ def skip_line(skip: dict, label: str, reports: Path) -> str:
     """``00_data_overview: unchanged since run <id>, skipped (--force reruns); report: <path>``."""
     return (f"{_named(skip['notebook'], label)}: unchanged since run {skip['unchanged_since']}, skipped "
             f"(--force reruns); report: {reports / skip['report']}")
+
+
+def not_run_line(entry: dict, label: str = "") -> str:
+    """``02_retention_effort_revenue: not run: data set 'telco' has no campaigns table, ...``."""
+    return f"{_named(entry['notebook'], label)}: not run: {entry['reason']}"
 
 
 def run(names: list[str] | None = None, overrides: dict[str, Any] | None = None, *, strings: bool = False,
