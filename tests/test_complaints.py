@@ -277,9 +277,12 @@ def test_episodes_reproduce_the_customers(tables):
 def test_state_model_equals_statsmodels_phreg(tables):
     """lifelines CoxTimeVaryingFitter uses Efron ties and risk sets start < t <= stop (R's convention).
     statsmodels PHReg counts a record entering exactly at a failure time as at risk (Stata's); episodes
-    start on whole days, so such ties occur: entry is shifted by 1e-9 months to use R's convention."""
+    start on whole days, so such ties occur: entry is shifted by 1e-9 months to use R's convention.
+    The first 4,000 customers: agreement is a property of the two fits, not of the sample size."""
     covariates = [S.SATISFACTION, S.WALLET_SHARE]
-    ep = K.complaint_episodes(tables[S.CUSTOMERS], tables[S.CONTACTS], covariates=[*covariates, S.CONTRACT])
+    customers = tables[S.CUSTOMERS].head(4000)
+    contacts = tables[S.CONTACTS][tables[S.CONTACTS][S.CUSTOMER_ID].isin(customers[S.CUSTOMER_ID])]
+    ep = K.complaint_episodes(customers, contacts, covariates=[*covariates, S.CONTRACT])
     ep = ep.dropna(subset=covariates)
     model = K.complaint_state_model(ep, covariates=covariates, strata=S.CONTRACT)
     x = pd.concat([pd.get_dummies(ep[K.STATE], dtype=float).iloc[:, 1:], ep[covariates]], axis=1)
