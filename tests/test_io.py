@@ -145,3 +145,32 @@ def test_a_hostile_sheet_name_is_only_compared_and_quoted(tmp_path):
         io.read_table(f"{tmp_path / 't.csv'}#x")
     with pytest.raises(ValueError, match=r"^t.csv is not a workbook: a sheet \('x'\) is named for workbooks only$"):
         io.read_table(tmp_path / "t.csv", sheet="x")
+
+
+def test_a_relative_source_is_made_absolute_for_the_kernel_with_its_sheet_kept(tmp_path, monkeypatch):
+    """Kernels run in notebooks/: the runner hands them absolute paths (issue 15: `book.xlsx#Sheet` was not)."""
+    monkeypatch.chdir(tmp_path)
+    with pd.ExcelWriter(tmp_path / "book.xlsx") as book:
+        pd.DataFrame({"field": ["arm"], "meaning": ["assigned arm"]}).to_excel(book, sheet_name="About", index=False)
+        pd.DataFrame({"arm": ["a", "b"], "spend": [1.0, 2.0]}).to_excel(book, sheet_name="Experiment", index=False)
+    pd.DataFrame({"x": [1]}).to_csv(tmp_path / "a#b.csv", index=False)  # a '#' that is part of a file name
+    assert io.absolute_source("book.xlsx#Experiment") == f"{tmp_path / 'book.xlsx'}#Experiment"
+    assert io.absolute_source("book.xlsx") == str(tmp_path / "book.xlsx")
+    assert io.absolute_source("a#b.csv") == str(tmp_path / "a#b.csv")
+    assert io.read_table(io.absolute_source("book.xlsx#Experiment"))["spend"].tolist() == [1.0, 2.0]
+    for unchanged in ("synthetic", "cfpb", "missing.csv", "missing.xlsx#Sheet", str(tmp_path / "book.xlsx"), "",
+                      "../../etc/passwd#<script>"):
+        assert io.absolute_source(unchanged) == unchanged
+
+
+def test_the_runner_hands_the_kernel_an_absolute_workbook_sheet(tmp_path, monkeypatch):
+    from helpers.report import runner
+
+    monkeypatch.chdir(tmp_path)
+    with pd.ExcelWriter(tmp_path / "book.xlsx") as book:
+        pd.DataFrame({"about": ["this workbook"]}).to_excel(book, sheet_name="About", index=False)
+        pd.DataFrame({"arm": ["control", "email"] * 20, "spend": [1.0, 2.0] * 20}).to_excel(
+            book, sheet_name="Experiment", index=False)
+    (job,) = runner.plan(["02"], {"experiment_file": "book.xlsx#Experiment", "outcome": "spend"})
+    assert job["parameters"]["EXPERIMENT_FILE"] == f"{tmp_path / 'book.xlsx'}#Experiment"
+    assert job["data"]["dataset"] == f"{tmp_path / 'book.xlsx'}#Experiment"

@@ -409,6 +409,24 @@ def _split_sheet(source: str | Path) -> tuple[Path, str | None]:
     return path, None
 
 
+def absolute_source(source: str) -> str:
+    """A source that names an existing relative path, made absolute; a workbook's ``#sheet`` is kept.
+
+    Kernels run in ``notebooks/``, not where the command was typed, so the runner hands them
+    absolute paths. Anything else (a built-in name, a missing file, an absolute path) is returned
+    unchanged, for the loader to accept or refuse.
+
+    Example
+    -------
+    >>> absolute_source("synthetic")
+    'synthetic'
+    """
+    path, sheet = _split_sheet(source)
+    if not source or path.is_absolute() or not path.exists():
+        return source
+    return str(path.resolve()) + (f"#{sheet}" if sheet is not None else "")
+
+
 def table_path(source: str | Path) -> Path:
     """The file behind a one-table source (a built-in name, a path, ``book.xlsx#sheet``); an error when missing."""
     if str(source) in TABLE_READERS:

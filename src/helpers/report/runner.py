@@ -62,7 +62,7 @@ import pandas as pd
 
 from helpers import config
 from helpers.data import schema as S
-from helpers.data.io import READERS, fingerprint, read_table, resolve, table_files, table_path
+from helpers.data.io import READERS, absolute_source, fingerprint, read_table, resolve, table_files, table_path
 from helpers.data.privacy import check_covariates
 from helpers.files import atomic_write
 
@@ -144,12 +144,11 @@ def _one(declared: dict, role: str) -> str | None:
 
 
 def _absolute_paths(given: dict, declared: dict) -> dict:
-    """Data parameters that name an existing relative path, made absolute."""
+    """Data parameters that name an existing relative path (``book.xlsx#Sheet`` too), made absolute."""
     out = dict(given)
     for name in data_parameters(declared):
-        value = out.get(name)
-        if isinstance(value, str) and value and not Path(value).is_absolute() and Path(value).exists():
-            out[name] = str(Path(value).resolve())
+        if isinstance(out.get(name), str):
+            out[name] = absolute_source(out[name])
     return out
 
 
