@@ -1,4 +1,5 @@
-"""notebooks/03_complaint_recovery.ipynb through the report runner: dated data, a one-table export, and CFPB."""
+"""notebooks/03_complaint_recovery.ipynb through the report runner: the aggregated path, a one-table export and CFPB.
+The default dated data are checked on the default run (test_default_answers.py)."""
 import json
 
 import numpy as np
@@ -6,35 +7,14 @@ import pandas as pd
 import pytest
 
 from helpers.data.external import cfpb_complaints
-from helpers.data.io import load_dataset
-from helpers.stats import complaints
 
 from .conftest import run_notebook
-from .reading import answers_of
 
 pytestmark = pytest.mark.slow
 
 
 def run(tmp_path, *params):
     return run_notebook(tmp_path, "03_complaint_recovery", *params)
-
-
-def test_dated_complaints(tmp_path, medium):
-    findings, text, _ = run(tmp_path, f"dataset={medium}")
-    ds = load_dataset(medium)
-    assert findings["mode"]["value"] == "dated complaints" and findings["leakage.near_determining"]["value"] == 0
-    fcr = complaints.fcr_rate(ds["contacts"], freq=None).iloc[0]
-    assert findings["kpi.first_contact_resolution"]["value"] == pytest.approx(fcr["value"])
-    truth = json.loads((medium / "truth.json").read_text())["cox_log_hr"]
-    for state in ("open", "failed"):
-        f = findings[f"hr.complaint.{state}"]
-        assert f["ci_low"] <= np.exp(truth[f"complaint[{state}]"]) <= f["ci_high"], state
-    assert findings["paradox.verdict"]["value"] in {"supported", "inconclusive", "contradicted"}
-    assert findings["event_study.k0"]["value"] < 0  # the planted spend dip while a complaint is open
-    assert "Verdict:" in text and "de Matos, Henrique & Rossi (2007" in text
-    answers = answers_of(tmp_path)  # planted: a recovered complainer churns at 0.85 times the never-complained rate
-    assert np.exp(truth["complaint[recovered]"]) < 1 and answers["paradox"]["verdict"] in {"supported", "inconclusive"}
-    assert answers["states"]["sentence"].startswith("While a complaint is open")
 
 
 @pytest.fixture

@@ -1,58 +1,17 @@
-"""notebooks/02_retention_effort_revenue.ipynb through the report runner: both designs and a one-table experiment."""
-
-import json
-
+"""notebooks/02_retention_effort_revenue.ipynb through the report runner: the targeted design, a refused design and
+one-table experiments. The default randomized campaign is checked on the default run (test_default_answers.py)."""
 import numpy as np
 import pandas as pd
 import pytest
-
-from helpers.data.io import load_dataset
-from helpers.stats import retention as R
 
 from .conftest import run_notebook, workbench
 from .reading import answers_of
 
 pytestmark = pytest.mark.slow
-COVARIATES = ["contract", "customer_type", "log2_monthly_value", "tenure_at_assignment", "recent_complaint"]
 
 
 def run(tmp_path, *params):
     return run_notebook(tmp_path, "02_retention_effort_revenue", *params)
-
-
-def test_randomized_campaign(tmp_path, medium):
-    findings, text, _ = run(tmp_path, f"dataset={medium}", "campaign=RCT-2024-07")
-    assert findings["design"]["value"] == "randomized"
-    # the recorded headline is the CUPED estimate the helpers give on the same frame
-    frame = R.campaign_frame(load_dataset(medium), "RCT-2024-07")
-    cuped = R.effect_table(frame, outcome=R.REVENUE_WINDOW, design="randomized", arm="arm", control="control",
-                           covariates=COVARIATES,
-                           pre=R.PRE_REVENUE).set_index("method").loc["CUPED (pre-period outcome)"]
-    f = findings["effect.revenue.treatment"]
-    assert (f["value"], f["ci_low"], f["ci_high"]) == pytest.approx((cuped["estimate"], cuped["lower"], cuped["upper"]))
-    assert findings["variance_reduction.treatment"]["value"] > 0.5
-    assert findings["effect.churn.treatment"]["ci_low"] < findings["effect.churn.treatment"]["ci_high"]
-    assert 0 < findings["hr.churn.treatment"]["value"] < 2
-    assert {"incremental_value.revenue.treatment", "incremental_value.lifetime.treatment", "roi.revenue.treatment",
-            "break_even_cost.treatment"} <= set(findings)
-    assert findings["claim.verdict"]["value"] in {"below", "within", "above"}
-    assert findings["claim.increase_pct"]["ci_low"] <= findings["claim.increase_pct"]["value"]
-    assert "**Design:** randomized" in text and "**Verdict.**" in text
-    answers = answers_of(tmp_path)
-    truth = json.loads((medium / "truth.json").read_text())
-    assert truth["params"]["hr_campaign"] < 1 and answers["kept.treatment"]["verdict"] in {"supported", "inconclusive"}
-    roi = findings["roi.revenue.treatment"]
-    expected = "supported" if roi["ci_low"] > 0 else "contradicted" if roi["ci_high"] < 0 else "inconclusive"
-    assert answers["pays.treatment"]["verdict"] == expected
-    claim = findings["claim.increase_pct"]
-    low, high = claim["ci_low"], claim["ci_high"]
-    assert answers["five_points"]["verdict"] == ("supported" if low >= 25 and high <= 85 else
-                                                 "contradicted" if high < 25 or low > 85 else "inconclusive")
-    # the generator plants one campaign effect for everyone: targeting must not claim heterogeneity
-    assert answers["target"]["sentence"].startswith("No evidence the effect varies")
-    assert answers["quadrant_rule"]["verdict"] in {"inconclusive", "supported", "contradicted"}
-    if answers["revenue.treatment"]["verdict"] == "inconclusive":  # then it says what could have been detected
-        assert "would have been detected with 80% power" in answers["revenue.treatment"]["sentence"]
 
 
 def test_targeted_outreach_shows_the_naive_bias(tmp_path, medium):
