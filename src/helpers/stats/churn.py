@@ -160,6 +160,15 @@ def holdout_accuracy(customers: pd.DataFrame, result: CoxResult, *, horizon: flo
             "test_customers": len(test), "train_customers": len(train)}
 
 
+def _pooled(customers: pd.DataFrame, segment: str, *, min_size: int,
+            weights: str | None = None) -> tuple[pd.DataFrame, str]:
+    """`segments.pool_small`, refused with its reason when no customer is left (every segment too small, or none)."""
+    data, note = pool_small(customers, segment, min_size=min_size, weights=weights)
+    if data.empty:
+        raise ValueError(f"no {segment} segment can be shown: {note or 'no customer has a ' + segment}")
+    return data, note
+
+
 def segment_curves(customers: pd.DataFrame, segment: str, *, horizon: float, times: Sequence[float] = (12, 24),
                    min_size: int = 50, confidence: float = 0.95,
                    weights: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -168,7 +177,7 @@ def segment_curves(customers: pd.DataFrame, segment: str, *, horizon: float, tim
     Small segments are pooled or left out (`segments.pool_small`); the sentence says which.
     ``weights``: customers behind each row of collapsed counts (`helpers.engine.scale.Source.collapse`).
     """
-    data, note = pool_small(customers, segment, min_size=min_size, weights=weights)
+    data, note = _pooled(customers, segment, min_size=min_size, weights=weights)
     table = survival.km_table(data, group=segment, confidence=confidence, weights=weights)
     summary = survival.km_summary(data, group=segment, times=times, horizon=horizon, confidence=confidence,
                                   weights=weights)
@@ -288,7 +297,7 @@ def revenue_at_risk(customers: pd.DataFrame, segment: str, *, horizon: float, mi
     >>> round(out["revenue_lost"].item(), 6)
     25.0
     """
-    data, note = pool_small(customers, segment, min_size=min_size)
+    data, note = _pooled(customers, segment, min_size=min_size)
     summary = survival.km_summary(data, group=segment, times=(), horizon=horizon, confidence=confidence)
     rows = []
     for key, sub in data.groupby(segment, observed=True, sort=True):

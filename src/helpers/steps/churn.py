@@ -74,6 +74,13 @@ def _events(data: Data, what: str) -> None:
         raise Skip(f"No customer churned (all {data.n:,} censored): {what} needs churn events.")
 
 
+def _enough(data: Data, min_size: int, min_cell: int) -> None:
+    """`Skip` when there are fewer customers than one segment needs: no segment could be shown."""
+    if data.n < _min_group(min_size, min_cell):
+        raise Skip(f"{data.n:,} customer{'s' * (data.n != 1)}: fewer than the {_min_group(min_size, min_cell)} a "
+                   "segment needs to be shown (MIN_SEGMENT_SIZE, MIN_CELL).")
+
+
 def _compared(rows: pd.DataFrame, segment: str) -> None:
     """`Skip` when fewer than two segments are left after pooling: there is nothing to compare."""
     levels = rows[segment].dropna().unique()
@@ -127,9 +134,7 @@ def by_segment(data: Data, *, segment: str, horizon: float, times: Sequence[floa
     """Kaplan-Meier curves per segment of ``segment``: restricted mean tenure and (where reached) median tenure."""
     _segmentation(data, segment)
     _durations(data, "the survival curves")
-    if data.n < _min_group(min_size, min_cell):
-        raise Skip(f"{data.n:,} customer{'s' * (data.n != 1)}: fewer than the {_min_group(min_size, min_cell)} a "
-                   "segment needs to be shown (MIN_SEGMENT_SIZE, MIN_CELL).")
+    _enough(data, min_size, min_cell)
     km, summary, note = churn_stats.segment_curves(data.counts([segment]), segment, horizon=horizon, times=times,
                                                    min_size=_min_group(min_size, min_cell), confidence=confidence,
                                                    weights=data.weights)
@@ -385,6 +390,7 @@ def lens(data: Data, segmentation: str, *, horizon: float, times: Sequence[float
     view = LENSES[segmentation]
     if segmentation not in data.available:
         raise Skip(view.missing)
+    _enough(data, min_size, min_cell)
     km, summary, note = churn_stats.segment_curves(data.counts([segmentation]), segmentation, horizon=horizon,
                                                    times=times, min_size=_min_group(min_size, min_cell),
                                                    confidence=confidence, weights=data.weights)
@@ -509,6 +515,7 @@ def revenue_at_risk(data: Data, *, horizon: float, min_size: int = 50, min_cell:
                    "subset).")
     if S.MONTHLY_VALUE not in data.customers:
         raise Skip("No monthly value in this data set: revenue at risk is skipped.")
+    _enough(data, min_size, min_cell)
     ranked = churn_stats.rank_revenue_at_risk(data.customers, data.available, horizon=horizon,
                                               min_size=_min_group(min_size, min_cell), confidence=confidence)
     top = ranked.iloc[0]
