@@ -9,6 +9,7 @@ cases at the end pin the errors of the estimators.
 """
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from helpers.data.io import load_dataset
 from helpers.data.mapping import MappingError, profile
 from helpers.data.validate import DataError, require_columns
 from helpers.engine.scale import checked_fingerprint
-from helpers.stats import effects
+from helpers.stats import churn, effects
 
 from .conftest import workbench
 
@@ -302,6 +303,11 @@ def _experiment(**over) -> pd.DataFrame:
     return pd.DataFrame(base | over)
 
 
+def _small_segments() -> pd.DataFrame:
+    return pd.DataFrame({"contract": list("abc") * 4, "tenure_months": np.arange(1.0, 13), "churned": [True, False] * 6,
+                         "monthly_value": 10.0})
+
+
 ANALYSIS_CASES = [
     ("treatment column with one arm only", lambda: effects.difference_in_means(
         _experiment(arm=["treatment"] * 8), outcome="spend"),
@@ -315,6 +321,12 @@ ANALYSIS_CASES = [
      "email.csv has no column 'spnd' (asked for by outcome); its columns are arm, spend"),
     ("outcome that is not numeric", lambda: effects.difference_in_means(_experiment(spend=["x"] * 8), outcome="spend"),
      "outcome column 'spend' is not numeric"),
+    ("every segment too small to show (a KeyError before)", lambda: churn.revenue_at_risk(
+        _small_segments(), "contract", horizon=12, min_size=50),
+     "no contract segment can be shown: Segments under 50 customers (a, b, c; 12 customers) are left out."),
+    ("every segment too small for the curves", lambda: churn.segment_curves(_small_segments(), "contract", horizon=12,
+                                                                          min_size=50),
+     "no contract segment can be shown: Segments under 50 customers"),
 ]
 
 
@@ -334,3 +346,87 @@ def test_treatment_column_with_a_missing_value_is_dropped_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert result["dropped"] == 1
+
+
+# ---- from each kind of export to a complete report, editing only the mapping -----------------------------------
+EXPORTS = Path(__file__).parent / "fixtures" / "mapping"
+
+
+def _workbook(folder: Path) -> str:
+    """Kaggle's BankChurners as a CRM hands it over: a data dictionary sheet first, then the table."""
+    with pd.ExcelWriter(folder / "churners.xlsx") as book:
+        pd.read_csv(EXPORTS / "bank_churners_dictionary.csv").to_excel(book, sheet_name="Data Dictionary", index=False)
+        pd.read_csv(EXPORTS / "bank_churners.csv", dtype=str).to_excel(book, sheet_name="BankChurners", index=False)
+    return "churners.xlsx"
+
+
+def _raw(name: str, **read) -> pd.DataFrame:
+    return pd.read_csv(EXPORTS / name, **read)
+
+
+# (name, export file or a function writing it, what the draft's refusal says (None: it loads as drafted), the edits
+# the refusal or the draft's TODO asks for, the churned customers counted on the raw file)
+EXPORT_CASES = [
+    ("bank churn, tenure in years, a 1-5 score", "bank_churn.csv", None, [],
+     lambda: int((_raw("bank_churn.csv")["Exited"] == 1).sum())),
+    ("bank churners, a churn label column", "bank_churners.csv", None, [],
+     lambda: int((_raw("bank_churners.csv")["Attrition_Flag"] == "Attrited Customer").sum())),
+    ("bank churners in a workbook behind a data dictionary", _workbook, None, [],
+     lambda: int((_raw("bank_churners.csv")["Attrition_Flag"] == "Attrited Customer").sum())),
+    ("telco sample", "telco_sample.csv", None, [], lambda: int((_raw("telco_sample.csv")["Churn"] == "Yes").sum())),
+    ("telco cognos, twenty end reasons", "telco_cognos.csv",
+     "column 'Churn Reason' of telco_cognos.csv holds labels in no group: \"Don't know\" (1 row), 'Deceased' (1 row)",
+     [("    column: Churn Reason\n", "    column: Churn Reason\n    otherwise: unknown\n")],
+     lambda: int((_raw("telco_cognos.csv")["Churn Label"] == "Yes").sum())),
+    ("telco with blank cells", "telco_gaps.csv", "customers.churned: 1 row missing (row 8)",
+     [("  keep:", "  drop_missing: [tenure_months, churned]\n  keep:")],
+     lambda: int((_raw("telco_gaps.csv").dropna(subset=["tenure", "Churn"])["Churn"] == "Yes").sum())),
+    ("subscriptions with Excel serial dates", "subscriptions_excel_serial.csv",
+     "observed_until 'YYYY-MM-DD' is not a date: write the last day of observation as YYYY-MM-DD",
+     [("observed_until: YYYY-MM-DD", "observed_until: 2024-12-31")],
+     lambda: int(_raw("subscriptions_excel_serial.csv")["Cancel Date"].notna().sum())),
+    ("accounts with Unix timestamps", "accounts_unix.csv",
+     "observed_until 'YYYY-MM-DD' is not a date: write the last day of observation as YYYY-MM-DD",
+     [("observed_until: YYYY-MM-DD", "observed_until: 2024-12-31")],
+     lambda: int(_raw("accounts_unix.csv")["closed_at_ms"].notna().sum())),
+]
+
+
+@pytest.mark.slow  # no kernel, but 00 and 01 on every export: about 15 s
+@pytest.mark.parametrize("export, refusal, edits, churned", [pytest.param(*c[1:], id=c[0]) for c in EXPORT_CASES])
+def test_each_kind_of_export_reaches_a_complete_report_by_editing_only_the_mapping(tmp_path, export, refusal, edits,
+                                                                                    churned):
+    """Issue 15's "done when": `data init`, answer what the draft or the refusal asks, and every section runs."""
+    import shutil
+
+    from helpers.data.mapping import draft_mapping
+    from helpers.steps.section import FAILED
+
+    from .inprocess import answers, default_sections
+
+    if callable(export):
+        export = export(tmp_path)
+    else:
+        shutil.copy(EXPORTS / export, tmp_path / export)
+    before = (tmp_path / export).read_bytes()
+    target = tmp_path / "mapping.yaml"
+    text = draft_mapping(tmp_path / export, out=target)
+    target.write_text(text)
+    if refusal is None:
+        load_dataset(target)
+    else:
+        with pytest.raises((MappingError, DataError)) as refused:
+            load_dataset(target)
+        assert refusal in str(refused.value)
+    for old, new in edits:
+        assert old in text, (old, text)
+        text = text.replace(old, new)
+    target.write_text(text)
+    customers = load_dataset(target).customers
+    assert int(customers["churned"].sum()) == churned()  # the raw file's own count
+    for notebook in ("00", "01"):
+        sections = default_sections(notebook, DATASET=str(target))
+        assert {s.name: s.reason for s in sections if s.status == FAILED} == {}, notebook
+        share = customers["churned"].mean()
+        assert answers(sections)["churned"].sentence.startswith(f"{100 * share:.1f}% of the {len(customers)} customers")
+    assert (tmp_path / export).read_bytes() == before  # the export itself was never edited

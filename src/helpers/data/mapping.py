@@ -1590,9 +1590,23 @@ def _draft_tenure(raw: pd.DataFrame, d: dict) -> None:
         d["guesses"].pop(S.TENURE)
         d["used"].add(source)
         d["blocks"].append(f"  tenure: {{column: {_flow(source)}, unit: {unit}}}" + _mark(why, doubtful=doubtful))
+    _blanks(raw, d, S.TENURE, source)
+
+
+def _blanks(raw: pd.DataFrame, d: dict, column: str, source: str) -> None:
+    """Note a required column's blank cells, for the one drop_missing: line `_blank_note` writes."""
     if raw[source].isna().any():
-        d["notes"].append(f"  # {_comment(repr(source))} has {int(raw[source].isna().sum()):,} blank cells: such rows "
-                          f"are refused; add drop_missing: [{S.TENURE}] to drop them (counted)")
+        d.setdefault("blank", {})[column] = (source, int(raw[source].isna().sum()))
+
+
+def _blank_note(d: dict) -> list[str]:
+    """``# blank cells in ...: such rows are refused; add drop_missing: [...]``: one line for every required column."""
+    blank = d.get("blank", {})
+    if not blank:
+        return []
+    cells = ", ".join(f"{_comment(repr(source))} ({n:,})" for source, n in blank.values())
+    return [f"  # blank cells in {cells}: such rows are refused; add drop_missing: [{', '.join(blank)}] to drop them "
+            "(counted)"]
 
 
 def _draft_churned(raw: pd.DataFrame, d: dict) -> None:
@@ -1616,6 +1630,7 @@ def _draft_churned(raw: pd.DataFrame, d: dict) -> None:
                           f"({_comment(_counts(raw[other], 5))}); a covariate that records the outcome leaks it")
     if source is None:
         return
+    _blanks(raw, d, S.CHURNED, source)
     labels = _counts(raw[source], 8)
     if _guess_values(S.CHURNED, raw[source]):
         d["why"][S.CHURNED] = _mark(f"labels {labels}")
@@ -1746,7 +1761,7 @@ def draft_mapping(file: str | Path, *, out: str | Path | None = None) -> str:
     if rest:
         lines.append("  keep:   # extra columns kept as covariates; delete those you do not need")
         lines += [f"    - {_quote(c)}" for c in rest]
-    lines += [n for n in d["notes"] if not n.startswith("    #")]
+    lines += [n for n in d["notes"] if not n.startswith("    #")] + _blank_note(d)
     return "\n".join(lines) + "\n"
 
 
