@@ -461,3 +461,58 @@ def test_evalue_exceeds_the_planted_confounder_only_when_the_effect_survives_adj
     assert abs(adjusted - 2.0) < 0.15  # the effect survives adjusting for U
     assert ev.point > strength and ev.bound > strength  # weaker than the E-values: cannot explain it away
     assert bias < ev.rr and adjusted >= ev.rr / bias - 0.15  # true RR >= crude / B, up to the tolerance
+
+
+# ---- the E-values the reports carry beside each observational ratio ----------------------------------------------
+def _closed_form(rr: float) -> float:
+    rr = max(rr, 1 / rr)
+    return rr + math.sqrt(rr * (rr - 1))
+
+
+def test_a_one_table_flag_comparison_carries_the_evalue_of_each_ratio(tmp_path):
+    """03 on a one-table export: each flag's odds ratio (common outcome: its square root) and hazard ratio."""
+    from helpers.steps import recovery
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    complained = rng.random(n) < 0.3
+    churned = rng.random(n) < np.where(complained, 0.45, 0.25)  # common: about 31% churn
+    path = tmp_path / "export.csv"
+    pd.DataFrame({"complained": complained, "churned": churned, "tenure": rng.exponential(20, n) + 0.1,
+                  "age": rng.normal(40, 10, n)}).to_csv(path, index=False)
+    data = recovery.open_complaints(one_table=str(path), outcome="churned", flags=["complained"]).value
+    section = recovery.adjusted(data, flags=["complained"], covariates=["age"], duration="tenure")
+    assert section.status == "ok", section.reason
+    table = section.frames[-1]
+    findings = {f.name: f.value for f in section.findings}
+    rows = {r["model"]: r for _, r in table.iterrows() if r["term"] == "complained"}
+    odds = rows["logistic"]["estimate"]
+    assert findings["evalue.complained.logistic"] == pytest.approx(_closed_form(math.sqrt(odds)))
+    assert findings["evalue.complained.cox"] == pytest.approx(  # common outcome: the HR conversion of VanderWeele 2017
+        sv.evalue_hr(rows["cox"]["estimate"], rows["cox"]["lower"], rows["cox"]["upper"], rare=False).point)
+    lower = rows["logistic"]["lower"]  # the interval bound nearer 1, on the same conversion
+    assert rows["logistic"]["e_value_bound"] == pytest.approx(_closed_form(math.sqrt(lower)) if lower > 1 else 1.0)
+
+
+def test_the_recovery_kinds_carry_the_evalue_of_each_hazard_ratio(dataset):
+    """03's resolution-speed and recovery-action hazard ratios: who gets which is not random, each has its E-value."""
+    from helpers.stats import recovery as recovery_stats
+    from helpers.steps import recovery
+
+    data = recovery.open_complaints(str(dataset)).value
+    section = recovery.recovery_kinds(data, followup_months=12)
+    assert section.status == "ok", section.reason
+    drivers = recovery_stats.recovery_drivers(data.customers, data.contacts, data.revenue, horizon_months=12)
+    rare = sv.is_rare(float(drivers[recovery_stats.CHURNED_FOLLOWUP].mean()))
+    speed, actions = section.frames[-2:]
+    checked = 0
+    for table in (speed, actions):
+        for _, row in table.dropna(subset=["lower", "upper"]).iterrows():
+            expected = sv.evalue_hr(row["hr"], row["lower"], row["upper"], rare=rare)
+            assert (row["e_value"], row["e_value_bound"]) == pytest.approx((expected.point, expected.bound))
+            checked += 1
+    assert checked >= 3
+    trend = {f.name: f.value for f in section.findings}
+    hr = trend["speed.trend_hr"]  # common outcome: RR = (1 - 0.5 ** sqrt(HR)) / (1 - 0.5 ** sqrt(1 / HR))
+    rr = hr if rare else (1 - 0.5 ** math.sqrt(hr)) / (1 - 0.5 ** math.sqrt(1 / hr))
+    assert trend["speed.trend_hr.evalue"] == pytest.approx(_closed_form(rr))

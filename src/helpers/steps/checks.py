@@ -114,11 +114,18 @@ def undetectable_difference(se: float, unit: str = "", *, confidence: float = 0.
             f"{power:.0%} power.")
 
 
-def with_evalues(hrs: pd.DataFrame, *, rare: bool) -> pd.DataFrame:
-    """Hazard ratios with the E-value of each estimate and of its interval bound nearer 1 (observational models)."""
+def with_evalues(hrs: pd.DataFrame, *, rare: bool, estimate: str = "hr") -> pd.DataFrame:
+    """Ratios with the E-value of each estimate and of its interval bound nearer 1 (observational models).
+
+    Hazard ratios in column ``estimate`` (with ``lower`` and ``upper``); when the frame has a
+    ``measure`` column (`complaints.flag_comparison`), its odds-ratio rows are converted as odds
+    ratios. ``rare``: the outcome is rare (`sensitivity.is_rare`), so a ratio is read as a risk
+    ratio; else the common-outcome conversions apply. Reference levels (no interval): NaN.
+    """
     def evalue(r):
-        finite = all(0 < float(r[k]) < math.inf for k in ("hr", "lower", "upper"))
-        return sensitivity.evalue_hr(r["hr"], r["lower"], r["upper"], rare=rare) if finite else None
+        finite = all(0 < float(r[k]) < math.inf for k in (estimate, "lower", "upper"))
+        convert = sensitivity.evalue_or if r.get("measure") == "odds ratio" else sensitivity.evalue_hr
+        return convert(r[estimate], r["lower"], r["upper"], rare=rare) if finite else None
 
     values = [evalue(r) for _, r in hrs.iterrows()]
     return hrs.assign(e_value=[v.point if v else math.nan for v in values],

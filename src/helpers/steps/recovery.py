@@ -287,20 +287,25 @@ def recovery_kinds(c: Complaints, *, followup_months: float = 12, confidence: fl
     """Churn after the first resolved complaint by resolution speed (with a trend test) and by recovery action."""
     c.need_dates()
     drivers = recovery_stats.recovery_drivers(c.customers, c.contacts, c.revenue, horizon_months=followup_months)
-    out = Section()
+    out, rare = Section(), sensitivity.is_rare(float(drivers[recovery_stats.CHURNED_FOLLOWUP].mean()))
     speed = shown(out, recovery_stats.speed_dose_response(drivers, confidence=confidence, min_cell=min_cell),
                   count="n", what="speed bands", min_cell=min_cell)
+    speed = checks.with_evalues(speed, rare=rare)  # observational: who gets a fast resolution is not random
     rows = speed[speed["level"] != recovery_stats.TREND]
     out.figure(plots.forest(rows.assign(term=rows["level"]), title="Churn by resolution speed (vs same day)"),
                "Hazard ratio of churn after a complaint resolved in each speed band, against same-day resolution: "
                "right of 1, slower resolution goes with more churn.")
     out.table(speed).text(privacy.pooled_notes(speed))
     actions = recovery_stats.action_effects(drivers, confidence=confidence, min_cell=min_cell)
-    out.table(shown(out, actions, count="n", what="recovery actions", min_cell=min_cell))
+    out.table(checks.with_evalues(shown(out, actions, count="n", what="recovery actions", min_cell=min_cell),
+                                  rare=rare))
     trend = speed[speed["level"] == recovery_stats.TREND].iloc[0]
     out.value = speed
-    return out.find("speed.trend_hr", trend["hr"], (trend["lower"], trend["upper"]),
-                    label="Hazard ratio per slower resolution band")
+    out.find("speed.trend_hr", trend["hr"], (trend["lower"], trend["upper"]),
+             label="Hazard ratio per slower resolution band")
+    if math.isfinite(trend["e_value"]):
+        out.find("speed.trend_hr.evalue", trend["e_value"], label="E-value of the hazard ratio per slower band")
+    return out
 
 
 @step("revenue", asks=[_REVENUE])
@@ -353,4 +358,9 @@ def adjusted(c: Complaints, *, flags: Sequence[str], covariates: Sequence[str] =
     adjust = [v for v in covariates if v in c.table and v not in present]
     compared = complaints.flag_comparison(known, flag=present, outcome=c.outcome, covariates=adjust, min_cell=min_cell,
                                           duration=duration or None, confidence=confidence)
+    compared = checks.with_evalues(compared, rare=sensitivity.is_rare(float(known[c.outcome].astype(float).mean())),
+                                   estimate="estimate")  # a flag is observed, never assigned
+    for _, row in compared[compared["term"].isin(present) & compared["e_value"].notna()].iterrows():
+        out.find(f"evalue.{slug(row['term'])}.{row['model']}", row["e_value"],
+                 label=f"E-value of the {row['measure']} of {_braced(row['term'])} ({row['model']} model)")
     return out.table(compared).text(privacy.pooled_notes(compared))
