@@ -44,8 +44,8 @@ def default(tmp_path_factory, default_data):
     return synth.write(tables, truth, tmp_path_factory.mktemp("default")), truth
 
 
-def _run(notebook: str, folder):
-    sections = default_sections(notebook, DATASET=str(folder))
+def _run(notebook: str, folder, **parameters):
+    sections = default_sections(notebook, DATASET=str(folder), **parameters)
     failed = {s.name: s.reason for s in sections if s.status == FAILED}
     findings = {f.name: f for s in sections if s.status == OK for f in s.findings}
     text = "\n".join(f"{p.lead} {p.sentence}".strip() for s in sections for p in s.parts if hasattr(p, "sentence"))
@@ -151,6 +151,18 @@ def test_the_campaign_report_recovers_the_planted_campaign(retention, default):
     # the generator plants one hazard ratio for everyone: targeting must not claim heterogeneity
     assert said["target"].sentence.startswith("No evidence the effect varies")
     assert said["quadrant_rule"].verdict in {"inconclusive", "supported", "contradicted"}
+
+
+def test_the_targeted_outreach_shows_the_naive_bias_and_what_adjustment_recovers(default):
+    """OUTREACH-2025-01 picked the low-value, at-risk customers: the naive comparison makes it look harmful."""
+    failed, findings, said, text = _run("02", default[0], CAMPAIGN="OUTREACH-2025-01", ADJUSTED_REPS=20)
+    truth = default[1]["campaigns"]["OUTREACH-2025-01"]
+    assert failed == {} and findings["design"].value == "targeted"
+    assert truth["hr"] < 1 and said["adjusted_tenure.treatment"].verdict in {"supported", "inconclusive"}
+    assert findings["adjusted_rmst.treatment"].value > 0
+    naive, aipw = findings["naive.revenue.treatment"], findings["effect.revenue.treatment"]
+    assert truth["naive_difference"]["revenue_12m"] < 0 and naive.ci_high < 0 < aipw.value
+    assert "are left out:" in text  # the trimming rule is stated
 
 
 # ---- 03: complaints and recovery --------------------------------------------------------------------------
