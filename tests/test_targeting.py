@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 from scipy.integrate import trapezoid
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 
 from helpers.data import synth
 from helpers.data.io import Dataset
@@ -19,14 +18,6 @@ from helpers.stats import targeting as T
 QUADRANTS = ["consolidate", "win_back", "maintain", "let_go"]
 COVARIATES = ["quadrant", "contract", "satisfaction", "log_value", "noise"]
 MARGIN, COST = 0.5, 10.0  # profit per unit of revenue effect, cost per action
-
-
-def light(seed: int = 0) -> dict:
-    """Smaller models than the defaults (50 trees), to keep the file well under a minute on shared cores."""
-    return {"outcome_model": GradientBoostingRegressor(n_estimators=50, learning_rate=0.1, max_depth=3,
-                                                       min_samples_leaf=20, subsample=0.8, random_state=seed),
-            "effect_model": RandomForestRegressor(n_estimators=50, min_samples_leaf=40, max_features=0.5,
-                                                  random_state=seed)}
 
 
 def revenue_campaign(n: int = 3000, seed: int = 0) -> pd.DataFrame:
@@ -69,14 +60,13 @@ def churn_campaign(n: int = 3000, seed: int = 1) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def revenue():
     df = revenue_campaign()
-    return df, T.fit_cate(df, outcome="revenue", covariates=COVARIATES, seed=0, **light())
+    return df, T.fit_cate(df, outcome="revenue", covariates=COVARIATES, seed=0)
 
 
 @pytest.fixture(scope="module")
 def churn():
     df = churn_campaign()
-    return df, T.fit_cate(df, outcome=R.CHURNED_WINDOW, covariates=["quadrant", "satisfaction", "noise"], seed=0,
-                          **light())
+    return df, T.fit_cate(df, outcome=R.CHURNED_WINDOW, covariates=["quadrant", "satisfaction", "noise"], seed=0)
 
 
 def arm_rows(fit, arm):
@@ -283,7 +273,7 @@ def test_targeted_design_estimates_the_propensity():
     targeted = rng.uniform(size=n) < 1 / (1 + np.exp(df["satisfaction"] - 5))  # unhappy customers were called
     df["arm"] = np.where(targeted, "treatment", "control")
     df["revenue"] = 50 + 10 * df["satisfaction"] + 20 * targeted + rng.normal(0, 10, n)
-    fit = T.fit_cate(df, outcome="revenue", covariates=["satisfaction", "noise"], design="targeted", **light())
+    fit = T.fit_cate(df, outcome="revenue", covariates=["satisfaction", "noise"], design="targeted")
     assert fit.scores["propensity"].nunique() > 100 and fit.trimmed > 0
     summary = fit.summary.iloc[0]
     naive = df.loc[targeted, "revenue"].mean() - df.loc[~targeted, "revenue"].mean()
