@@ -53,23 +53,17 @@ def _run(notebook: str, folder, **parameters):
 
 
 @pytest.fixture(scope="module")
-def overview(default):
-    return _run("00", default[0])
+def report(default):
+    """``report("01")``: (failed sections, findings, answers, text) of a notebook on the default data, run once."""
+    done = {}
 
+    def ran(notebook: str, **parameters):
+        key = (notebook, tuple(sorted(parameters.items())))
+        if key not in done:
+            done[key] = _run(notebook, default[0], **parameters)
+        return done[key]
 
-@pytest.fixture(scope="module")
-def churn(default):
-    return _run("01", default[0])
-
-
-@pytest.fixture(scope="module")
-def retention(default):
-    return _run("02", default[0])
-
-
-@pytest.fixture(scope="module")
-def recovery(default):
-    return _run("03", default[0])
+    return ran
 
 
 def _inside(answer_or_finding, value: float) -> bool:
@@ -77,8 +71,8 @@ def _inside(answer_or_finding, value: float) -> bool:
 
 
 # ---- 00: the data overview ----------------------------------------------------------------------------
-def test_the_overview_answers_with_the_direct_counts(overview, default):
-    failed, findings, said, _ = overview
+def test_the_overview_answers_with_the_direct_counts(report, default):
+    failed, findings, said, _ = report("00")
     assert failed == {}
     customers = load_dataset(default[0]).customers
     assert len(customers) == 20000
@@ -95,8 +89,8 @@ def test_the_overview_answers_with_the_direct_counts(overview, default):
 
 
 # ---- 01: churn survival --------------------------------------------------------------------------------
-def test_the_churn_report_supports_what_was_planted(churn, default):
-    failed, findings, said, _ = churn
+def test_the_churn_report_supports_what_was_planted(report, default):
+    failed, findings, said, _ = report("01")
     truth = default[1]
     assert failed == {}
     assert said["leakage"].sentence.startswith("No: no column nearly determines")
@@ -113,8 +107,8 @@ def test_the_churn_report_supports_what_was_planted(churn, default):
 
 
 # ---- 02: the randomized campaign (RCT-2024-07, the default) ---------------------------------------------
-def test_the_campaign_report_recovers_the_planted_campaign(retention, default):
-    failed, findings, said, text = retention
+def test_the_campaign_report_recovers_the_planted_campaign(report, default):
+    failed, findings, said, text = report("02")
     truth = default[1]["campaigns"]["RCT-2024-07"]
     assert failed == {}
     assert findings["design"].value == "randomized" and "Design: randomized" in text
@@ -153,9 +147,9 @@ def test_the_campaign_report_recovers_the_planted_campaign(retention, default):
     assert said["quadrant_rule"].verdict in {"inconclusive", "supported", "contradicted"}
 
 
-def test_the_targeted_outreach_shows_the_naive_bias_and_what_adjustment_recovers(default):
+def test_the_targeted_outreach_shows_the_naive_bias_and_what_adjustment_recovers(report, default):
     """OUTREACH-2025-01 picked the low-value, at-risk customers: the naive comparison makes it look harmful."""
-    failed, findings, said, text = _run("02", default[0], CAMPAIGN="OUTREACH-2025-01", ADJUSTED_REPS=20)
+    failed, findings, said, text = report("02", CAMPAIGN="OUTREACH-2025-01", ADJUSTED_REPS=20)
     truth = default[1]["campaigns"]["OUTREACH-2025-01"]
     assert failed == {} and findings["design"].value == "targeted"
     assert truth["hr"] < 1 and said["adjusted_tenure.treatment"].verdict in {"supported", "inconclusive"}
@@ -166,8 +160,8 @@ def test_the_targeted_outreach_shows_the_naive_bias_and_what_adjustment_recovers
 
 
 # ---- 03: complaints and recovery --------------------------------------------------------------------------
-def test_the_complaint_report_recovers_the_planted_states_and_the_paradox(recovery, default):
-    failed, findings, said, text = recovery
+def test_the_complaint_report_recovers_the_planted_states_and_the_paradox(report, default):
+    failed, findings, said, text = report("03")
     planted = default[1]["cox_log_hr"]
     assert failed == {}
     assert findings["mode"].value == "dated complaints" and findings["leakage.near_determining"].value == 0
