@@ -87,3 +87,14 @@ def test_a_section_shows_formatted_tables_and_keeps_the_frames():
     section = Section().table(frame)
     assert section.frames == [frame]
     assert "0.850" in section.parts[0]._repr_html_() and "0.700 to 1.01" in section.parts[0]._repr_html_()
+
+
+def test_two_intervals_keep_their_own_columns_and_no_interval_reads_as_a_dash():
+    """03's paradox table showed the risk difference's interval beside the hazard ratio: both were '95% interval'."""
+    frame = pd.DataFrame({"hr": [0.858], "lower": [0.750], "upper": [0.981], "risk_difference": [-0.0281],
+                          "risk_lower": [-0.0510], "risk_upper": [-0.00511], "share_lower": [float("nan")],
+                          "share_upper": [float("nan")]})
+    shown = tables.Table(frame).formatted()
+    assert shown.loc[0, "95% interval"] == "0.750 to 0.981"
+    assert shown.loc[0, "Risk, 95% interval"] == "-0.0510 to -0.00511"
+    assert tables.interval(float("nan"), None) == tables.DASH and tables.interval(1.5, None) == "1.50 to not reached"

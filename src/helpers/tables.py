@@ -157,10 +157,13 @@ def points(x, *, digits: int = 2) -> str:
 
 
 def interval(lower, upper, fmt=fixed) -> str:
-    """``lower to upper``; a bound that is missing reads "not reached"."""
-    def bound(x):
-        return "not reached" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt(x)
-    return f"{bound(lower)} to {bound(upper)}"
+    """``lower to upper``; a bound that is missing reads "not reached"; no interval at all (both missing): a dash."""
+    def missing(x):
+        return x is None or (isinstance(x, float) and math.isnan(x))
+
+    if missing(lower) and missing(upper):
+        return DASH
+    return " to ".join("not reached" if missing(x) else fmt(x) for x in (lower, upper))
 
 
 @dataclass
@@ -206,7 +209,7 @@ class Table:
             if col in lower_of:
                 key, hi = lower_of[col]
                 fmt = percent if self.percent & {key, col, hi} else fixed
-                head = f"{self._header(key)}, 95% interval" if key in cols else "95% interval"
+                head = "95% interval" if "/" in key else f"{self._header(key)}, 95% interval"  # a bare pair
                 out[head] = [interval(a, b, fmt) for a, b in zip(frame[col], frame[hi])]
             elif col not in uppers and col not in _HIDDEN:
                 out[self._header(col)] = self._column(col, frame[col])
