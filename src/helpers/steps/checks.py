@@ -122,8 +122,8 @@ def with_evalues(hrs: pd.DataFrame, *, rare: bool, estimate: str = "hr") -> pd.D
     ratios. ``rare``: the outcome is rare (`sensitivity.is_rare`), so a ratio is read as a risk
     ratio; else the common-outcome conversions apply. Reference levels (no interval): NaN.
     """
-    def evalue(r):
-        finite = all(0 < float(r[k]) < math.inf for k in (estimate, "lower", "upper"))
+    def evalue(r):  # a reference level (interval 1 to 1) is compared with nothing: no E-value
+        finite = all(0 < float(r[k]) < math.inf for k in (estimate, "lower", "upper")) and r["lower"] < r["upper"]
         convert = sensitivity.evalue_or if r.get("measure") == "odds ratio" else sensitivity.evalue_hr
         return convert(r[estimate], r["lower"], r["upper"], rare=rare) if finite else None
 
