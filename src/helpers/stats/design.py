@@ -15,6 +15,20 @@ def as_list(columns) -> list[str]:
     return [] if columns is None else [columns] if isinstance(columns, str) else list(columns)
 
 
+def require_roles(df: pd.DataFrame, **roles) -> None:
+    """Raise when a named column is missing; ``roles`` maps a role (outcome, covariate...) to columns.
+
+    >>> require_roles(pd.DataFrame({"spend": [1.0]}), outcome="spnd")
+    Traceback (most recent call last):
+    ValueError: outcome column 'spnd' is not in the data (columns: spend): check the spelling
+    """
+    for role, columns in roles.items():
+        for col in as_list(columns):
+            if col not in df.columns:
+                raise ValueError(f"{role} column {col!r} is not in the data (columns: "
+                                 f"{', '.join(map(str, df.columns))}): check the spelling")
+
+
 def is_categorical(values: pd.Series) -> bool:
     """True when a column enters a model as levels (one-hot), not as a number."""
     return not pd.api.types.is_numeric_dtype(values)

@@ -46,7 +46,7 @@ from statsmodels.tools.tools import add_constant
 
 from helpers.data import schema as S
 from helpers.data.privacy import MIN_CELL, check_covariates, pool_small_levels
-from helpers.stats.design import as_list
+from helpers.stats.design import as_list, require_roles
 from helpers.stats.survival import fit_cox, hazard_ratios
 
 _D = "_treated"  # the treated indicator's term in every design
@@ -58,15 +58,6 @@ TOO_SMALL, EFFECT, NO_CLEAR_EFFECT, NO_VARIATION = ("too small to tell", "effect
 
 
 # ---- checks and preparation ----------------------------------------------------------------
-def _require(df: pd.DataFrame, **roles) -> None:
-    """Raise when a named column is missing; ``roles`` maps a role (outcome, covariate...) to columns."""
-    for role, columns in roles.items():
-        for col in as_list(columns):
-            if col not in df.columns:
-                raise ValueError(f"{role} column {col!r} is not in the data (columns: "
-                                 f"{', '.join(map(str, df.columns))}): check the spelling")
-
-
 def _arm_rows(df: pd.DataFrame, *, arm: str, control, treated=None) -> tuple[pd.DataFrame, int]:
     """``df`` without rows whose arm is missing (warned about), after checking the arm values."""
     missing = int(df[arm].isna().sum())
@@ -108,7 +99,7 @@ def _two_arms(df: pd.DataFrame, *, outcome: str, arm: str, treated, control, col
               min_cell: int = MIN_CELL) -> tuple[pd.DataFrame, pd.Series, pd.Series, int, str]:
     """Rows of the two arms with complete outcome and ``columns``, small levels of ``columns`` pooled
     (`privacy.pool_small_levels`): rows, y, 0/1 indicator, rows dropped, the pooling note."""
-    _require(df, outcome=outcome, arm=arm, covariate=list(columns))
+    require_roles(df, outcome=outcome, arm=arm, covariate=list(columns))
     kept, missing = _arm_rows(df, arm=arm, control=control, treated=treated)
     pair = kept[kept[arm].isin([treated, control])]
     rows, note = pool_small_levels(pair.dropna(subset=[outcome, *columns]), columns, min_cell=min_cell)
@@ -133,7 +124,7 @@ def _terms(df: pd.DataFrame, covariates: Sequence[str], *, drop_first: bool = Tr
 def _aligned(df: pd.DataFrame, values, name: str) -> pd.Series:
     """A column name, a Series (aligned on the index) or one value per row, as floats indexed like ``df``."""
     if isinstance(values, str):
-        _require(df, **{name: values})
+        require_roles(df, **{name: values})
         return df[values].astype(float)
     if isinstance(values, pd.Series):
         return values.reindex(df.index).astype(float)
@@ -356,7 +347,7 @@ def arm_effects(df: pd.DataFrame, *, outcome: str, arm: str = S.ARM, control=S.C
                   "cuped": (cuped, {"pre": pre})}
     if method not in estimators or (method == "ancova" and not as_list(covariates)) or (method == "cuped" and not pre):
         raise ValueError(f"method={method!r}: use 'difference', 'ancova' with covariates=, or 'cuped' with pre=")
-    _require(df, arm=arm)
+    require_roles(df, arm=arm)
     kept, _ = _arm_rows(df, arm=arm, control=control)
     estimator, extra = estimators[method]
     rows = []
@@ -420,7 +411,7 @@ def segment_effects(df: pd.DataFrame, *, outcome: str, by: str, arm: str = S.ARM
     >>> segment_effects(df, outcome="spend", by="region")["verdict"].tolist()
     ['no clear effect', 'too small to tell']
     """
-    _require(df, by=by)
+    require_roles(df, by=by)
     check_covariates(df, [by], parameter="SEGMENTS", role="segmentation")
     rows, _, _, _, note = _two_arms(df, outcome=outcome, arm=arm, treated=treated, control=control, columns=[by],
                                     min_cell=min_cell)
@@ -492,7 +483,7 @@ def churn_hazard_ratio(df: pd.DataFrame, *, arm: str = S.ARM, treated=S.TREATMEN
     True
     """
     covariates = as_list(covariates)
-    _require(df, duration=duration, event=event)
+    require_roles(df, duration=duration, event=event)
     check_covariates(df, covariates)
     rows, _, d, dropped, _ = _two_arms(df, outcome=duration, arm=arm, treated=treated, control=control,
                                        columns=[event, *covariates], min_cell=min_cell)
@@ -572,7 +563,7 @@ def propensity(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM,
     [0.73, 0.16, 0.42, 0.27, 0.58, 0.84]
     """
     covariates = as_list(covariates)
-    _require(df, arm=arm, covariate=covariates)
+    require_roles(df, arm=arm, covariate=covariates)
     check_covariates(df, covariates)
     kept, _ = _arm_rows(df, arm=arm, control=control, treated=treated)
     rows, note = pool_small_levels(kept[kept[arm].isin([treated, control])].dropna(subset=covariates), covariates,
@@ -710,7 +701,7 @@ def balance(df: pd.DataFrame, *, covariates: Sequence[str], arm: str = S.ARM, tr
     [['age', 1.414]]
     """
     covariates = as_list(covariates)
-    _require(df, arm=arm, covariate=covariates)
+    require_roles(df, arm=arm, covariate=covariates)
     check_covariates(df, covariates)
     kept, _ = _arm_rows(df, arm=arm, control=control, treated=treated)
     rows, note = pool_small_levels(kept[kept[arm].isin([treated, control])].dropna(subset=covariates), covariates,
@@ -857,7 +848,7 @@ def aipw(df: pd.DataFrame, *, outcome: str, covariates: Sequence[str], arm: str 
     if estimand not in ("ATE", "ATT"):
         raise ValueError(f"estimand={estimand!r}: use 'ATE' (everyone) or 'ATT' (the treated)")
     covariates = as_list(covariates)
-    _require(df, outcome=outcome, arm=arm, covariate=covariates)
+    require_roles(df, outcome=outcome, arm=arm, covariate=covariates)
     check_covariates(df, covariates)
     if ps is None:
         ps = propensity(df, covariates=covariates, arm=arm, treated=treated, control=control, min_cell=min_cell)

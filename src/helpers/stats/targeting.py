@@ -49,7 +49,7 @@ from statsmodels.regression.linear_model import OLS
 from helpers.data import schema as S
 from helpers.data.privacy import MIN_CELL, check_covariates
 from helpers.stats import effects, survival
-from helpers.stats.design import as_list
+from helpers.stats.design import as_list, require_roles
 from helpers.stats.intervals import normal_quantile
 from helpers.stats.retention import CHURNED_WINDOW, MONTHS_TO_CHURN
 
@@ -213,14 +213,6 @@ class TenureByEffect:
 
 
 # ---- checks and inputs -----------------------------------------------------------------------
-def _require(frame: pd.DataFrame, **roles) -> None:
-    for role, columns in roles.items():
-        for col in as_list(columns):
-            if col not in frame.columns:
-                raise ValueError(f"{role} column {col!r} is not in the data (columns: "
-                                 f"{', '.join(map(str, frame.columns))}): check the spelling")
-
-
 def _check_inputs(frame: pd.DataFrame, *, outcome: str, covariates: list[str], arm: str, control, design: str,
                   folds: int) -> None:
     if not isinstance(frame, pd.DataFrame):
@@ -231,7 +223,7 @@ def _check_inputs(frame: pd.DataFrame, *, outcome: str, covariates: list[str], a
         raise ValueError("covariates is empty: per-customer effects need pre-treatment columns to vary with")
     if not isinstance(folds, int | np.integer) or folds < 2:
         raise ValueError(f"folds={folds!r}: cross-fitting needs an integer number of folds >= 2 (default 5)")
-    _require(frame, outcome=outcome, arm=arm, covariate=covariates)
+    require_roles(frame, outcome=outcome, arm=arm, covariate=covariates)
     check_covariates(frame, covariates)
     if not frame.index.is_unique:
         raise ValueError("the frame's index has repeated labels: customers are matched by index; reset_index() first")
@@ -259,7 +251,7 @@ def _propensity(pair: pd.DataFrame, d: pd.Series, *, design: str, propensity, co
                 treated, control, min_cell: int) -> tuple[pd.Series, bool]:
     """P(arm | covariates, arm or control) per row, and whether it varies (so that trimming applies)."""
     if isinstance(propensity, str):
-        _require(pair, propensity=propensity)
+        require_roles(pair, propensity=propensity)
         return pair[propensity].astype(float), True
     if propensity is not None:
         if not 0 < float(propensity) < 1:
@@ -1052,7 +1044,7 @@ def tenure_by_effect(fit: CateFit, frame: pd.DataFrame, *, horizon: float, durat
     -------
     TenureByEffect
     """
-    _require(frame, duration=duration, event=event)
+    require_roles(frame, duration=duration, event=event)
     if groups < 1 or horizon <= 0:
         raise ValueError(f"groups={groups}, horizon={horizon}: need at least one group and a positive horizon")
     z, rows = normal_quantile(confidence), []
