@@ -301,9 +301,14 @@ def require_columns(df: pd.DataFrame, columns, *, table: str, parameter: str = "
 
 
 def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
-    table = S.TABLES[name]
-    for col in table.columns:
+    for col in S.TABLES[name].columns:
         if col.name in df:
             df[col.name] = df[col.name].astype(S.pandas_dtype(col))
+    return arranged(name, df)
+
+
+def arranged(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """A table as `validate` returns it: contract columns first, in contract order; sorted by its keys; index reset."""
+    table = S.TABLES[name]
     ordered = [c for c in table.names if c in df] + [c for c in df.columns if c not in table.names]
     return df[ordered].sort_values(list(table.sort_by), kind="stable").reset_index(drop=True)

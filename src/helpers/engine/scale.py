@@ -304,8 +304,7 @@ def _as_validated(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame] | 
             return None
         if name == S.CUSTOMERS and (S.TENURE not in df or df[S.TENURE].isna().all()):
             return None
-        ordered = [c for c in table.names if c in df] + [c for c in df.columns if c not in table.names]
-        out[name] = df[ordered].sort_values(list(table.sort_by), kind="stable").reset_index(drop=True)
+        out[name] = validate_module.arranged(name, df)
     return out
 
 
