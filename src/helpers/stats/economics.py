@@ -84,6 +84,7 @@ class _Sample:
         self.rows, self.n, self._columns = rows, len(rows), (duration, event)
         self.times, self._code = np.unique(rows[duration].to_numpy(dtype=float), return_inverse=True)
         self._event = rows[event].to_numpy(dtype=bool)
+        self._values: dict[str, np.ndarray] = {}  # columns summed per replicate, read from the frame once
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """How many times each customer is taken in one resample."""
@@ -103,7 +104,9 @@ class _Sample:
 
     def total(self, column: str, counts: np.ndarray | None = None) -> float:
         """Sum of ``column`` over the sample, or over the resample ``counts``."""
-        x = self.rows[column].to_numpy(dtype=float)
+        if column not in self._values:
+            self._values[column] = self.rows[column].to_numpy(dtype=float)
+        x = self._values[column]
         return float(x.sum() if counts is None else x @ counts)
 
 
