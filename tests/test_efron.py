@@ -132,6 +132,18 @@ def test_perfect_separation_raises_or_is_flagged(tied):
     assert np.abs(flagged.params_[["x[b]", "g", "z"]] - rest.params_).max() < 1e-8
 
 
+def test_a_warm_start_reaches_the_same_optimum_in_fewer_steps(tied):
+    cold = efron.fit_efron(tied, covariates=TERMS)
+    near = efron.fit_efron(tied, covariates=TERMS, init=cold.params_.to_numpy() + 0.05)
+    far = efron.fit_efron(tied, covariates=TERMS, init=[1.0, -1.0, 0.5, 0.0])
+    for fit in (near, far):
+        assert fit.converged and np.abs(fit.params_ - cold.params_).max() < 1e-10
+    assert near.iterations < cold.iterations
+    for bad in ([0.0], [0.0, 0.0, np.nan, 0.0]):
+        with pytest.raises(ValueError, match="init: give 4 finite starting coefficients, one per covariate"):
+            efron.fit_efron(tied, covariates=TERMS, init=bad)
+
+
 def test_bad_inputs_say_what_to_fix(tied):
     with pytest.raises(ValueError, match="covariate 'x' is object, not numeric: encode it first"):
         efron.fit_efron(tied.assign(x="a"), covariates=["x"])

@@ -87,7 +87,8 @@ def _design(rows: pd.DataFrame, *, group: str, levels: list, covariates: list[st
                       rows[strata].astype(str), w.rename(_W)], axis=1)
 
 
-def _fit(design: pd.DataFrame, *, duration: str, event: str, strata: list[str], strict: bool = True) -> EfronCox:
+def _fit(design: pd.DataFrame, *, duration: str, event: str, strata: list[str], strict: bool = True,
+         init: np.ndarray | None = None) -> EfronCox:
     """Exact Efron Cox fit (`efron.fit_efron`) of a `_design` frame, each customer one death in the ties.
 
     ``strict``: a fit that does not converge raises `efron.ConvergenceError` (it names runaway
@@ -95,7 +96,7 @@ def _fit(design: pd.DataFrame, *, duration: str, event: str, strata: list[str], 
     """
     terms = [c for c in design.columns if c not in {duration, event, _W, *strata}]
     return fit_efron(design, covariates=terms, duration=duration, event=event, strata=strata or None, weights=_W,
-                     max_iter=_NEWTON, strict=strict)
+                     max_iter=_NEWTON, strict=strict, init=init)
 
 
 # ---- standardization ------------------------------------------------------------------------------
@@ -138,14 +139,17 @@ def _standardized(fit: EfronCox, design: pd.DataFrame, *, group: str, levels: li
                   stratum, knots)
     terms = [fit.params_.index.get_loc(f"{group}[{level}]") for level in levels[1:]]
     base = eta - X[:, terms] @ b[terms]  # every group term at 0: the reference level (centring kept)
+    # customers alike in stratum and covariates have the same curve: predict each pattern once
+    patterns, which = np.unique(np.c_[stratum, base], axis=0, return_inverse=True)
+    weight, base, stratum = np.bincount(which.ravel(), w), patterns[:, 1], patterns[:, 0].astype(int)
     step = max(1, _CELLS // len(knots))
     out = {}
     for level in levels:
         risk = np.exp(base + (0.0 if level == levels[0] else b[terms[levels.index(level) - 1]]))
         total = np.zeros(len(knots))
-        for first in range(0, len(design), step):
+        for first in range(0, len(base), step):
             rows = slice(first, first + step)
-            total += w[rows] @ np.exp(-H0[stratum[rows]] * risk[rows, None])
+            total += weight[rows] @ np.exp(-H0[stratum[rows]] * risk[rows, None])
         out[level] = total / w.sum()
     return out
 
@@ -283,7 +287,8 @@ def _rmsts(design: pd.DataFrame, fit: EfronCox, *, group: str, levels: list, str
     return np.array([_area(knots, curves[level], horizon) for level in levels])
 
 
-def _bootstrap(design: pd.DataFrame, *, reps: int, seed: int, **model) -> np.ndarray:
+def _bootstrap(design: pd.DataFrame, *, reps: int, seed: int, init: np.ndarray | None = None,
+               **model) -> np.ndarray:
     """RMST per level (columns) for each resample of customers that could be refitted (rows).
 
     A resample draws as many customers as there are (the customers behind each row, with
@@ -295,7 +300,8 @@ def _bootstrap(design: pd.DataFrame, *, reps: int, seed: int, **model) -> np.nda
     or information matrix that is not finite) or its restricted means are not finite. One whose
     coefficients run off (a term that separates churners from the others, e.g. a level left
     without churn) is kept at its last Newton step, as lifelines and R's ``coxph`` keep theirs:
-    its curves are then close to their limit.
+    its curves are then close to their limit. ``init``: the full sample's coefficients, where
+    each resample's Newton steps start (the optimum is the same, reached in fewer steps).
     """
     rng, w, out = np.random.default_rng(seed), design[_W].to_numpy(), []
     fitting = {key: model[key] for key in ("duration", "event", "strata")}
@@ -305,7 +311,7 @@ def _bootstrap(design: pd.DataFrame, *, reps: int, seed: int, **model) -> np.nda
         with warnings.catch_warnings():  # a resample's numerical notes; failures are counted instead
             warnings.simplefilter("ignore")
             try:
-                fit = _fit(sample, strict=False, **fitting)
+                fit = _fit(sample, strict=False, init=init, **fitting)
                 ran_off = not fit.converged and fit.iterations == _NEWTON  # not stopped by a failure
                 rmsts = _rmsts(sample, fit, **model) if fit.converged or ran_off else None
             except (np.linalg.LinAlgError, ValueError):
@@ -388,8 +394,9 @@ def adjusted_rmst_difference(df: pd.DataFrame, *, group: str, covariates: Sequen
                      event=event, weights=weights)
     model = {"group": group, "levels": levels, "strata": strata, "duration": duration, "event": event,
              "horizon": horizon}
-    point = _rmsts(design, _fit(design, duration=duration, event=event, strata=strata), **model)
-    boot = _bootstrap(design, reps=reps, seed=seed, **model)
+    full = _fit(design, duration=duration, event=event, strata=strata)
+    point = _rmsts(design, full, **model)
+    boot = _bootstrap(design, reps=reps, seed=seed, init=full.params_.to_numpy(), **model)
     crude = rmst_difference(rows, group=group, horizon=horizon, reference=reference, duration=duration, event=event,
                             confidence=confidence, weights=weights).set_index(group)
     if len(boot) < reps / 2:

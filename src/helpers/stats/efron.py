@@ -149,7 +149,8 @@ def _strata(df: pd.DataFrame, covariates: list[str], duration: str, event: str, 
 
 def fit_efron(df: pd.DataFrame, *, covariates: Sequence[str], duration: str = S.TENURE, event: str = S.CHURNED,
               strata: str | Sequence[str] | None = None, weights: str | None = None, alpha: float = 0.05,
-              tol: float = 1e-9, max_iter: int = 50, strict: bool = True) -> EfronCox:
+              tol: float = 1e-9, max_iter: int = 50, strict: bool = True,
+              init: Sequence[float] | None = None) -> EfronCox:
     """Cox proportional-hazards model by Newton-Raphson on the exact Efron partial likelihood.
 
     Each customer counts once in the tie correction: a row of weight ``w`` that churned enters
@@ -181,6 +182,9 @@ def fit_efron(df: pd.DataFrame, *, covariates: Sequence[str], duration: str = S.
         Raise `ConvergenceError` when the fit does not converge (e.g. perfect separation: a term
         whose coefficient runs off to infinity); False returns the result with
         ``converged=False`` and the reason in ``message``.
+    init : sequence of float, optional
+        Coefficients to start Newton's method from (zeros when None), one per covariate: a
+        bootstrap resample started from the full sample's fit takes fewer steps to the same optimum.
 
     Returns
     -------
@@ -210,7 +214,9 @@ def fit_efron(df: pd.DataFrame, *, covariates: Sequence[str], duration: str = S.
         each = [_stratum_terms(st, beta) for st in parts]
         return sum(t[0] for t in each), sum(t[1] for t in each), sum(t[2] for t in each)
 
-    beta = np.zeros(len(covariates))
+    beta = np.zeros(len(covariates)) if init is None else np.array(init, dtype=float)
+    if beta.shape != (len(covariates),) or not np.isfinite(beta).all():
+        raise ValueError(f"init: give {len(covariates)} finite starting coefficients, one per covariate")
     ll, score, info = terms(beta)
     converged, message, it = False, "", 0
     for it in range(1, max_iter + 1):  # noqa: B007 (the count is read after the loop)
