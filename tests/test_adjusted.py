@@ -368,3 +368,35 @@ def test_other_inputs_that_cannot_work_say_what_to_fix(tiny):
         A.standardized_curves(tiny, group=ARM, covariates=[RISK], times=[-1.0])
     with pytest.raises(ValueError, match=r"reps=5: a bootstrap interval needs at least 20 resamples"):
         A.adjusted_rmst_difference(tiny, group=ARM, covariates=[RISK], horizon=10, reps=5)
+
+
+# ---- numeric covariates in bands, and the quadrant step of notebook 01 ------------------------------
+def test_numeric_columns_go_into_quantile_bands_and_the_rest_is_kept():
+    df = pd.DataFrame({"x": [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan], "flag": [0.0, 1.0] * 5,
+                       "g": list("ab") * 5, "b": [True, False] * 5})
+    out = A.in_bands(df, ["x", "flag", "g", "b"], bands=3)
+    assert out["x"].cat.categories.tolist() == ["1st of 3", "2nd of 3", "3rd of 3"]
+    assert out["x"].iloc[:3].nunique() == 1 and pd.isna(out["x"].iloc[-1])  # ties share a band; missing stays
+    assert out[["flag", "g", "b"]].equals(df[["flag", "g", "b"]])  # two values, text, booleans: as they were
+    heavy = A.in_bands(pd.DataFrame({"x": [0.0] * 8 + [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}), ["x"], bands=5)
+    assert heavy["x"].cat.categories.size < 5  # a value holding over half the rows leaves fewer bands
+
+
+def test_the_quadrant_step_standardizes_over_the_covariates_that_do_not_cut_the_quadrants(dataset):
+    from helpers.data import segments
+    from helpers.engine.scale import open_data
+    from helpers.steps import churn as step
+
+    data = open_data(dataset)
+    covariates = ["contract", "customer_type", "satisfaction", "log2_monthly_value", "wallet_share", "quadrant"]
+    out = step.adjusted_quadrants(data, covariates=covariates, horizon=12, reps=20, min_size=30)
+    assert out.status == "ok", out.reason
+    rows = A.in_bands(data.customers[[segments.QUADRANT, "contract", "customer_type", "wallet_share",
+                                             S.TENURE, S.CHURNED]].dropna(), ["wallet_share"])
+    expected = A.adjusted_rmst_difference(rows, group=segments.QUADRANT, covariates=["contract", "customer_type",
+                                                 "wallet_share"], horizon=12, reference="consolidate", reps=20)
+    pd.testing.assert_frame_equal(out.value.reset_index(drop=True), expected)
+    said = out.answers[0]
+    assert said.sentence.startswith("With contract, customer type and wallet share held fixed, win-back customers")
+    none_left = step.adjusted_quadrants(data, covariates=["satisfaction", "quadrant", "below_parity"], horizon=12)
+    assert none_left.status == "skipped" and "nothing to hold fixed" in none_left.reason

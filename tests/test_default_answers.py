@@ -101,6 +101,9 @@ def test_the_churn_report_supports_what_was_planted(report, default):
     assert _inside(findings["hr.manager_departure"], planted)
     # win back (high value, low satisfaction) churns faster than consolidate: serving it first pays
     assert said["serve_first"].verdict == "supported"
+    # and the gap holds with contract, customer type and wallet share held fixed (standardized curves)
+    assert said["serve_first_adjusted"].verdict == "supported" and findings["adjusted_rmst.win_back"].ci_high < 0
+    assert said["serve_first_adjusted"].sentence.startswith("With contract, customer type and wallet share held")
     for term in ("satisfaction", "wallet_share"):
         assert _inside(findings[f"hr.{term}"], math.exp(truth["cox_log_hr"][term])), term
     assert said["drivers"].sentence.startswith("All 8 terms of the model have a hazard ratio clearly different")

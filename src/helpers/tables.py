@@ -92,6 +92,16 @@ def term(name) -> str:
     return text.replace("_", " ")
 
 
+def listed(words) -> str:
+    """Words as a sentence lists them: ``a``, ``a and b``, ``a, b and c``.
+
+    >>> listed(["contract"]), listed(["contract", "customer type", "wallet share"])
+    ('contract', 'contract, customer type and wallet share')
+    """
+    words = [str(w) for w in words]
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
 def number(x, *, digits: int = 3) -> str:
     """A number for a reader: whole numbers with separators, others to ``digits`` significant digits, never e-notation.
 

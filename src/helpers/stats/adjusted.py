@@ -417,6 +417,33 @@ def adjusted_rmst_difference(df: pd.DataFrame, *, group: str, covariates: Sequen
     return pd.DataFrame(out)
 
 
+def in_bands(df: pd.DataFrame, columns: Sequence[str], *, bands: int = 5) -> pd.DataFrame:
+    """``df`` with each numeric column of ``columns`` replaced by its quantile bands (ordered categories).
+
+    Adjusting for bands (fifths by default) instead of a linear term lets a covariate act any way
+    across its range, and customers alike in every band share one predicted curve, so the
+    standardization costs the number of covariate patterns, not of customers. Columns with fewer
+    distinct values than ``bands`` are kept as they are; equal values share a band (so heavy ties
+    leave fewer bands); missing values stay missing.
+
+    Example
+    -------
+    >>> out = in_bands(pd.DataFrame({"x": range(10), "g": list("ab") * 5}), ["x", "g"], bands=2)
+    >>> out["x"].astype(str).tolist()[:6], out["g"].tolist()[:2]
+    (['1st of 2', '1st of 2', '1st of 2', '1st of 2', '1st of 2', '2nd of 2'], ['a', 'b'])
+    """
+    names = {1: "1st", 2: "2nd", 3: "3rd"}
+    out = df.copy()
+    for column in columns:
+        x = out[column]
+        if pd.api.types.is_bool_dtype(x) or not pd.api.types.is_numeric_dtype(x) or x.nunique() <= bands:
+            continue
+        cut = pd.qcut(x, bands, duplicates="drop")  # equal values share a band: heavy ties leave fewer bands
+        k = len(cut.cat.categories)
+        out[column] = cut.cat.rename_categories([f"{names.get(j, f'{j}th')} of {k}" for j in range(1, k + 1)])
+    return out
+
+
 # ---- inverse-probability-weighted Kaplan-Meier ----------------------------------------------------
 def _group_probability(rows: pd.DataFrame, *, group: str, levels: list, covariates: list[str]) -> np.ndarray:
     """P(the customer's own level | covariates) from a multinomial logit (statsmodels; logistic for two)."""
