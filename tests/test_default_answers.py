@@ -191,4 +191,6 @@ def test_the_complaint_report_recovers_the_planted_states_and_the_paradox(report
     held = "Standardized over contract, customer type, satisfaction, monthly value and tenure"
     assert held in said["paradox"].sentence
     assert findings["event_study.k0"].value < 0  # the planted spend dip while a complaint is open
+    assert findings["event_study.after.evalue"].value >= 1  # observational: how much hidden bias it survives
+    assert "An unmeasured factor associated with both a complaint and revenue after it" in said["revenue"].sentence
     assert "Verdict: supported." in text and "de Matos, Henrique & Rossi (2007" in text

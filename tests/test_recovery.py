@@ -243,6 +243,26 @@ def test_event_study_dip_in_complaint_month(default_data):
     assert es.attrs["dropped"]["incomplete_revenue"] == 0
 
 
+def test_event_study_scale_for_its_e_value_is_the_pooled_standard_deviation(default_data):
+    customers, revenue, contacts = _tables(default_data)
+    es = R.event_study(customers, revenue, contacts)
+    summary = R.event_study_summary(es)
+    panel = es.attrs["panel"]
+    after = panel[[f"change_{k}" for k in range(1, 7)]].mean(axis=1)
+    a, b = after[panel[R.GROUP_COLUMN] == R.COMPLAINER], after[panel[R.GROUP_COLUMN] != R.COMPLAINER]
+    pooled = np.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))  # textbook form
+    assert summary["after_sd"] == pytest.approx(pooled, rel=1e-12)
+    from helpers.steps.recovery import _event_strength
+
+    d, se = summary["after"]["did"] / pooled, summary["after"]["se"] / pooled
+    ev = _event_strength(summary)  # VanderWeele & Ding (2017): RR ~ exp(0.91 d), then the E-value of that RR
+    rr = np.exp(0.91 * abs(d))
+    assert ev.point == pytest.approx(rr + np.sqrt(rr * (rr - 1)), rel=1e-12)
+    near = np.exp(0.91 * abs(d) - 1.78 * se)  # the 95% bound nearer 1, on the side of the estimate
+    assert ev.bound == (1.0 if near <= 1 else pytest.approx(near + np.sqrt(near * (near - 1)), rel=1e-12))
+    assert _event_strength({**summary, "after_sd": 0.0}) is None
+
+
 def _open_share_in_event_month(panel: pd.DataFrame, contacts: pd.DataFrame, customers: pd.DataFrame) -> pd.Series:
     """Share of the event month each complainer's first complaint was open (to resolution or churn)."""
     first = (contacts.loc[(contacts[S.KIND] == S.COMPLAINT) & contacts[S.REPEAT_OF].isna()]

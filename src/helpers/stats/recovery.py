@@ -744,6 +744,13 @@ def _did(change: pd.Series, panel: pd.DataFrame, confidence: float) -> dict:
             "p": float(2 * stats.norm.sf(abs(est / se))) if se > 0 else np.nan}
 
 
+def _pooled_sd(values: pd.Series, group: pd.Series) -> float:
+    """Pooled within-group standard deviation of ``values`` across the two levels of ``group``."""
+    parts = [values[group == g] for g in (True, False)]
+    dof = sum(len(v) - 1 for v in parts)
+    return float(np.sqrt(sum(((v - v.mean()) ** 2).sum() for v in parts) / dof)) if dof > 0 else float("nan")
+
+
 def event_study(customers: pd.DataFrame, revenue: pd.DataFrame, contacts: pd.DataFrame, *, window: int = 6,
                 controls_per_event: int = 1, seed: int = 0, exact: Sequence[str] = (S.CONTRACT,),
                 tenure_band_months: float = 6, value_bands: int = 5, relative: bool = False,
@@ -848,7 +855,9 @@ def event_study_summary(es: pd.DataFrame, *, confidence: float = 0.95) -> dict:
     dict
         ``k0`` and ``after`` (dicts: ``did``, ``se``, ``lower``, ``upper``, ``p``), ``window``,
         ``relative``, ``pre_mean_complainers``, ``pre_mean_controls`` (mean pre-period revenue),
-        ``k0_share`` (k = 0 effect / complainers' pre-period mean revenue).
+        ``k0_share`` (k = 0 effect / complainers' pre-period mean revenue), ``after_sd`` (the
+        pooled within-group standard deviation of the subjects' average change after: the scale of
+        a standardized mean difference).
 
     Example
     -------
@@ -863,6 +872,7 @@ def event_study_summary(es: pd.DataFrame, *, confidence: float = 0.95) -> dict:
     is_c = panel[GROUP_COLUMN] == COMPLAINER
     k0 = _did(panel["change_0"], panel, confidence)
     pre_c = float(panel.loc[is_c, PRE_MEAN].mean())
-    return {"k0": k0, "after": _did(after, panel, confidence), "window": window, "relative": es.attrs["relative"],
+    return {"k0": k0, "after": _did(after, panel, confidence), "after_sd": _pooled_sd(after, is_c),
+            "window": window, "relative": es.attrs["relative"],
             "pre_mean_complainers": pre_c, "pre_mean_controls": float(panel.loc[~is_c, PRE_MEAN].mean()),
             "k0_share": k0["did"] if es.attrs["relative"] else k0["did"] / pre_c}

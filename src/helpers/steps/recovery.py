@@ -377,20 +377,44 @@ def revenue(c: Complaints, *, window: int = 6, event_scale: str = "relative", se
     shown_as = "share of own pre-complaint revenue" if relative else "currency per month"
     fmt = percent if summary["relative"] else number
     said = verdict(after["lower"], after["upper"])
-    sentence = (f"In the months after a first complaint, complainers' revenue changes by {fmt(after['did'])}"
-                f"{' of their own pre-complaint level' if summary['relative'] else ' per month'} against matched "
-                f"customers who did not complain (interval {interval(after['lower'], after['upper'], fmt)})"
+    per = " of their own pre-complaint level" if summary["relative"] else " per month"
+    sentence = (f"In the months after a first complaint, complainers' revenue changes by {fmt(after['did'])}{per} "
+                f"against matched customers who did not complain (interval "
+                f"{interval(after['lower'], after['upper'], fmt)})"
                 + (": no change beyond chance." if said == "inconclusive" else "."))
-    return (Section(value=summary)
-            .figure(plots.event_study(es, ylabel=f"complainers minus controls ({shown_as})"),
-                    "Each point is a month before or after the complaint (0); the months before are placebo checks "
-                    "and should sit on zero.")
-            .answer(*_REVENUE, sentence, finding="event_study.after")
-            .table(es)
-            .find("event_study.k0", k0["did"], (k0["lower"], k0["upper"]), unit=unit,
-                  label="Revenue change in the month of a complaint")
-            .find("event_study.after", after["did"], (after["lower"], after["upper"]), unit=unit, key=True,
-                  label="Revenue change in the months after"))
+    if said == "inconclusive" and after["se"] > 0:
+        far = sensitivity.detectable_effect(after["se"], alpha=0.05, power=0.8)
+        sentence += (f" Only a change larger than {fmt(far)}{per} either way would have been detected with 80% "
+                     "power.")
+    strength = _event_strength(summary)
+    if strength is not None:
+        sentence += " " + sensitivity.evalue_sentence(strength, exposure="a complaint", outcome="revenue after it")
+    out = (Section(value=summary)
+           .figure(plots.event_study(es, ylabel=f"complainers minus controls ({shown_as})"),
+                   "Each point is a month before or after the complaint (0); the months before are placebo checks "
+                   "and should sit on zero.")
+           .answer(*_REVENUE, sentence, finding="event_study.after")
+           .table(es)
+           .find("event_study.k0", k0["did"], (k0["lower"], k0["upper"]), unit=unit,
+                 label="Revenue change in the month of a complaint")
+           .find("event_study.after", after["did"], (after["lower"], after["upper"]), unit=unit, key=True,
+                 label="Revenue change in the months after"))
+    if strength is not None:
+        out.find("event_study.after.evalue", strength.point, label="E-value of the revenue change after")
+        out.find("event_study.after.evalue_bound", strength.bound, label="E-value of its interval bound nearer 0")
+    return out
+
+
+def _event_strength(summary: dict) -> sensitivity.EValue | None:
+    """E-value of the revenue change after a complaint, read as a standardized mean difference.
+
+    The difference in differences over the pooled standard deviation of the subjects' average
+    change (`recovery.event_study_summary`); None when that deviation is 0 or undefined.
+    """
+    after, sd = summary["after"], summary["after_sd"]
+    if not (sd > 0 and after["se"] > 0 and math.isfinite(after["did"])):
+        return None
+    return sensitivity.evalue_smd(after["did"] / sd, after["se"] / sd)
 
 
 @step("adjusted")
