@@ -15,6 +15,7 @@ Tolerances, stated once:
   ratios within 0.015; its exposure and events per state equal the row-level episodes' (1e-6).
 """
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -192,6 +193,12 @@ def test_choose_engine_and_customer_count(medium):
     assert scale.customer_count(medium) == 6000
     assert scale.choose_engine("auto", 6000)[0] == "rows"
     assert scale.choose_engine("auto", 6000, threshold=5000)[0] == "aggregated"
+    # the default threshold is the measured crossover (benchmarks/notebooks.py), the same in every notebook
+    assert [scale.choose_engine("auto", n)[0] for n in (49_999, 50_000)] == ["rows", "aggregated"]
+    from helpers.report.params import declared_parameters
+
+    for notebook in sorted((Path(__file__).parents[1] / "notebooks").glob("0*.ipynb")):
+        assert declared_parameters(notebook)["LARGE_DATA"].default == scale.LARGE, notebook.name
     assert "set by the ENGINE parameter" in scale.choose_engine("aggregated", 10)[1]
     with pytest.raises(ValueError, match="ENGINE must be one of auto, rows, aggregated"):
         scale.choose_engine("fast", 10)

@@ -78,7 +78,7 @@ from helpers.stats.pwe import (  # noqa: F401
 )
 
 ENGINES = ("auto", "rows", "aggregated")
-LARGE = 500_000  # customers from which "auto" takes the aggregated path
+LARGE = 50_000  # customers from which "auto" takes the aggregated path: the crossover (benchmarks/notebooks.py)
 MEMORY_LIMIT = "3GB"  # DuckDB's working memory; beyond it, it spills to disk
 COX_ROWS = 300_000  # collapsed rows above which the aggregated Cox model groups tenure into whole months
 SAMPLE = 50_000  # customers in the random sample behind row-level sections of the aggregated path
