@@ -711,6 +711,15 @@ def who_to_target(experiment: Section, *, margin_rate: float = 0.3, cost_per_act
                           f"{percent(margin_rate)} and a cost of {number(cost)} per action.")
            .table(rule.table, percent=["share_treated", "agreement"],
                   caption="The best depth-2 rule, valued on the folds it was not fitted on."))
+    if exp.churn and exp.duration:  # who is predicted to gain most: do they also stay longer? (censoring-aware)
+        tenure = targeting.tenure_by_effect(fit, exp.frame, horizon=exp.window_months, duration=exp.duration,
+                                            event=exp.churn, confidence=confidence)
+        out.table(tenure.table, caption=f"Restricted mean tenure over the {exp.window_months} months after assignment "
+                                        f"by third of predicted effect on {exp.outcome} (1 = lowest), treated minus "
+                                        "control, on held-out folds.")
+        for _, row in tenure.table[tenure.table["group"] == tenure.table["group"].max()].iterrows():
+            out.find(f"targeting.tenure_top.{slug(row['arm'])}", row["difference"], (row["lower"], row["upper"]),
+                     unit="months", label=f"Tenure gained by the third predicted to gain most, {row['arm']}")
     signal = (cal.blp["lower"] > 0).any()
     parts = [cal.verdict, rule.verdict if signal else worth.sentence]
     out.answer(*_TARGET, " ".join(_sentence(p) for p in parts if p))
