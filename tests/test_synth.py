@@ -457,3 +457,178 @@ def test_recovery_paradox_can_be_switched_off():
     row = summary.loc["complaint[recovered]"]
     assert row["coef lower 95%"] <= math.log(1.3) <= row["coef upper 95%"]
     assert row["coef lower 95%"] > math.log(0.85)  # clearly distinguishable from the paradox data set
+
+
+# ---- campaign effects that vary by quadrant and satisfaction ---------------------------------------
+
+HETEROGENEOUS = dataclasses.replace(synth.SynthParams(), campaign_quadrant_hr=(1.0, 0.5, 1.0, 1.0),
+                                    campaign_quadrant_uplift=(1.0, 3.0, 1.0, 1.0))
+
+
+@pytest.fixture(scope="module")
+def heterogeneous():
+    """The reference data set's arguments with both campaigns twice as strong on churn (log scale) for
+    win_back customers, and their revenue uplift three times as large."""
+    return synth.generate(N_BIG, 36, seed=7, params=HETEROGENEOUS)
+
+
+def test_default_data_are_those_recorded_before_the_heterogeneity_parameters():
+    # recorded from generate(4000, 36, seed=3) before the campaign_quadrant_* and campaign_sat_slope fields
+    # existed, and again (the complaint outcomes too) before the hidden_* fields: their defaults must plant
+    # nothing and move no draw
+    tables, truth = synth.generate(4000, 36, seed=3)
+    assert int(tables[schema.CUSTOMERS][schema.CHURNED].sum()) == 1224
+    complaints = truth["realised"]["complaints"]
+    assert (complaints["resolved"], round(complaints["recovered_share"], 10)) == (2220, 0.6261261261)
+    assert truth["realised"]["hidden"] == {"customers": 0, "share": 0.0}
+    assert not synth.hidden_trait(4000, 36, seed=3).any()
+    assert (len(tables[schema.CONTACTS]), len(tables[schema.REVENUE])) == (23508, 56977)
+    assert round(float(tables[schema.REVENUE][schema.REVENUE_AMOUNT].sum()), 2) == 7593623.21
+    rct = truth["campaigns"]["RCT-2024-07"]
+    assert (rct["enrolled"], rct["treated"]) == (469, 240)
+    assert rct["ate"]["churn_12m"] * 469 == pytest.approx(-21)  # 21 fewer churners in 12 months if all treated
+    assert rct["ate"]["revenue_12m"] == pytest.approx(86.41491665, rel=1e-9)
+    assert truth["campaigns"]["OUTREACH-2025-01"]["ate"]["revenue_12m"] == pytest.approx(71.60478215, rel=1e-9)
+
+
+def test_default_campaign_effect_is_the_same_in_every_quadrant(truth):
+    for cid, camp in truth["campaigns"].items():
+        assert set(camp["hr_by_quadrant"].values()) == {camp["hr"]}, cid
+        assert set(camp["revenue_uplift_by_quadrant"].values()) == {camp["revenue_uplift"]}, cid
+        # the quadrants' effects add up to the campaign's (their ate still differ: baseline risk and value do)
+        enrolled = camp["enrolled_by_quadrant"]
+        assert sum(enrolled.values()) == camp["enrolled"], cid
+        for key, ate in camp["ate"].items():
+            total = sum(enrolled[q] * camp["ate_by_quadrant"][q][key] for q in synth.QUADRANTS)
+            assert total == pytest.approx(camp["enrolled"] * ate, rel=1e-8), (cid, key)
+    assert truth["params"]["campaign_quadrant_hr"] == dict.fromkeys(synth.QUADRANTS, 1.0)
+    assert "campaign_heterogeneity" in truth["definitions"]
+
+
+def test_heterogeneity_draws_no_random_numbers(tables, heterogeneous):
+    # the covariates, contacts and campaign assignment are those of the reference data; only outcomes move
+    het = heterogeneous[0]
+    covariates = [schema.CUSTOMER_ID, schema.SIGNUP_DATE, schema.CONTRACT, schema.MONTHLY_VALUE, schema.SATISFACTION]
+    pd.testing.assert_frame_equal(het[schema.CUSTOMERS][covariates], tables[schema.CUSTOMERS][covariates])
+    rct = tables[schema.CAMPAIGNS][schema.CAMPAIGN_ID] == "RCT-2024-07"  # enrolled before any campaign acts
+    pd.testing.assert_frame_equal(het[schema.CAMPAIGNS][rct], tables[schema.CAMPAIGNS][rct])
+    assert not het[schema.CUSTOMERS][schema.CHURNED].equals(tables[schema.CUSTOMERS][schema.CHURNED])
+
+
+def test_planted_heterogeneity_moves_only_the_quadrant_it_targets(truth, heterogeneous):
+    het = heterogeneous[1]
+    rct, base = het["campaigns"]["RCT-2024-07"], truth["campaigns"]["RCT-2024-07"]
+    assert rct["hr_by_quadrant"] == {"consolidate": 0.75, "win_back": 0.375, "maintain": 0.75, "let_go": 0.75}
+    assert rct["revenue_uplift_by_quadrant"]["win_back"] == pytest.approx(0.15)
+    # common random numbers: the same Exp(1) draw and revenue noise under the same hazard ratio and uplift give
+    # the same potential outcomes, so the RCT's other quadrants keep their effects exactly
+    for q in ("consolidate", "maintain", "let_go"):
+        assert rct["ate_by_quadrant"][q] == base["ate_by_quadrant"][q], q
+    wb, wb_base = rct["ate_by_quadrant"]["win_back"], base["ate_by_quadrant"]["win_back"]
+    # hazard ratio 0.375 instead of 0.75: the win_back customers' 12-month churn effect goes from -0.05 to -0.14
+    assert wb["churn_12m"] < wb_base["churn_12m"] - 0.03
+    assert wb["revenue_12m"] > 2 * wb_base["revenue_12m"]
+    for cid, camp in het["campaigns"].items():  # win_back now gains most on churn in both campaigns
+        churn = {q: camp["ate_by_quadrant"][q]["churn_12m"] for q in synth.QUADRANTS}
+        assert min(churn, key=churn.get) == "win_back", (cid, churn)
+
+
+def test_campaign_effects_follow_the_planted_rule_and_add_up_to_the_truth():
+    params = dataclasses.replace(HETEROGENEOUS, campaign_sat_slope=0.1)
+    tables, truth = synth.generate(3000, 36, seed=2, params=params)
+    effects = synth.campaign_effects(3000, 36, seed=2, params=params)
+    cam = tables[schema.CAMPAIGNS]
+    assert effects[[schema.CAMPAIGN_ID, schema.CUSTOMER_ID]].equals(cam[[schema.CAMPAIGN_ID, schema.CUSTOMER_ID]])
+    # the rule of truth["definitions"]["campaign_heterogeneity"], from the customers table where satisfaction
+    # is recorded (it is the true score there) and the value median of all customers
+    customers = tables[schema.CUSTOMERS]
+    c = customers.set_index(schema.CUSTOMER_ID).loc[effects[schema.CUSTOMER_ID]]
+    q = segments.value_satisfaction_quadrant(c[schema.MONTHLY_VALUE], c[schema.SATISFACTION],
+                                             value_threshold=customers[schema.MONTHLY_VALUE].median())
+    seen = q.notna().to_numpy()
+    assert (q.to_numpy()[seen] == effects[segments.QUADRANT].to_numpy()[seen]).all()
+    p = truth["params"]
+    base = effects[schema.CAMPAIGN_ID].map({cid: camp["hr"] for cid, camp in truth["campaigns"].items()})
+    hr = (base * q.map(p["campaign_quadrant_hr"]).astype(float).to_numpy()
+          * np.exp(p["campaign_sat_slope"] * (c[schema.SATISFACTION].to_numpy() - p["satisfaction_centre"])))
+    np.testing.assert_allclose(effects["hr"].to_numpy()[seen], hr.to_numpy()[seen], rtol=1e-12)
+    # the potential-outcome columns average to the truth's effects, per campaign and per quadrant
+    for (cid, quadrant), rows in effects.groupby([schema.CAMPAIGN_ID, segments.QUADRANT], observed=True):
+        camp = truth["campaigns"][cid]
+        assert len(rows) == camp["enrolled_by_quadrant"][quadrant]
+        for key, ate in camp["ate_by_quadrant"][quadrant].items():
+            assert rows[key].mean() == pytest.approx(ate, rel=1e-8, abs=1e-12), (cid, quadrant, key)
+    for cid, rows in effects.groupby(schema.CAMPAIGN_ID):
+        assert rows[["churn_6m", "churn_12m"]].isin([-1.0, 0.0, 1.0]).all().all()
+        assert rows["revenue_12m"].mean() == pytest.approx(truth["campaigns"][cid]["ate"]["revenue_12m"], rel=1e-8)
+
+
+def test_chunked_truth_has_the_same_heterogeneous_effects(tmp_path):
+    one = synth.write_chunked(1500, chunk_size=2000, seed=5, folder=tmp_path / "one", params=HETEROGENEOUS,
+                              tables=[schema.CUSTOMERS])
+    _, truth = synth.generate(1500, seed=np.random.SeedSequence([5, 0]), params=HETEROGENEOUS)
+    assert json.loads((one / "truth.json").read_text())["campaigns"] == truth["campaigns"]
+    # three chunks: the quadrant counts and sums add over chunks, so the effects still add up
+    three = synth.write_chunked(3000, chunk_size=1000, seed=5, folder=tmp_path / "three", params=HETEROGENEOUS)
+    written = json.loads((three / "truth.json").read_text())
+    cam = pd.read_parquet(three / f"{schema.CAMPAIGNS}.parquet")
+    for cid, camp in written["campaigns"].items():
+        assert camp["hr_by_quadrant"]["win_back"] == pytest.approx(0.5 * camp["hr"])
+        assert sum(camp["enrolled_by_quadrant"].values()) == camp["enrolled"] == (cam[schema.CAMPAIGN_ID] == cid).sum()
+        for key, ate in camp["ate"].items():
+            total = sum(n * camp["ate_by_quadrant"][q][key] for q, n in camp["enrolled_by_quadrant"].items())
+            assert total == pytest.approx(camp["enrolled"] * ate, rel=1e-8), (cid, key)
+
+
+# ---- a planted hidden confounder -----------------------------------------------------------------
+
+HIDDEN = dataclasses.replace(synth.SynthParams(), hidden_share=0.4, hr_hidden=0.5, hidden_recovery_or=4.0)
+
+
+def _outcomes_move_only_for_hidden(base: pd.DataFrame, hidden: pd.DataFrame, u: pd.Series) -> None:
+    """Customers without U are as they were, row for row; those with U churn less (hr_hidden 0.5)."""
+    base, hidden = base.set_index(schema.CUSTOMER_ID), hidden.set_index(schema.CUSTOMER_ID)
+    assert u.index.equals(hidden.index) and u.index.dtype == hidden.index.dtype
+    has = u.to_numpy()
+    pd.testing.assert_frame_equal(hidden[~has], base[~has])
+    moved = [col for col in base.columns if not base[col].equals(hidden[col])]
+    assert moved == [schema.END_DATE, schema.CHURNED, schema.TENURE, schema.END_REASON]
+    before, after = base.loc[has, schema.CHURNED].mean(), hidden.loc[has, schema.CHURNED].mean()
+    assert after < before - 5 * _binomial_se(before, int(has.sum())), (before, after)
+
+
+def test_a_hidden_confounder_is_in_no_table_and_moves_only_the_outcomes_of_those_who_have_it():
+    base, _ = synth.generate(4000, 36, seed=3)
+    tables, truth = synth.generate(4000, 36, seed=3, params=HIDDEN)
+    u = synth.hidden_trait(4000, 36, seed=3, params=HIDDEN)
+    assert truth["hidden"] == {"share": 0.4, "hr": 0.5, "log_hr": pytest.approx(math.log(0.5)), "recovery_or": 4.0}
+    assert truth["realised"]["hidden"]["customers"] == int(u.sum()) and "hidden" in truth["definitions"]
+    assert _within(u.mean(), 0.4, _binomial_se(0.4, 4000))
+    # U has a stream of its own: every recorded covariate, complaint timing and manager departure is as it was
+    _outcomes_move_only_for_hidden(base[schema.CUSTOMERS], tables[schema.CUSTOMERS], u)
+    assert tables[schema.MANAGER_DEPARTURES].equals(base[schema.MANAGER_DEPARTURES])
+    # a complaint resolved in both data sets draws the same uniform against higher odds when its customer has U:
+    # it can only turn from failed to recovered, and none without U changes
+    keys = [schema.CUSTOMER_ID, schema.OPENED_AT]
+    both = (_original_complaints(base[schema.CONTACTS]).merge(_original_complaints(tables[schema.CONTACTS]), on=keys,
+                                                              suffixes=("_before", "_after"))
+            .dropna(subset=[f"{schema.RECOVERED}_before", f"{schema.RECOVERED}_after"]))
+    before, after = (both[f"{schema.RECOVERED}_{when}"].astype(bool) for when in ("before", "after"))
+    has = both[schema.CUSTOMER_ID].map(u).astype(bool)
+    assert (before[~has] == after[~has]).all() and not (before & ~after).any()
+    assert after[has].mean() > after[~has].mean() + 0.15  # 0.84 vs 0.62: odds x 4 from about 0.63
+    share = before.mean()  # before, the two groups were recovered alike (within 3 SE of their difference)
+    assert _within(before[has].mean(), before[~has].mean(),
+                   math.hypot(_binomial_se(share, int(has.sum())), _binomial_se(share, int((~has).sum()))))
+
+
+def test_the_hidden_trait_of_chunked_data_is_exact_chunk_by_chunk(tmp_path):
+    kwargs = {"chunk_size": 1000, "seed": 5, "tables": [schema.CUSTOMERS]}
+    base = synth.write_chunked(3000, folder=tmp_path / "base", **kwargs)
+    hidden = synth.write_chunked(3000, folder=tmp_path / "hidden", params=HIDDEN, **kwargs)
+    u = synth.hidden_trait(3000, seed=5, params=HIDDEN, chunk_size=1000)
+    assert json.loads((hidden / "truth.json").read_text())["realised"]["hidden"]["customers"] == int(u.sum())
+    read = [pd.read_parquet(folder / f"{schema.CUSTOMERS}.parquet") for folder in (base, hidden)]
+    dtypes = {c.name: schema.pandas_dtype(c) for c in schema.TABLES[schema.CUSTOMERS].columns}
+    _outcomes_move_only_for_hidden(*(df.astype(dtypes) for df in read), u)
+    assert not u.equals(synth.hidden_trait(3000, seed=5, params=HIDDEN))  # other streams than generate's

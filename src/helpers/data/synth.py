@@ -3,7 +3,9 @@
 `generate` simulates customers, their monthly revenue, their service contacts, two retention
 campaigns and account-manager departures, and returns the tables of the data contract
 (`helpers.data.schema`) together with the truth: every planted parameter and the realised facts an
-analysis should recover. `write` stores both, deterministically and atomically.
+analysis should recover. `write` stores both, deterministically and atomically;
+`campaign_effects` gives what the tables cannot show, each enrolled customer's planted campaign effect,
+and `hidden_trait` each customer's unrecorded trait (a planted hidden confounder, off by default).
 `write_chunked` simulates a large population chunk by chunk and streams it to the same files
 (10 million customers in well under 4 GiB of memory).
 
@@ -45,7 +47,7 @@ import pandas as pd
 
 from helpers import config
 from helpers.data import schema
-from helpers.data.segments import QUADRANTS, value_satisfaction_quadrant
+from helpers.data.segments import QUADRANT, QUADRANTS, value_satisfaction_quadrant
 
 REGIONS = ("north", "south", "east", "west")
 DAYS_PER_YEAR = 365.25
@@ -125,6 +127,11 @@ class SynthParams:
         recent complaint (open, or failed within ``outreach_recent_days``), tenure months.
     hr_outreach, revenue_uplift_outreach : its effect on hazard and revenue.
     campaign_effect_months : both campaigns act for this many calendar months.
+    campaign_quadrant_hr, campaign_sat_slope : how both campaigns' hazard ratio varies: while
+        it acts, a treated customer's hazard ratio is ``hr * campaign_quadrant_hr[quadrant] *
+        exp(campaign_sat_slope * (sat - centre))`` (``hr``: hr_campaign or hr_outreach; the
+        true satisfaction and its quadrant). The defaults plant no heterogeneity.
+    campaign_quadrant_uplift : revenue uplift multiplier of both campaigns by quadrant.
     revenue_noise_sigma : sigma of the mean-one lognormal monthly noise.
     spend_dip_open : revenue falls by this share of the month a complaint is open.
     end_reason_weights : base weights of moved, price, service, non-payment.
@@ -132,6 +139,11 @@ class SynthParams:
         complaint is open or failed at churn, and times ``exp(slope * (sat - centre))``.
     price_high_value_mult : price weight multiplier above the median monthly value.
     end_reason_missing : share of churners whose end reason is missing.
+    hidden_share, hr_hidden, hidden_recovery_or : a hidden confounder of the recovery paradox:
+        an unrecorded trait U of a customer, true with probability ``hidden_share`` (drawn from
+        a stream of its own, also chunk by chunk), multiplies the churn hazard by ``hr_hidden``
+        throughout and the odds of a complaint being recovered by ``hidden_recovery_or``. U is
+        in no table: `hidden_trait` gives it. The defaults plant none and change no table.
     """
 
     contract_mix: tuple[float, ...] = (0.55, 0.25, 0.20)
@@ -201,6 +213,9 @@ class SynthParams:
     hr_outreach: float = 0.8
     revenue_uplift_outreach: float = 0.03
     campaign_effect_months: int = 12
+    campaign_quadrant_hr: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    campaign_sat_slope: float = 0.0
+    campaign_quadrant_uplift: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     revenue_noise_sigma: float = 0.10
     spend_dip_open: float = 0.15
     end_reason_weights: tuple[float, ...] = (0.20, 0.35, 0.30, 0.15)
@@ -208,6 +223,9 @@ class SynthParams:
     service_sat_slope: float = -0.2
     price_high_value_mult: float = 1.5
     end_reason_missing: float = 0.05
+    hidden_share: float = 0.0
+    hr_hidden: float = 1.0
+    hidden_recovery_or: float = 1.0
 
 
 # ---- value x satisfaction quadrant ---------------------------------------------------------
@@ -257,7 +275,7 @@ def _clock(start: str, months: int) -> _Clock:
 
 @dataclass
 class _Population:
-    """Per-customer arrays (index = customer number); ``*_rec`` are the recorded values."""
+    """Per-customer arrays (index = customer number); ``*_rec`` are the recorded values, ``hidden`` is U."""
 
     signup: np.ndarray
     contract: np.ndarray
@@ -275,6 +293,7 @@ class _Population:
     wallet: np.ndarray
     wallet_rec: np.ndarray
     manager: np.ndarray
+    hidden: np.ndarray
     eta: np.ndarray | None = None
 
     @property
@@ -283,11 +302,12 @@ class _Population:
 
 
 def _population(rng: np.random.Generator, n: int, clock: _Clock, p: SynthParams,
-                median: float | None = None) -> _Population:
+                median: float | None = None, hidden: np.ndarray | None = None) -> _Population:
     """Draw the fixed covariates; everything recorded is rounded as it will be stored.
 
     ``median`` is the median monthly value the value covariates are centred on; by default
     that of these ``n`` customers (a chunk of a larger population passes the overall one).
+    ``hidden`` is the trait U (`_hidden`); by default no customer has it.
     """
     signup = rng.integers(0, clock.days, n)
     contract = rng.choice(len(schema.CONTRACTS), n, p=_probs(p.contract_mix))
@@ -307,7 +327,8 @@ def _population(rng: np.random.Generator, n: int, clock: _Clock, p: SynthParams,
                                            satisfaction_threshold=p.satisfaction_threshold)
     pop = _Population(signup, contract, group, region, sat, sat_rec, value, median,
                       np.log2(value / median), value > median, quadrant.cat.codes.to_numpy(),
-                      rsl, rsl < 1.0, wallet, wallet_rec, _assign_managers(rng, group, p))
+                      rsl, rsl < 1.0, wallet, wallet_rec, _assign_managers(rng, group, p),
+                      np.zeros(n, bool) if hidden is None else hidden)
     pop.eta = _linear_predictor(pop, p)
     return pop
 
@@ -327,14 +348,20 @@ def _assign_managers(rng: np.random.Generator, group: np.ndarray, p: SynthParams
     return manager
 
 
+def _hidden(rng: np.random.Generator, n: int, p: SynthParams) -> np.ndarray:
+    """The unrecorded trait U: ``Uniform < hidden_share``, from its own stream (no other draw moves)."""
+    return rng.random(n) < p.hidden_share
+
+
 def _linear_predictor(pop: _Population, p: SynthParams) -> np.ndarray:
-    """``x' beta`` of the fixed covariates (the contract enters through the baseline)."""
+    """``x' beta`` of the fixed covariates and U (the contract enters through the baseline)."""
     return (math.log(p.hr_group) * pop.group
             + math.log(p.hr_satisfaction) * (pop.sat - p.satisfaction_centre)
             + math.log(p.hr_value_doubling) * pop.log2_value
             + math.log(p.hr_wallet_share) * pop.wallet
             + math.log(p.hr_below_parity) * pop.below_parity
-            + np.log(np.asarray(p.hr_quadrant))[pop.quadrant])
+            + np.log(np.asarray(p.hr_quadrant))[pop.quadrant]
+            + math.log(p.hr_hidden) * pop.hidden)  # last: without U it adds 0.0, which changes no bit
 
 
 # ---- complaints and other contacts -----------------------------------------------------------
@@ -384,14 +411,16 @@ def _complaint_episodes(rng, pop: _Population, clock: _Clock, p: SynthParams):
 
 
 def _complaints(rng, pop: _Population, clock: _Clock, p: SynthParams) -> _Complaints:
-    """Complaints with their recovery action, compensation, outcome and repeat-contact draws."""
+    """Complaints with their recovery action, compensation, outcome (U shifts its log odds) and
+    repeat-contact draws."""
     cust, opened, resolved, fcr = _complaint_episodes(rng, pop, clock, p)
     k = cust.size
     action = rng.choice(len(schema.RECOVERY_ACTIONS), k, p=_probs(p.recovery_action_probs))
     paid = np.isin(np.asarray(schema.RECOVERY_ACTIONS)[action], _PAID_ACTIONS)
     amount = np.maximum(np.round(pop.value[cust] * rng.uniform(*p.compensation_range, k), 2), 0.01)
     logit = (np.asarray(p.recovery_intercepts)[action] + p.recovery_fcr_coef * fcr
-             + p.recovery_delay_coef * np.log1p(resolved - opened))
+             + p.recovery_delay_coef * np.log1p(resolved - opened)
+             + math.log(p.hidden_recovery_or) * pop.hidden[cust])
     recovered = rng.random(k) < 1.0 / (1.0 + np.exp(-logit))
     channel = rng.choice(len(schema.CHANNELS), k, p=_probs(p.channel_probs))
     repeat = ~fcr & (rng.random(k) < p.repeat_prob)
@@ -456,8 +485,8 @@ class _Events:
             (self.cust, self.day, self.kind, self.value), (other.cust, other.day, other.kind, other.value))))
 
 
-def _window_events(cust, begin, end, kind: int, hr: float) -> _Events:
-    """Factor ``kind`` equals ``hr`` on [begin, end) and 1 afterwards."""
+def _window_events(cust, begin, end, kind: int, hr: float | np.ndarray) -> _Events:
+    """Factor ``kind`` equals ``hr`` (one for all, or one per customer) on [begin, end) and 1 afterwards."""
     cust = np.asarray(cust)
     ones = np.ones(cust.size)
     return _Events(np.r_[cust, cust], np.r_[np.broadcast_to(begin, cust.shape), np.broadcast_to(end, cust.shape)],
@@ -554,7 +583,11 @@ def _end_day(churn: np.ndarray, signup: np.ndarray, horizon: int) -> np.ndarray:
 
 @dataclass
 class _Campaign:
-    """One campaign: enrolled customers (sorted), arm and potential churn days under both arms."""
+    """One campaign: enrolled customers (sorted), arm and potential churn days under both arms.
+
+    ``hr`` and ``uplift`` are the planted effects before heterogeneity; ``hr_each`` and
+    ``uplift_each`` those of each enrolled customer (`_campaign_effect`).
+    """
 
     cid: str
     assignment: str
@@ -568,9 +601,20 @@ class _Campaign:
     churn_treated: np.ndarray
     churn_control: np.ndarray
     propensity: np.ndarray
+    hr_each: np.ndarray
+    uplift_each: np.ndarray
 
 
-def _treated_churn(who, day: int, hr: float, pop, events, exp1, clock: _Clock, p) -> np.ndarray:
+def _campaign_effect(pop: _Population, who: np.ndarray, hr: float, uplift: float,
+                     p: SynthParams) -> tuple[np.ndarray, np.ndarray]:
+    """Hazard ratio and revenue uplift of each customer in ``who`` by quadrant and true satisfaction."""
+    q = pop.quadrant[who]
+    by_sat = np.exp(p.campaign_sat_slope * (pop.sat[who] - p.satisfaction_centre))
+    return (hr * np.asarray(p.campaign_quadrant_hr)[q] * by_sat,
+            uplift * np.asarray(p.campaign_quadrant_uplift)[q])
+
+
+def _treated_churn(who, day: int, hr: np.ndarray, pop, events, exp1, clock: _Clock, p) -> np.ndarray:
     """Churn days of ``who`` had all of them been treated from ``day`` on."""
     end = clock.add_months(np.full(who.size, day), p.campaign_effect_months)
     extra = _window_events(who, np.full(who.size, day), end, _CAMPAIGN, hr)
@@ -588,9 +632,10 @@ def _randomized(pop, events, exp1, churn0, draws, clock: _Clock, p: SynthParams)
     who = np.flatnonzero(_active_on(day, pop, churn0, clock) & (draws[0] < p.rct_share))
     propensity = np.full(who.size, p.rct_treat_prob)
     treated = draws[1][who] < propensity
-    churn_t = _treated_churn(who, day, p.hr_campaign, pop, events, exp1, clock, p)
+    hr, uplift = _campaign_effect(pop, who, p.hr_campaign, p.revenue_uplift_campaign, p)
+    churn_t = _treated_churn(who, day, hr, pop, events, exp1, clock, p)
     return _Campaign(p.rct_id, schema.ASSIGNMENTS[0], p.rct_action, p.rct_cost, p.hr_campaign,
-                     p.revenue_uplift_campaign, day, who, treated, churn_t, churn0[who], propensity)
+                     p.revenue_uplift_campaign, day, who, treated, churn_t, churn0[who], propensity, hr, uplift)
 
 
 def _recent_complaint(c: _Complaints, n: int, day: int, window: int) -> np.ndarray:
@@ -609,9 +654,10 @@ def _targeted(pop, c, events, exp1, churn1, in_rct, draw, clock: _Clock, p: Synt
              + b_tenure * (day - pop.signup) / schema.DAYS_PER_MONTH)
     propensity = 1.0 / (1.0 + np.exp(-logit[who]))
     treated = draw[who] < propensity
-    churn_t = _treated_churn(who, day, p.hr_outreach, pop, events, exp1, clock, p)
+    hr, uplift = _campaign_effect(pop, who, p.hr_outreach, p.revenue_uplift_outreach, p)
+    churn_t = _treated_churn(who, day, hr, pop, events, exp1, clock, p)
     return _Campaign(p.outreach_id, schema.ASSIGNMENTS[1], p.outreach_action, p.outreach_cost, p.hr_outreach,
-                     p.revenue_uplift_outreach, day, who, treated, churn_t, churn1[who], propensity)
+                     p.revenue_uplift_outreach, day, who, treated, churn_t, churn1[who], propensity, hr, uplift)
 
 
 def _observed(churn: np.ndarray, camp: _Campaign) -> np.ndarray:
@@ -669,19 +715,13 @@ def _revenue_matrix(who, end_day, uplift, uplift_from, pop, c: _Complaints, cloc
             * (1.0 + uplift[:, None] * on))
 
 
-def _campaign_sums(camp: _Campaign, pop, c, clock: _Clock, p, noise) -> dict:
-    """Sums behind the potential-outcome effects; they add over customers (and chunks).
-
-    ``ate`` and ``att`` sum treated-minus-control outcomes over the enrolled and the treated;
-    ``observed_treated`` and ``observed_control`` sum the observed outcome over each arm.
-    `_campaign_effects` turns them into means.
-    """
+def _potential_outcomes(camp: _Campaign, pop, c, clock: _Clock, p, noise) -> tuple[dict, dict]:
+    """Per enrolled customer: treated-minus-control outcomes and the observed outcome, by name."""
     who = camp.who
     first = int(clock.month_index(camp.day))
     end_t = _end_day(camp.churn_treated, pop.signup[who], clock.days)
     end_c = _end_day(camp.churn_control, pop.signup[who], clock.days)
-    rev_t = _revenue_matrix(who, end_t, np.full(who.size, camp.uplift), np.full(who.size, first), pop, c, clock,
-                            p, noise)
+    rev_t = _revenue_matrix(who, end_t, camp.uplift_each, np.full(who.size, first), pop, c, clock, p, noise)
     rev_c = _revenue_matrix(who, end_c, np.zeros(who.size), np.full(who.size, first), pop, c, clock, p, noise)
     diff, observed = {}, {}
     for h in (6, 12):
@@ -691,23 +731,42 @@ def _campaign_sums(camp: _Campaign, pop, c, clock: _Clock, p, noise) -> dict:
         observed[f"churn_{h}m"] = np.where(camp.treated, camp.churn_treated, camp.churn_control) < cut
         observed[f"revenue_{h}m"] = np.where(camp.treated, rev_t[:, first:first + h].sum(1),
                                              rev_c[:, first:first + h].sum(1))
-    t = camp.treated
+    return diff, observed
+
+
+def _campaign_sums(camp: _Campaign, pop, c, clock: _Clock, p, noise) -> dict:
+    """Sums behind the potential-outcome effects; they add over customers (and chunks).
+
+    ``ate`` and ``att`` sum treated-minus-control outcomes over the enrolled and the treated;
+    ``observed_treated`` and ``observed_control`` sum the observed outcome over each arm;
+    ``by_quadrant`` counts the enrolled and sums ``ate`` per quadrant (arrays in `QUADRANTS`
+    order). `_campaign_effects` turns them into means.
+    """
+    diff, observed = _potential_outcomes(camp, pop, c, clock, p, noise)
+    t, q, m = camp.treated, pop.quadrant[camp.who], len(QUADRANTS)
     return {
-        "enrolled": int(who.size), "treated": int(t.sum()), "propensity": _total(camp.propensity),
+        "enrolled": int(camp.who.size), "treated": int(t.sum()), "propensity": _total(camp.propensity),
         "ate": {k: _total(v) for k, v in diff.items()}, "att": {k: _total(v[t]) for k, v in diff.items()},
         "observed_treated": {k: _total(v[t]) for k, v in observed.items()},
         "observed_control": {k: _total(v[~t]) for k, v in observed.items()},
+        "by_quadrant": {"enrolled": np.bincount(q, minlength=m),
+                        "ate": {k: np.bincount(q, weights=v, minlength=m) for k, v in diff.items()}},
     }
 
 
 def _campaign_effects(s: dict) -> dict:
-    """Means of `_campaign_sums`: ate over the enrolled, att over the treated, naive difference."""
+    """Means of `_campaign_sums`: ate over the enrolled, att over the treated, naive difference,
+    and the enrolled and ate of each quadrant."""
     control = s["enrolled"] - s["treated"]
+    q = s["by_quadrant"]
     return {
         "ate": {k: _ratio(v, s["enrolled"]) for k, v in s["ate"].items()},
         "att": {k: _ratio(v, s["treated"]) for k, v in s["att"].items()},
         "naive_difference": {k: _ratio(v, s["treated"]) - _ratio(s["observed_control"][k], control)
                              for k, v in s["observed_treated"].items()},
+        "enrolled_by_quadrant": dict(zip(QUADRANTS, q["enrolled"])),
+        "ate_by_quadrant": {name: {k: _ratio(v[i], q["enrolled"][i]) for k, v in q["ate"].items()}
+                            for i, name in enumerate(QUADRANTS)},
     }
 
 
@@ -901,7 +960,7 @@ def _departures_table(departed: np.ndarray, clock: _Clock, ids: _Numbering) -> p
 
 
 def _cox_log_hr(p: SynthParams) -> dict[str, float]:
-    """Planted log hazard ratios, named as a Cox model stratified by contract would name them."""
+    """Planted log hazard ratios, named as a Cox model stratified by contract would name them (U has no column)."""
     log = math.log
     out = {"customer_type[group]": log(p.hr_group), "satisfaction": log(p.hr_satisfaction),
            "log2_value": log(p.hr_value_doubling), "wallet_share": log(p.hr_wallet_share),
@@ -925,6 +984,12 @@ _DEFINITIONS = {
     "manager_departed": "group customer signed up on or before departed_at, from departed_at for "
                         "hr_manager_departure_months calendar months",
     "campaign": "treatment arm, from assigned_at for campaign_effect_months calendar months",
+    "campaign_heterogeneity": "a treated customer's hazard ratio while the campaign acts is hr * "
+                              "campaign_quadrant_hr[quadrant] * exp(campaign_sat_slope * (satisfaction - "
+                              "satisfaction_centre)), and the revenue uplift revenue_uplift * "
+                              "campaign_quadrant_uplift[quadrant], by the true satisfaction (the recorded one where "
+                              "not missing); hr_by_quadrant is at satisfaction_centre; cox_log_hr holds log(hr); "
+                              "ate_by_quadrant are the effects within each quadrant",
     "outreach_recent_complaint": "complaint open on assigned_at, or the latest complaint failed and was "
                                  "resolved within outreach_recent_days before assigned_at",
     "time": "tenure_months = days / DAYS_PER_MONTH; changes happen at whole days; churn within a day is "
@@ -932,6 +997,11 @@ _DEFINITIONS = {
     "effects": "treated minus control potential outcomes (same Exp(1) draw and revenue noise): churn_Hm = "
                "churned within H calendar months after assigned_at, revenue_Hm = revenue in the H calendar "
                "months from the assignment month; ate over enrolled, att over treated",
+    "hidden": "a hidden confounder: the unrecorded trait U of a customer (in no table; synth.hidden_trait gives "
+              "it), true with probability hidden_share, multiplies the churn hazard by hr_hidden throughout and the "
+              "odds that a complaint is recovered by hidden_recovery_or; cox_log_hr leaves it out. With hr_hidden != 1 "
+              "the planted hazard ratios are those given U: without U, a Cox model finds those of covariates "
+              "independent of U nearer 1 (non-collapsibility) and that of complaint[recovered] confounded",
 }
 
 
@@ -939,7 +1009,8 @@ def _labelled(p: SynthParams) -> dict:
     """The parameters as a dict; tuples become dicts keyed by their labels."""
     d = asdict(p)
     labels = {"contract_mix": schema.CONTRACTS, "weibull_scale": schema.CONTRACTS,
-              "weibull_shape": schema.CONTRACTS, "hr_quadrant": QUADRANTS,
+              "weibull_shape": schema.CONTRACTS, "hr_quadrant": QUADRANTS, "campaign_quadrant_hr": QUADRANTS,
+              "campaign_quadrant_uplift": QUADRANTS,
               "recovery_action_probs": schema.RECOVERY_ACTIONS, "recovery_intercepts": schema.RECOVERY_ACTIONS,
               "channel_probs": schema.CHANNELS, "end_reason_weights": schema.END_REASONS,
               "outreach_coefs": ("intercept", "month_to_month", "log2_value", "recent_complaint", "tenure_months")}
@@ -970,7 +1041,7 @@ def _facts(w: _World, contacts: pd.DataFrame, clock: _Clock, p: SynthParams) -> 
     """Counts and sums of one simulated population: they add over chunks (`_add`)."""
     pop = w.pop
     return {
-        "customers": pop.n, "churned": int(w.churned.sum()),
+        "customers": pop.n, "churned": int(w.churned.sum()), "hidden": int(pop.hidden.sum()),
         "by_contract": _by_code(pop.contract, len(schema.CONTRACTS), w.churned),
         "by_quadrant": _by_code(pop.quadrant, len(QUADRANTS), w.churned),
         "end_reasons": np.bincount(w.reason[w.reason >= 0], minlength=len(schema.END_REASONS)),
@@ -1027,6 +1098,7 @@ def _realised(f: dict, value_median: float, revenue: np.ndarray) -> dict:
             "end_reason_shares": {r: _ratio(count, reasons.sum()) for r, count in zip(schema.END_REASONS, reasons)},
             "value_median": value_median, "top20_revenue_share": _top_share(revenue),
             "managers": _manager_facts(f["managers"]), "complaints": _complaint_facts(f["complaints"]),
+            "hidden": {"customers": f["hidden"], "share": _ratio(f["hidden"], f["customers"])},
             "rows": dict(f["rows"])}
 
 
@@ -1034,7 +1106,9 @@ def _campaign_info(camp: _Campaign, clock: _Clock, p: SynthParams) -> dict:
     """What a campaign was (the same in every chunk)."""
     return {"assignment": camp.assignment, "action": camp.action, "cost": camp.cost,
             "assigned_at": str(clock.dates([camp.day])[0].date()), "hr": camp.hr, "log_hr": math.log(camp.hr),
-            "revenue_uplift": camp.uplift, "effect_months": p.campaign_effect_months}
+            "revenue_uplift": camp.uplift, "effect_months": p.campaign_effect_months,
+            "hr_by_quadrant": {q: camp.hr * m for q, m in zip(QUADRANTS, p.campaign_quadrant_hr)},
+            "revenue_uplift_by_quadrant": {q: camp.uplift * m for q, m in zip(QUADRANTS, p.campaign_quadrant_uplift)}}
 
 
 def _campaign_truth(info: dict, sums: dict) -> dict:
@@ -1044,7 +1118,9 @@ def _campaign_truth(info: dict, sums: dict) -> dict:
 
 def _planted(p: SynthParams) -> dict:
     """The truth that does not depend on the draws."""
-    return {"params": _labelled(p), "cox_log_hr": _cox_log_hr(p), "definitions": _DEFINITIONS,
+    hidden = {"share": p.hidden_share, "hr": p.hr_hidden, "log_hr": math.log(p.hr_hidden),
+              "recovery_or": p.hidden_recovery_or}
+    return {"params": _labelled(p), "cox_log_hr": _cox_log_hr(p), "definitions": _DEFINITIONS, "hidden": hidden,
             "quadrant_order_by_risk": [q for _, q in sorted(zip(p.hr_quadrant, QUADRANTS))]}
 
 
@@ -1071,7 +1147,7 @@ def _uplift(camps: list[_Campaign], clock: _Clock, n: int) -> tuple[np.ndarray, 
     uplift, first = np.zeros(n), np.full(n, -1)
     for camp in camps:
         who = camp.who[camp.treated]
-        uplift[who] = camp.uplift
+        uplift[who] = camp.uplift_each[camp.treated]
         first[who] = clock.month_index(camp.day)
     return uplift, first
 
@@ -1093,13 +1169,16 @@ class _World:
     active: np.ndarray
 
 
+_HIDDEN_STREAM = 7  # the trait U's stream, spawned after the first seven (which spawning more leaves as they were)
+
+
 def _streams(seed) -> list[np.random.Generator]:
     """One independent stream per random component; ``seed`` is an int or a SeedSequence."""
-    return np.random.default_rng(seed).spawn(7)
+    return np.random.default_rng(seed).spawn(_HIDDEN_STREAM + 1)
 
 
 def _simulate(streams, n: int, clock: _Clock, p: SynthParams, median: float | None = None) -> _World:
-    pop = _population(streams[0], n, clock, p, median)
+    pop = _population(streams[0], n, clock, p, median, _hidden(streams[_HIDDEN_STREAM], n, p))
     c = _complaints(streams[1], pop, clock, p)
     other = _other_contacts(streams[2], pop, clock, p)
     departed = _manager_departures(streams[3], pop, clock, p)
@@ -1156,9 +1235,10 @@ def generate(n: int = 20000, months: int = 36, *, seed: int = 7, params: SynthPa
         manager_departures), with the contract's columns, dtypes and sort order.
     truth : dict
         JSON-ready: ``arguments``, ``params``, ``cox_log_hr`` (planted log hazard ratios),
-        ``quadrant_order_by_risk``, ``campaigns`` (planted and potential-outcome effects),
-        ``realised`` (churn rates, revenue concentration, complaint and manager facts) and
-        ``definitions`` (how each covariate is built from the tables).
+        ``quadrant_order_by_risk``, ``campaigns`` (planted and potential-outcome effects, also
+        by quadrant), ``hidden`` (the planted hidden confounder: share, hr, log_hr,
+        recovery_or), ``realised`` (churn rates, revenue concentration, complaint, manager and
+        hidden-trait facts) and ``definitions`` (how each covariate is built from the tables).
 
     Example
     -------
@@ -1166,8 +1246,7 @@ def generate(n: int = 20000, months: int = 36, *, seed: int = 7, params: SynthPa
     >>> tables["customers"].shape[0], truth["arguments"]["as_of"]
     (1000, '2026-01-01')
     """
-    if n < 1 or months < 1:
-        raise ValueError(f"generate needs n >= 1 and months >= 1, got n={n}, months={months}")
+    _check_size("generate", n, months)
     p = params if params is not None else SynthParams()
     clock = _clock(start, months)
     w = _simulate(_streams(seed), n, clock, p)
@@ -1183,6 +1262,106 @@ def generate(n: int = 20000, months: int = 36, *, seed: int = 7, params: SynthPa
         "realised": _realised(facts, w.pop.value_median, _window_revenue(w)),
     }
     return tables, _plain(truth)
+
+
+def _check_size(name: str, n: int, months: int) -> None:
+    if n < 1 or months < 1:
+        raise ValueError(f"{name} needs n >= 1 and months >= 1, got n={n}, months={months}")
+
+
+_EFFECTS = ("churn_6m", "churn_12m", "revenue_6m", "revenue_12m")
+
+
+def campaign_effects(n: int = 20000, months: int = 36, *, seed: int = 7, params: SynthParams | None = None,
+                     start: str = "2023-01-01") -> pd.DataFrame:
+    """Each enrolled customer's planted campaign effect in the data `generate` gives for the same arguments.
+
+    The tables look like real exports, so they hold no effect; this runs the same simulation
+    again (the same draws) and returns what only the simulation knows. The means of the
+    potential-outcome columns per campaign are the truth's ``ate``, per campaign and quadrant
+    its ``ate_by_quadrant``.
+
+    Parameters
+    ----------
+    n, months, seed, params, start :
+        As given to `generate`.
+
+    Returns
+    -------
+    DataFrame
+        One row per campaign and enrolled customer, sorted as the campaigns table:
+        ``campaign_id``, ``customer_id`` (the contract's dtypes), ``quadrant`` (by the true
+        satisfaction), ``hr`` and ``revenue_uplift`` (planted, truth definitions:
+        campaign_heterogeneity), and the treated-minus-control potential outcomes ``churn_6m``,
+        ``churn_12m`` (-1, 0 or 1), ``revenue_6m``, ``revenue_12m`` (truth definitions: effects).
+
+    Example
+    -------
+    >>> effects = campaign_effects(1000, seed=3)
+    >>> rct = effects[effects["campaign_id"] == "RCT-2024-07"]
+    >>> truth = generate(1000, seed=3)[1]["campaigns"]["RCT-2024-07"]
+    >>> round(float(rct["churn_12m"].mean()), 6) == round(truth["ate"]["churn_12m"], 6)
+    True
+    """
+    _check_size("campaign_effects", n, months)
+    p = params if params is not None else SynthParams()
+    clock = _clock(start, months)
+    w = _simulate(_streams(seed), n, clock, p)
+    ids = _Numbering.fitting(n, managers=w.departed.size)
+    parts = []
+    for camp in w.camps:
+        diff, _ = _potential_outcomes(camp, w.pop, w.c, clock, p, w.noise)
+        parts.append(pd.DataFrame({
+            schema.CAMPAIGN_ID: camp.cid, schema.CUSTOMER_ID: ids.customers(camp.who),
+            QUADRANT: pd.Categorical.from_codes(w.pop.quadrant[camp.who], categories=list(QUADRANTS)),
+            "hr": camp.hr_each, "revenue_uplift": camp.uplift_each, **{k: diff[k] for k in _EFFECTS}}))
+    out = pd.concat(parts, ignore_index=True)
+    keys = {col: schema.pandas_dtype(schema.TABLES[schema.CAMPAIGNS].column(col))
+            for col in (schema.CAMPAIGN_ID, schema.CUSTOMER_ID)}
+    return out.astype(keys).sort_values(list(keys), kind="mergesort").reset_index(drop=True)
+
+
+def hidden_trait(n: int = 20000, months: int = 36, *, seed: int = 7, params: SynthParams | None = None,
+                 start: str = "2023-01-01", chunk_size: int | None = None) -> pd.Series:
+    """Each customer's unrecorded trait U (the planted hidden confounder) in the data `generate` gives.
+
+    U is in no table (truth definitions: hidden). It has a random stream of its own, so this
+    draws it again without simulating: it depends on ``n``, ``seed`` and ``hidden_share``
+    only (``months`` and ``start`` are taken so that the call repeats the one given to
+    `generate`). With ``chunk_size`` it is U of the data `write_chunked` gives for the same
+    arguments, chunk by chunk, exactly.
+
+    Parameters
+    ----------
+    n, months, seed, params, start :
+        As given to `generate` (or `write_chunked`).
+    chunk_size : int, optional
+        As given to `write_chunked`; None for `generate`.
+
+    Returns
+    -------
+    Series
+        Booleans named ``hidden``, indexed by ``customer_id`` (the contract's dtype) in id order.
+
+    Example
+    -------
+    >>> params = SynthParams(hidden_share=0.3, hr_hidden=0.5, hidden_recovery_or=4.0)
+    >>> u = hidden_trait(1000, seed=3, params=params)
+    >>> int(u.sum()) == generate(1000, seed=3, params=params)[1]["realised"]["hidden"]["customers"]
+    True
+    """
+    _check_size("hidden_trait", n, months)
+    p = params if params is not None else SynthParams()
+    if chunk_size is None:
+        u = _hidden(_streams(seed)[_HIDDEN_STREAM], n, p)
+    elif chunk_size < 1:
+        raise ValueError(f"hidden_trait needs chunk_size >= 1 (or None for generate), got {chunk_size}")
+    else:
+        u = np.concatenate([_hidden(_streams(np.random.SeedSequence(entropy))[_HIDDEN_STREAM], size, p)
+                            for _, size, entropy in _chunks(n, chunk_size, seed)])
+    dtype = schema.pandas_dtype(schema.TABLES[schema.CUSTOMERS].column(schema.CUSTOMER_ID))
+    ids = pd.Index(_Numbering.fitting(n, managers=0).customers(np.arange(n)), dtype=dtype, name=schema.CUSTOMER_ID)
+    return pd.Series(u, index=ids, name="hidden")
 
 
 def write(tables: dict[str, pd.DataFrame], truth: dict, folder: str | Path | None = None) -> Path:
@@ -1484,8 +1663,9 @@ def _stream_chunks(plan: _Plan, chunks, staged: _Staged, progress: bool) -> tupl
 
 _CHUNKED_NOTE = (
     "Simulated in chunks, chunk k drawn from SeedSequence([seed, k]); every fact is over all customers: counts "
-    "are added; rates, shares, mean_propensity and the campaign effects (ate, att, naive_difference) are ratios of "
-    "summed counts and sums, so they are exact; top20_revenue_share ranks every customer's window revenue; "
+    "are added; rates, shares, mean_propensity and the campaign effects (ate, att, naive_difference, "
+    "ate_by_quadrant) are ratios of summed counts and sums, so they are exact; top20_revenue_share ranks every "
+    "customer's window revenue; "
     "value_median is the median of all customers (a first pass), which also centres log2_value and the quadrants "
     "in every chunk. Campaign and revenue facts describe the simulation even when those tables are not written; "
     "rows counts the written tables. An account manager serves customers of one chunk; contact ids follow the "
@@ -1506,7 +1686,9 @@ def write_chunked(n: int, months: int = 36, *, seed: int = 7, chunk_size: int = 
     table, one or more row groups per chunk, and ``truth.json``), written under hidden
     temporary names and moved into place at the end: an interrupted run leaves no half file.
     Same arguments -> same bytes. The data differ from ``generate(n, seed=seed)`` (other seed
-    streams), and with ``n <= chunk_size`` there is one chunk.
+    streams), and with ``n <= chunk_size`` there is one chunk. A planted hidden trait U
+    (``params.hidden_share``) is drawn chunk by chunk too: `hidden_trait` with the same
+    ``chunk_size`` gives it exactly.
 
     Parameters
     ----------
