@@ -496,7 +496,9 @@ def adjusted_quadrants(data: Data, *, covariates: Sequence[str], horizon: float,
                f"With {words} held fixed, win-back customers stay {number(abs(row['difference']))} months "
                f"{'less' if row['difference'] < 0 else 'more'} of {number(horizon)} than consolidate ones "
                f"({confidence:.0%} interval {interval(row['lower'], row['upper'])}); without the adjustment the gap "
-               f"is {number(abs(row['crude_difference']))} months {'less' if row['crude_difference'] < 0 else 'more'}.",
+               f"is {number(abs(row['crude_difference']))} months {'less' if row['crude_difference'] < 0 else 'more'}."
+               + (checks.undetectable_difference(row["se"], " months", confidence=confidence)
+                  if said == "inconclusive" else ""),
                verdict=said, finding="adjusted_rmst.win_back", p=row.get("p"))
     out.find("adjusted_rmst.win_back", row["difference"], (row["lower"], row["upper"]), unit="months",
              label=f"Adjusted restricted mean tenure over {horizon} months, win back minus consolidate")

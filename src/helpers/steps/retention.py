@@ -23,6 +23,7 @@ from helpers.engine import scale
 from helpers.findings import slug, verdict
 from helpers.stats import economics, effects, sensitivity, survival
 from helpers.stats import retention as retention_stats
+from helpers.stats.intervals import normal_quantile
 from helpers.stats.sensitivity import detectable_effect
 from helpers.steps import checks
 from helpers.steps.checks import data_quality
@@ -657,7 +658,9 @@ def adjusted_tenure(experiment: Section, *, reps: int = 60, seed: int = 0, confi
                    f"Adjusted for the covariates, {row[exp.arm]} customers stay {_signed(row['difference'])} months "
                    f"of {exp.window_months} against {exp.control} ({confidence:.0%} interval "
                    f"{interval(row['lower'], row['upper'])}); the crude difference is "
-                   f"{_signed(row['crude_difference'])}.", verdict=said, p=row.get("p"))
+                   f"{_signed(row['crude_difference'])}."
+                   + (_undetectable(row, confidence, lambda x: f"{number(x)} months") if said == "inconclusive"
+                      else ""), verdict=said, p=row.get("p"))
         out.find(f"adjusted_rmst.{slug(row[exp.arm])}", row["difference"], (row["lower"], row["upper"]),
                  unit="months", label=f"Adjusted restricted mean tenure difference, {row[exp.arm]}")
     return out
@@ -731,7 +734,10 @@ def who_to_target(experiment: Section, *, margin_rate: float = 0.3, cost_per_act
                   caption="The quadrant rule of practice, valued the same way.")
         row = quadrant.table.iloc[0]
         said = verdict(row["vs_all_lower"], row["vs_all_upper"])
-        out.answer(*_QUADRANT_RULE, _sentence(quadrant.verdict), verdict=said)
+        spread = {"se": (row["vs_all_upper"] - row["vs_all_lower"]) / (2 * normal_quantile(confidence))}
+        out.answer(*_QUADRANT_RULE, _sentence(quadrant.verdict)
+                   + (_undetectable(spread, confidence, lambda x: f"{number(x)} per customer")
+                      if said == "inconclusive" else ""), verdict=said)
         out.find("targeting.quadrant_rule.vs_all", row["vs_all"], (row["vs_all_lower"], row["vs_all_upper"]),
                  unit="currency", label="Quadrant rule minus treating everyone, profit per customer")
     for _, row in cal.blp.iterrows():
