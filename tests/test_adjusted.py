@@ -393,6 +393,7 @@ def test_the_quadrant_step_standardizes_over_the_covariates_that_do_not_cut_the_
     assert out.status == "ok", out.reason
     rows = A.in_bands(data.customers[[segments.QUADRANT, "contract", "customer_type", "wallet_share",
                                              S.TENURE, S.CHURNED]].dropna(), ["wallet_share"])
+    rows[segments.QUADRANT] = rows[segments.QUADRANT].astype(str)  # in the crude curves' (sorted) order
     expected = A.adjusted_rmst_difference(rows, group=segments.QUADRANT, covariates=["contract", "customer_type",
                                                  "wallet_share"], horizon=12, reference="consolidate", reps=20)
     pd.testing.assert_frame_equal(out.value.reset_index(drop=True), expected)

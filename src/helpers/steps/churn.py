@@ -468,6 +468,7 @@ def adjusted_quadrants(data: Data, *, covariates: Sequence[str], horizon: float,
     rows = adjusted.in_bands(data.customers[[segments.QUADRANT, *held, S.TENURE, S.CHURNED]].dropna(), held)
     rows, pooled = privacy.pool_small_levels(rows, [segments.QUADRANT, *held], min_cell=_min_group(min_size, min_cell))
     _compared(rows, segments.QUADRANT)
+    rows[segments.QUADRANT] = rows[segments.QUADRANT].astype(str)  # sorted as the crude curves: the same colours
     kw = dict(group=segments.QUADRANT, covariates=held)
     curves = adjusted.standardized_curves(rows, **kw)
     levels = set(rows[segments.QUADRANT].astype(str))

@@ -265,8 +265,8 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
         (out.figure(plots.km_curves(curves, group=recovery_stats.GROUP_COLUMN, ci=False, confidence=confidence,
                                     title="Still a customer after the recovery, adjusted",
                                     xlabel="months since the complaint was resolved"),
-                    f"Both groups' curves had every matched customer been in each, with {listed(held)} as they are: "
-                    "what is left of the gap is not the residual imbalance of the matching.")
+                    f"Each group's curve had every matched customer been in it, with {listed(held)} as they are: "
+                    "the gap left is not the imbalance the matching left behind.")
             .table(diff[[recovery_stats.GROUP_COLUMN, "reference", "difference", "lower", "upper", "crude_difference",
                          "crude_lower", "crude_upper"]],
                    caption=f"Restricted mean follow-up over {number(followup_months)} months, recovered minus never "
@@ -274,6 +274,9 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
             .find("paradox.adjusted_rmst", row["difference"], (row["lower"], row["upper"]), unit="months",
                   label="Adjusted restricted mean follow-up, recovered minus matched never-complainers"))
     return out
+
+
+_READ = {recovery_stats.TENURE_AT: "tenure"}  # column names as a sentence reads them
 
 
 def _adjusted_cohort(cohort: pd.DataFrame, *, followup_months: float, reps: int, seed: int, confidence: float):
@@ -300,8 +303,8 @@ def _adjusted_cohort(cohort: pd.DataFrame, *, followup_months: float, reps: int,
         diff = adjusted.adjusted_rmst_difference(rows, **kw, horizon=followup_months, reference=recovery_stats.NEVER,
                                                  reps=reps, seed=seed, confidence=confidence)
     except (ValueError, ConvergenceError) as e:  # the matched estimate stands; the adjustment says why it is absent
-        return [term(c) for c in held], None, None, f"The adjusted curves could not be computed: {e}"
-    return [term(c) for c in held], curves, diff, ""
+        return [_READ.get(c, term(c)) for c in held], None, None, f"The adjusted curves could not be computed: {e}"
+    return [_READ.get(c, term(c)) for c in held], curves, diff, ""
 
 
 @dataclass(frozen=True)
@@ -387,7 +390,7 @@ def revenue(c: Complaints, *, window: int = 6, event_scale: str = "relative", se
         sentence += (f" Only a change larger than {fmt(far)}{per} either way would have been detected with 80% "
                      "power.")
     strength = _event_strength(summary)
-    if strength is not None:
+    if strength is not None and said != "inconclusive":  # a change within chance has nothing to explain away
         sentence += " " + sensitivity.evalue_sentence(strength, exposure="a complaint", outcome="revenue after it")
     out = (Section(value=summary)
            .figure(plots.event_study(es, ylabel=f"complainers minus controls ({shown_as})"),
