@@ -670,6 +670,7 @@ def adjusted_tenure(experiment: Section, *, reps: int = 60, seed: int = 0, confi
 _TARGET = ("target", "Does targeting beat treating everyone, and whom should the next campaign treat?")
 _QUADRANT_RULE = ("quadrant_rule", "Claim: win back high-value, low-satisfaction customers first.")
 TARGETING_EXTRA = (S.SATISFACTION, retention_stats.PRE_REVENUE)  # tell customers apart beyond the covariates
+_THIRDS = {1: "least", 2: "middle", 3: "most"}  # targeting.tenure_by_effect's groups, lowest predicted effect first
 
 
 @step("targeting", asks=[_TARGET, _QUADRANT_RULE])
@@ -717,9 +718,13 @@ def who_to_target(experiment: Section, *, margin_rate: float = 0.3, cost_per_act
     if exp.churn and exp.duration:  # who is predicted to gain most: do they also stay longer? (censoring-aware)
         tenure = targeting.tenure_by_effect(fit, exp.frame, horizon=exp.window_months, duration=exp.duration,
                                             event=exp.churn, confidence=confidence)
-        out.table(tenure.table, caption=f"Restricted mean tenure over the {exp.window_months} months after assignment "
-                                        f"by third of predicted effect on {exp.outcome} (1 = lowest), treated minus "
-                                        "control, on held-out folds.")
+        shown = tenure.table[["arm", "group", "predicted", "rmst_treated", "rmst_control", "difference", "lower",
+                              "upper"]].assign(group=lambda t: t["group"].map(_THIRDS))
+        out.table(shown, labels={"group": "Predicted to gain", "predicted": "Predicted effect",
+                                 "rmst_treated": "Treated", "rmst_control": "Control",
+                                 "difference": "Treated minus control"},
+                  caption=f"Restricted mean tenure (months) over the {exp.window_months} months after assignment, by "
+                          f"third of predicted effect on {exp.outcome}, on held-out folds.")
         for _, row in tenure.table[tenure.table["group"] == tenure.table["group"].max()].iterrows():
             out.find(f"targeting.tenure_top.{slug(row['arm'])}", row["difference"], (row["lower"], row["upper"]),
                      unit="months", label=f"Tenure gained by the third predicted to gain most, {row['arm']}")
