@@ -5,6 +5,8 @@ Shared by the four notebooks (`helpers.data.quality` holds the rules and their t
 is the section that warns, in words and graded, when one column nearly determines the outcome,
 so that a hazard ratio of 2,620 for a complaint flag is read as a recording artefact, not an
 effect. `caveat` puts the same warning on the headline findings that rest on such a column.
+The strength of a verdict is worded here too (`undetectable_ratio`, `undetectable_difference`,
+`with_evalues`), and `adjusted_view` shows standardized curves the same way in every notebook.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from helpers import plots
 from helpers.data import quality
 from helpers.findings import verdict
 from helpers.stats import sensitivity
@@ -130,3 +133,17 @@ def with_evalues(hrs: pd.DataFrame, *, rare: bool, estimate: str = "hr") -> pd.D
     values = [evalue(r) for _, r in hrs.iterrows()]
     return hrs.assign(e_value=[v.point if v else math.nan for v in values],
                       e_value_bound=[v.bound if v else math.nan for v in values])
+
+
+def adjusted_view(section: Section, curves: pd.DataFrame, diff: pd.DataFrame, *, group: str, title: str,
+                  caption: str, table_caption: str, confidence: float = 0.95, xlabel: str | None = None) -> Section:
+    """Standardized curves (`adjusted.standardized_curves`) and the adjusted against crude restricted means.
+
+    ``diff`` is `adjusted.adjusted_rmst_difference`'s table; ``caption`` says what to read from the
+    figure, ``table_caption`` what the table holds.
+    """
+    axis = {"xlabel": xlabel} if xlabel else {}
+    return (section
+            .figure(plots.km_curves(curves, group=group, ci=False, confidence=confidence, title=title, **axis), caption)
+            .table(diff[[group, "reference", "difference", "lower", "upper", "crude_difference", "crude_lower",
+                         "crude_upper"]], caption=table_caption))

@@ -476,16 +476,13 @@ def adjusted_quadrants(data: Data, *, covariates: Sequence[str], horizon: float,
     diff = adjusted.adjusted_rmst_difference(rows, **kw, horizon=horizon, reference=reference, reps=reps, seed=seed,
                                              confidence=confidence)
     words = listed(term(c) for c in held)
-    out = (Section(value=diff)
-           .text(*notes, pooled, data.sample_note("The adjusted curves"))
-           .figure(plots.km_curves(curves, group=segments.QUADRANT, ci=False, confidence=confidence,
-                                   title="Still a customer, by value x satisfaction, adjusted"),
-                   f"Each quadrant's curve had every customer been in it, with {words} as they are: the gaps left "
-                   "are those of value and satisfaction, not of who is in each quadrant.")
-           .table(diff[[segments.QUADRANT, "reference", "difference", "lower", "upper", "crude_difference",
-                        "crude_lower", "crude_upper"]],
-                  caption=f"Restricted mean tenure over {number(horizon)} months against {diff['reference'].iloc[0]}: "
-                          f"adjusted for {words} (bootstrap, {int(diff['reps'].iloc[0])} resamples) and crude."))
+    out = checks.adjusted_view(
+        Section(value=diff).text(*notes, pooled, data.sample_note("The adjusted curves")), curves, diff,
+        group=segments.QUADRANT, title="Still a customer, by value x satisfaction, adjusted", confidence=confidence,
+        caption=f"Each quadrant's curve had every customer been in it, with {words} as they are: the gaps left are "
+                "those of value and satisfaction, not of who is in each quadrant.",
+        table_caption=f"Restricted mean tenure over {number(horizon)} months against {diff['reference'].iloc[0]}: "
+                      f"adjusted for {words} (bootstrap, {int(diff['reps'].iloc[0])} resamples) and crude.")
     win_back = diff.loc[diff[segments.QUADRANT].astype(str) == "win_back"]
     if reference is None or win_back.empty:
         out.answer(*_ADJUSTED_GAP, "Not answered on these data: the win-back or consolidate quadrant is too small or "

@@ -262,15 +262,13 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
     out.text(why)
     if diff is not None:
         row = diff.iloc[0]
-        (out.figure(plots.km_curves(curves, group=recovery_stats.GROUP_COLUMN, ci=False, confidence=confidence,
-                                    title="Still a customer after the recovery, adjusted",
-                                    xlabel="months since the complaint was resolved"),
-                    f"Each group's curve had every matched customer been in it, with {listed(held)} as they are: "
-                    "the gap left is not the imbalance the matching left behind.")
-            .table(diff[[recovery_stats.GROUP_COLUMN, "reference", "difference", "lower", "upper", "crude_difference",
-                         "crude_lower", "crude_upper"]],
-                   caption=f"Restricted mean follow-up over {number(followup_months)} months, recovered minus never "
-                           f"complained: standardized (bootstrap, {int(row['reps'])} resamples) and crude.")
+        (checks.adjusted_view(
+            out, curves, diff, group=recovery_stats.GROUP_COLUMN, title="Still a customer after the recovery, adjusted",
+            xlabel="months since the complaint was resolved", confidence=confidence,
+            caption=f"Each group's curve had every matched customer been in it, with {listed(held)} as they are: the "
+                    "gap left is not the imbalance the matching left behind.",
+            table_caption=f"Restricted mean follow-up over {number(followup_months)} months, recovered minus never "
+                          f"complained: standardized (bootstrap, {int(row['reps'])} resamples) and crude.")
             .find("paradox.adjusted_rmst", row["difference"], (row["lower"], row["upper"]), unit="months",
                   label="Adjusted restricted mean follow-up, recovered minus matched never-complainers"))
     return out

@@ -644,14 +644,13 @@ def adjusted_tenure(experiment: Section, *, reps: int = 60, seed: int = 0, confi
     curves = adjusted.standardized_curves(frame, **kw)
     diff = adjusted.adjusted_rmst_difference(frame, **kw, horizon=exp.window_months, reference=exp.control,
                                              reps=reps, seed=seed, confidence=confidence)
-    out = (Section(value=diff)
-           .figure(plots.km_curves(curves, group=exp.arm, ci=False, title="Still a customer, adjusted for the "
-                                   "covariates", confidence=confidence),
-                   "Each arm's curve if every customer had been in it (standardized over the covariates): the gap "
-                   "is the campaign's effect on tenure with who was picked held fixed.")
-           .table(diff[[exp.arm, "difference", "lower", "upper", "crude_difference", "crude_lower", "crude_upper"]],
-                  caption=f"Restricted mean tenure over {exp.window_months} months, arm minus {exp.control}: "
-                          f"adjusted (bootstrap, {reps} resamples) and crude."))
+    out = checks.adjusted_view(
+        Section(value=diff), curves, diff, group=exp.arm, title="Still a customer, adjusted for the covariates",
+        confidence=confidence,
+        caption="Each arm's curve if every customer had been in it (standardized over the covariates): the gap is "
+                "the campaign's effect on tenure with who was picked held fixed.",
+        table_caption=f"Restricted mean tenure over {exp.window_months} months, arm minus {exp.control}: adjusted "
+                      f"(bootstrap, {reps} resamples) and crude.")
     for _, row in diff.iterrows():
         said = verdict(row["lower"], row["upper"])
         out.answer(f"{_ADJUSTED[0]}.{slug(row[exp.arm])}", _ADJUSTED[1] + _arm_words(exp, row[exp.arm]),
