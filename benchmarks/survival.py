@@ -4,6 +4,7 @@ path against lifelines on one row per customer; and the time-varying complaint m
     python benchmarks/survival.py                          # 100k, 1M, 10M; row-level up to 1M
     python benchmarks/survival.py --sizes 100000 --rows-up-to 100000
     python benchmarks/survival.py --complaints --sizes 100000 1000000
+    python benchmarks/survival.py --compare                # beside statsmodels, scikit-survival, a DuckDB scan
 
 Data: ``data/processed/bench/n<N>/`` as written by ``benchmarks/generate.py N`` (written first
 when missing). Every measurement runs in a fresh Python process, so its peak memory
@@ -65,35 +66,105 @@ def aggregated(folder: Path) -> dict:
     seconds = time.perf_counter() - began
     fitted = time.perf_counter()  # the former path, for comparison: lifelines' weighted Efron on the same rows
     weighted = survival.fit_cox(rows, covariates=COVARIATES, strata=STRATA, weights=scale.WEIGHT)
-    return {"seconds": seconds, "km_seconds": km, "cox_seconds": model, "fit_seconds": fit,
-            "lifelines_weighted_seconds": time.perf_counter() - fitted, "collapsed_rows": len(rows),
+    weighted_seconds = time.perf_counter() - fitted
+    unstratified = scale.fit_cox_counts(rows, covariates=[*COVARIATES, STRATA])  # scikit-survival's model
+    return {"hr_unstratified": _hrs(unstratified),
+            "seconds": seconds, "km_seconds": km, "cox_seconds": model, "fit_seconds": fit,
+            "lifelines_weighted_seconds": weighted_seconds, "collapsed_rows": len(rows),
             "customers": int(rows[scale.WEIGHT].sum()), "hr": _hrs(cox), "hr_pwe": _hrs(piecewise),
             "hr_lifelines_weighted": _hrs(weighted), "peak_gib": _peak_gib()}
 
 
-def rows(folder: Path, batch_mode) -> dict:
+def _customers(folder: Path):
+    """The model's columns of every customer, with the segments added and tenure in whole months."""
     import numpy as np
     import pandas as pd
-    from lifelines import CoxPHFitter
 
     from helpers.data import schema as S
     from helpers.data.segments import add_segments
-    from helpers.stats import survival
-    began = time.perf_counter()
     wanted = [S.TENURE, S.CHURNED, S.CONTRACT, S.CUSTOMER_TYPE, S.MONTHLY_VALUE, S.SATISFACTION, S.RELATIVE_SERVICE]
     customers = add_segments(pd.read_parquet(folder / "customers.parquet", columns=wanted))
     customers[S.TENURE] = np.ceil(customers[S.TENURE])
+    return customers
+
+
+def _row_design(customers, strata: list[str]):
+    from helpers.data import schema as S
+    from helpers.stats import survival
+    covariates = COVARIATES if strata else [*COVARIATES, STRATA]
+    design, _ = survival.cox_design(customers, covariates=covariates, strata=strata, duration=S.TENURE,
+                                    event=S.CHURNED)
+    return design
+
+
+def rows(folder: Path, batch_mode) -> dict:
+    from lifelines import CoxPHFitter
+
+    from helpers.data import schema as S
+    from helpers.stats import survival
+    began = time.perf_counter()
+    customers = _customers(folder)
     load = time.perf_counter() - began
     survival.km_table(customers, group=STRATA)
     survival.km_summary(customers, group=STRATA, horizon=24)
     survival.logrank(customers, group=STRATA)
     km = time.perf_counter() - began - load
-    design, _ = survival._design(customers, covariates=COVARIATES, strata=[STRATA], duration=S.TENURE, event=S.CHURNED)
+    design = _row_design(customers, [STRATA])
     del customers
     fitted = time.perf_counter()
     cox = CoxPHFitter().fit(design, duration_col=S.TENURE, event_col=S.CHURNED, strata=[STRATA], batch_mode=batch_mode)
     return {"seconds": time.perf_counter() - began, "load_seconds": load, "km_seconds": km,
             "cox_seconds": time.perf_counter() - fitted, "hr": _hrs(cox), "peak_gib": _peak_gib()}
+
+
+def rows_statsmodels(folder: Path) -> dict:
+    """statsmodels' PHReg (Efron ties, the same strata) on one row per customer: the Cox fit alone after loading."""
+    import numpy as np
+    import pandas as pd
+    from statsmodels.duration.hazard_regression import PHReg
+
+    from helpers.data import schema as S
+    began = time.perf_counter()
+    design = _row_design(_customers(folder), [STRATA])
+    load = time.perf_counter() - began
+    terms = [c for c in design.columns if c not in (S.TENURE, S.CHURNED, STRATA)]
+    fitted = time.perf_counter()
+    fit = PHReg(design[S.TENURE].to_numpy(), design[terms].to_numpy(dtype=float), status=design[S.CHURNED].to_numpy(),
+                strata=pd.factorize(design[STRATA])[0], ties="efron").fit()
+    return {"seconds": time.perf_counter() - began, "load_seconds": load, "cox_seconds": time.perf_counter() - fitted,
+            "hr": {t: float(np.exp(b)) for t, b in zip(terms, fit.params)}, "peak_gib": _peak_gib()}
+
+
+def rows_sksurv(folder: Path) -> dict:
+    """scikit-survival's CoxPHSurvivalAnalysis (Efron ties) on one row per customer. It has no strata: contract
+    enters as covariates, and the comparison is with the workbench's unstratified fit."""
+    import numpy as np
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+    from sksurv.util import Surv
+
+    from helpers.data import schema as S
+    began = time.perf_counter()
+    design = _row_design(_customers(folder), [])
+    load = time.perf_counter() - began
+    terms = [c for c in design.columns if c not in (S.TENURE, S.CHURNED)]
+    fitted = time.perf_counter()
+    y = Surv.from_arrays(event=design[S.CHURNED].astype(bool).to_numpy(), time=design[S.TENURE].to_numpy())
+    fit = CoxPHSurvivalAnalysis(ties="efron").fit(design[terms].to_numpy(dtype=float), y)
+    return {"seconds": time.perf_counter() - began, "load_seconds": load, "cox_seconds": time.perf_counter() - fitted,
+            "hr": {t: float(np.exp(b)) for t, b in zip(terms, fit.coef_)}, "peak_gib": _peak_gib()}
+
+
+def duckdb_scan(folder: Path) -> dict:
+    """The floor: DuckDB reading the model's columns of every customer once (a bare aggregate, nothing fitted)."""
+    import duckdb
+
+    from helpers.data import schema as S
+    began = time.perf_counter()
+    columns = [S.TENURE, S.CHURNED, S.CONTRACT, S.CUSTOMER_TYPE, S.MONTHLY_VALUE, S.SATISFACTION, S.RELATIVE_SERVICE]
+    sums = ", ".join(f"count(DISTINCT {c})" if c in (S.CONTRACT, S.CUSTOMER_TYPE) else f"sum({c}::DOUBLE)"
+                     for c in columns)
+    duckdb.connect().execute(f"SELECT {sums} FROM read_parquet('{folder / 'customers.parquet'}')").fetchall()
+    return {"seconds": time.perf_counter() - began, "peak_gib": _peak_gib()}
 
 
 def complaints_aggregated(folder: Path) -> dict:
@@ -121,8 +192,12 @@ def complaints_rows(folder: Path) -> dict:
 
 
 MEASURES = {"aggregated": lambda f: aggregated(f), "rows-default": lambda f: rows(f, None),
-            "rows-batch": lambda f: rows(f, True), "complaints-aggregated": complaints_aggregated,
+            "rows-batch": lambda f: rows(f, True), "rows-statsmodels": rows_statsmodels, "rows-sksurv": rows_sksurv,
+            "duckdb-scan": duckdb_scan, "complaints-aggregated": complaints_aggregated,
             "complaints-rows": complaints_rows}
+LABELS = {"aggregated": "workbench (aggregated)", "rows-default": "lifelines default", "rows-batch":
+          "lifelines batch_mode", "rows-statsmodels": "statsmodels PHReg", "rows-sksurv": "scikit-survival (no strata)",
+          "duckdb-scan": "bare DuckDB scan"}
 
 
 def _measure(kind: str, folder: Path, timeout: float) -> dict:
@@ -145,7 +220,34 @@ def _data(n: int) -> Path:
 
 
 def _max_diff(a: dict, b: dict) -> float:
-    return max(abs(a[k] - b[k]) for k in a)
+    common = set(a) & set(b)
+    if len(common) != len(a):
+        raise ValueError(f"terms differ: {sorted(set(a) ^ set(b))}")
+    return max(abs(a[k] - b[k]) for k in common)
+
+
+COMPETITORS = ["rows-default", "rows-batch", "rows-statsmodels", "rows-sksurv"]
+
+
+def compare(sizes: list[int], rows_up_to: int, timeout: float) -> None:
+    """One markdown table: the workbench path beside each library and a bare DuckDB scan, by size (issue 16, goal 8)."""
+    print("| customers | method | wall time | peak memory | time / workbench | max \\|HR difference\\| vs workbench |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for n in sizes:
+        folder = _data(n)
+        kinds = ["aggregated", "duckdb-scan", *(COMPETITORS if n <= rows_up_to else [])]
+        results = {k: _measure(k, folder, timeout) for k in kinds}
+        ours = results["aggregated"]
+        for kind, r in results.items():
+            if "error" in r:
+                print(f"| {n:,} | {LABELS[kind]} | {r['error']} | | | |", flush=True)
+                continue
+            ratio = r["seconds"] / ours["seconds"] if "error" not in ours else float("nan")
+            diff = ""
+            if "hr" in r and kind != "aggregated" and "error" not in ours:
+                diff = f"{_max_diff(ours['hr_unstratified' if kind == 'rows-sksurv' else 'hr'], r['hr']):.1e}"
+            cells = [f"{n:,}", LABELS[kind], f"{r['seconds']:.2f} s", f"{r['peak_gib']:.2f} GiB", f"{ratio:.2f}x", diff]
+            print("| " + " | ".join(cells) + " |", flush=True)
 
 
 def main(argv=None) -> None:
@@ -154,6 +256,8 @@ def main(argv=None) -> None:
     parser.add_argument("--rows-up-to", type=int, default=1_000_000, help="largest size fitted row by row too")
     parser.add_argument("--complaints", action="store_true", help="the time-varying complaint model instead")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per measurement")
+    parser.add_argument("--compare", action="store_true",
+                        help="one table: the workbench beside lifelines, statsmodels, scikit-survival, DuckDB")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -161,7 +265,10 @@ def main(argv=None) -> None:
         print(json.dumps(MEASURES[args.one[0]](Path(args.one[1]))))
         return
     import os
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.2f}")
+    if args.compare:
+        compare(args.sizes, args.rows_up_to, args.timeout)
+        return
     for n in args.sizes:
         folder = _data(n)
         kinds = ["complaints-aggregated", "complaints-rows"] if args.complaints else ["aggregated", "rows-default",
