@@ -337,6 +337,23 @@ def test_analysis_case(call, message):
     assert message in str(err.value)
 
 
+def test_a_segmentation_without_a_segment_to_show_is_left_out_of_the_ranking_and_skips_its_section():
+    from helpers.steps import churn as steps
+
+    customers = pd.DataFrame({"contract": ["a", "b"] * 60, "region": None, "tenure_months": np.arange(1.0, 121),
+                              "churned": [True, False, False] * 40, "monthly_value": 10.0})
+    ranked = churn.rank_revenue_at_risk(customers, ["contract", "region"], horizon=12, min_size=50)
+    assert set(ranked["segmentation"]) == {"contract"}  # no customer has a region: that one is left out
+    with pytest.raises(churn.NoSegment, match="^no region segment can be shown: 120 customers with no region are "
+                                              "left out; no contract segment can be shown: 120 customers with no "
+                                              "contract are left out$"):
+        churn.rank_revenue_at_risk(customers.assign(contract=None), ["region", "contract"], horizon=12, min_size=50)
+    # in a report section the same refusal is a reason to skip, not a failure
+    skipped = r"^No region segment can be shown: 120 customers with no region are left out\.$"
+    with pytest.raises(steps.Skip, match=skipped), steps._shown_segments():
+        churn.segment_curves(customers, "region", horizon=12, min_size=50)
+
+
 def test_treatment_column_with_a_missing_value_is_dropped_with_a_warning():
     arms = ["treatment", "control"] * 4
     arms[3] = np.nan

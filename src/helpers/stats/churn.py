@@ -160,12 +160,19 @@ def holdout_accuracy(customers: pd.DataFrame, result: CoxResult, *, horizon: flo
             "test_customers": len(test), "train_customers": len(train)}
 
 
+class NoSegment(ValueError):
+    """No segment of a segmentation can be shown: every one is too small, or no customer has one.
+
+    A property of the data, not a failure: a report section reads it as a reason to skip.
+    """
+
+
 def _pooled(customers: pd.DataFrame, segment: str, *, min_size: int,
             weights: str | None = None) -> tuple[pd.DataFrame, str]:
-    """`segments.pool_small`, refused with its reason when no customer is left (every segment too small, or none)."""
+    """`segments.pool_small`, refused (`NoSegment`, with its reason) when no customer is left."""
     data, note = pool_small(customers, segment, min_size=min_size, weights=weights)
     if data.empty:
-        raise ValueError(f"no {segment} segment can be shown: {note or 'no customer has a ' + segment}")
+        raise NoSegment(f"no {segment} segment can be shown: {note or 'no customer has a ' + segment}")
     return data, note
 
 
@@ -332,10 +339,18 @@ def rank_revenue_at_risk(customers: pd.DataFrame, segmentations: Sequence[str], 
     """`revenue_at_risk` for several segmentations in one table, largest loss first.
 
     Segments of different segmentations overlap (a customer is in one contract and one
-    quadrant), so the rows rank where the loss sits; they do not add up to a total.
+    quadrant), so the rows rank where the loss sits; they do not add up to a total. A
+    segmentation with no segment to show is left out; `NoSegment` when none is left.
     """
-    parts = [revenue_at_risk(customers, s, horizon=horizon, min_size=min_size,
-                             confidence=confidence)[0].assign(segmentation=s) for s in segmentations]
+    parts, why = [], []
+    for s in segmentations:
+        try:
+            parts.append(revenue_at_risk(customers, s, horizon=horizon, min_size=min_size,
+                                         confidence=confidence)[0].assign(segmentation=s))
+        except NoSegment as e:
+            why.append(str(e))
+    if not parts:
+        raise NoSegment("; ".join(w.rstrip(".") for w in why) or "no segmentation to rank")
     out = pd.concat(parts, ignore_index=True).sort_values("revenue_lost", ascending=False)
     columns = ["segmentation", "segment", "customers", "active", "active_monthly_value", "months_lost",
                "revenue_lost", "revenue_lost_lower", "revenue_lost_upper"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,15 @@ def _enough(data: Data, min_size: int, min_cell: int) -> None:
                    "segment needs to be shown (MIN_SEGMENT_SIZE, MIN_CELL).")
 
 
+@contextmanager
+def _shown_segments():
+    """A segmentation with no segment to show (`churn.NoSegment`) skips the section with its reason."""
+    try:
+        yield
+    except churn_stats.NoSegment as e:
+        raise Skip(f"{str(e)[:1].upper()}{str(e)[1:]}".rstrip(".") + ".") from None
+
+
 def _compared(rows: pd.DataFrame, segment: str) -> None:
     """`Skip` when fewer than two segments are left after pooling: there is nothing to compare."""
     levels = rows[segment].dropna().unique()
@@ -135,9 +145,10 @@ def by_segment(data: Data, *, segment: str, horizon: float, times: Sequence[floa
     _segmentation(data, segment)
     _durations(data, "the survival curves")
     _enough(data, min_size, min_cell)
-    km, summary, note = churn_stats.segment_curves(data.counts([segment]), segment, horizon=horizon, times=times,
-                                                   min_size=_min_group(min_size, min_cell), confidence=confidence,
-                                                   weights=data.weights)
+    with _shown_segments():
+        km, summary, note = churn_stats.segment_curves(data.counts([segment]), segment, horizon=horizon,
+                                                       times=times, min_size=_min_group(min_size, min_cell),
+                                                       confidence=confidence, weights=data.weights)
     field = "{" + segment + "}"
     return (Section(value=summary)
             .figure(plots.km_curves(km, group=segment, title=f"Still a customer, by {segment}", confidence=confidence),
@@ -391,9 +402,10 @@ def lens(data: Data, segmentation: str, *, horizon: float, times: Sequence[float
     if segmentation not in data.available:
         raise Skip(view.missing)
     _enough(data, min_size, min_cell)
-    km, summary, note = churn_stats.segment_curves(data.counts([segmentation]), segmentation, horizon=horizon,
-                                                   times=times, min_size=_min_group(min_size, min_cell),
-                                                   confidence=confidence, weights=data.weights)
+    with _shown_segments():
+        km, summary, note = churn_stats.segment_curves(data.counts([segmentation]), segmentation, horizon=horizon,
+                                                       times=times, min_size=_min_group(min_size, min_cell),
+                                                       confidence=confidence, weights=data.weights)
     curves = plots.km_curves(km, group=segmentation, title=view.title, ci=not view.many_curves,
                              at_risk=not view.many_curves, confidence=confidence)
     section = (Section(value=summary)
@@ -581,8 +593,9 @@ def revenue_at_risk(data: Data, *, horizon: float, min_size: int = 50, min_cell:
     if S.MONTHLY_VALUE not in data.customers:
         raise Skip("No monthly value in this data set: revenue at risk is skipped.")
     _enough(data, min_size, min_cell)
-    ranked = churn_stats.rank_revenue_at_risk(data.customers, data.available, horizon=horizon,
-                                              min_size=_min_group(min_size, min_cell), confidence=confidence)
+    with _shown_segments():
+        ranked = churn_stats.rank_revenue_at_risk(data.customers, data.available, horizon=horizon,
+                                                  min_size=_min_group(min_size, min_cell), confidence=confidence)
     top = ranked.iloc[0]
     sentence = (f"The most revenue at risk over the next {number(horizon)} months is in {top['segmentation']} "
                 f"{top['segment']}: {number(top['revenue_lost'])} ({confidence:.0%} interval "
