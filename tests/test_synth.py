@@ -632,3 +632,32 @@ def test_the_hidden_trait_of_chunked_data_is_exact_chunk_by_chunk(tmp_path):
     dtypes = {c.name: schema.pandas_dtype(c) for c in schema.TABLES[schema.CUSTOMERS].columns}
     _outcomes_move_only_for_hidden(*(df.astype(dtypes) for df in read), u)
     assert not u.equals(synth.hidden_trait(3000, seed=5, params=HIDDEN))  # other streams than generate's
+
+
+# ---- parameters the simulation cannot use are refused, naming the field -----------------------------
+@pytest.mark.parametrize("field, value, need", [
+    ("hr_hidden", 0.0, "a hazard ratio or Weibull parameter must be above 0"),  # was a bare "math domain error"
+    ("hr_campaign", -0.5, "a hazard ratio or Weibull parameter must be above 0"),
+    ("weibull_shape", (0.8, 0.0, 1.3), "a hazard ratio or Weibull parameter must be above 0"),
+    ("rct_share", 1.5, "a share must lie in [0, 1]"),
+    ("hidden_share", -0.1, "a share must lie in [0, 1]"),
+    ("hr_quadrant", (1.0, 1.3), "give 4 values (consolidate, win_back, maintain, let_go)"),
+    ("channel_probs", (0.0, 0.0, 0.0, 0.0), "weights must be 0 or more with a positive sum"),
+    ("campaign_effect_months", 2.5, "must be a whole number of months, 1 or more"),
+    ("hr_manager_departure_months", 0, "must be a whole number of months, 1 or more"),
+    ("complaint_rate", float("inf"), "must be finite numbers"),
+    ("value_sigma", 0.0, "must be above 0"),
+    ("inquiry_rate", -1.0, "must be 0 or more"),
+    ("compensation_range", (1.0, 0.2), "give (low, high) with 0 <= low <= high"),
+    ("hr_recovered", True, "must be finite numbers"),
+])
+def test_a_parameter_the_simulation_cannot_use_is_refused_naming_it(field, value, need):
+    with pytest.raises(ValueError) as refused:
+        dataclasses.replace(synth.SynthParams(), **{field: value})
+    assert str(refused.value) == f"SynthParams: {field}={value!r}: {need}"
+
+
+def test_the_parameters_of_every_planted_scenario_are_accepted():
+    synth.SynthParams()
+    synth.SynthParams(hidden_share=1.0, hr_hidden=4.0, hidden_recovery_or=0.05, rct_share=1.0, hr_campaign=1.0,
+                      campaign_quadrant_uplift=(0.0, 6.0, 1.0, 1.0), satisfaction_missing=0.0, manager_departure_rate=0)

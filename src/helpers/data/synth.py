@@ -39,7 +39,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +226,63 @@ class SynthParams:
     hidden_share: float = 0.0
     hr_hidden: float = 1.0
     hidden_recovery_or: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Refuse, naming the field, a value the simulation cannot use (before any draw is made)."""
+        problems = [f"{name}={getattr(self, name)!r}: {need}" for name, need in _field_problems(self)]
+        if problems:
+            raise ValueError("SynthParams: " + "; ".join(problems))
+
+
+_SHARES = ("group_share", "satisfaction_missing", "wallet_missing", "fcr_prob", "repeat_prob", "rct_share",
+           "rct_treat_prob", "spend_dip_open", "end_reason_missing", "hidden_share")  # in [0, 1]
+_POSITIVE = ("satisfaction_sd", "value_median", "value_sigma", "competitor_sd", "wallet_a_floor", "wallet_b",
+             "resolution_median_days", "resolution_sigma", "request_resolution_mean_days", "customers_per_manager",
+             "hidden_recovery_or", "service_complaint_mult", "price_high_value_mult")  # above 0
+_RATES = ("complaint_rate", "inquiry_rate", "request_rate", "compliment_rate", "manager_departure_rate",
+          "revenue_noise_sigma")  # 0 or more
+_LENGTHS = {"contract_mix": schema.CONTRACTS, "weibull_scale": schema.CONTRACTS, "weibull_shape": schema.CONTRACTS,
+            "hr_quadrant": QUADRANTS, "campaign_quadrant_hr": QUADRANTS, "campaign_quadrant_uplift": QUADRANTS,
+            "recovery_action_probs": schema.RECOVERY_ACTIONS, "recovery_intercepts": schema.RECOVERY_ACTIONS,
+            "channel_probs": schema.CHANNELS, "end_reason_weights": schema.END_REASONS,
+            "outreach_coefs": range(5), "compensation_range": range(2), "competitor_range": range(2)}
+_WEIGHTS = ("contract_mix", "recovery_action_probs", "channel_probs", "end_reason_weights")  # >= 0, sum above 0
+_MONTHS = ("hr_manager_departure_months", "campaign_effect_months")  # whole months, 1 or more
+
+
+def _field_problems(p: SynthParams):
+    """(field, what it needs) for every field of ``p`` the simulation cannot use."""
+    def numbers(name):
+        value = getattr(p, name)
+        return list(value) if isinstance(value, tuple) else [value]
+
+    for name, labels in _LENGTHS.items():
+        if len(getattr(p, name)) != len(labels):
+            yield name, f"give {len(labels)} values" + (f" ({', '.join(labels)})" if isinstance(labels, tuple) else "")
+    for f in fields(p):
+        values = numbers(f.name)
+        if f.type in ("str", str):
+            continue
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            yield f.name, "must be finite numbers"
+            continue
+        if (f.name.startswith("hr_") and not f.name.endswith("_months")) or f.name in (
+                "weibull_scale", "weibull_shape", "campaign_quadrant_hr"):
+            if not all(v > 0 for v in values):
+                yield f.name, "a hazard ratio or Weibull parameter must be above 0"
+        elif f.name in _SHARES and not all(0 <= v <= 1 for v in values):
+            yield f.name, "a share must lie in [0, 1]"
+        elif f.name in _POSITIVE and not all(v > 0 for v in values):
+            yield f.name, "must be above 0"
+        elif (f.name in _RATES or f.name == "campaign_quadrant_uplift") and not all(v >= 0 for v in values):
+            yield f.name, "must be 0 or more"
+        elif f.name in _WEIGHTS and not (all(v >= 0 for v in values) and sum(values) > 0):
+            yield f.name, "weights must be 0 or more with a positive sum"
+        elif f.name in _MONTHS and not all(v >= 1 and float(v).is_integer() for v in values):
+            yield f.name, "must be a whole number of months, 1 or more"
+        elif f.name in ("compensation_range", "competitor_range") and len(values) == 2 and not (
+                0 <= values[0] <= values[1]):
+            yield f.name, "give (low, high) with 0 <= low <= high"
 
 
 # ---- value x satisfaction quadrant ---------------------------------------------------------
