@@ -97,3 +97,20 @@ def test_the_verdicts_say_how_many_tests_they_rest_on_and_which_survive_a_false_
     assert multiplicity(answers[:1]) == []  # one verdict: nothing to correct
     with pytest.raises(ValueError, match="not between 0 and 1"):
         make_answer("x", "Q?", "A.", verdict="supported", p=1.5)
+
+
+def test_the_smallest_detectable_difference_is_worded_from_its_standard_error():
+    from scipy.stats import norm
+
+    from helpers.steps import checks
+    from helpers.tables import number, percent
+
+    far = (norm.ppf(0.975) + norm.ppf(0.8)) * 2.0  # two-sided 5%, 80% power
+    assert checks.undetectable_difference(2.0, " months") == (
+        f" Only a difference larger than {number(far)} months either way would have been detected with 80% power.")
+    assert checks.undetectable_difference(0.02, " of the level", fmt=percent, noun="change") == (
+        f" Only a change larger than {percent(far / 100)} of the level either way would have been detected with 80% "
+        "power.")
+    assert checks.undetectable_difference(2.0, noun="effect").startswith(" Only an effect larger than ")
+    assert checks.undetectable_difference(float("nan")) == checks.undetectable_difference(None) == ""
+    assert checks.undetectable_difference(0.0) == ""

@@ -108,12 +108,18 @@ def ratio_verdict(lower: float, upper: float, words: dict[str, str], *, directio
     return said, words[said] + extra
 
 
-def undetectable_difference(se: float, unit: str = "", *, confidence: float = 0.95, power: float = 0.8) -> str:
-    """For an inconclusive difference with standard error ``se``: the smallest one either way, in words."""
-    if not se > 0:
+def undetectable_difference(se: float | None, unit: str = "", *, confidence: float = 0.95, power: float = 0.8,
+                            fmt=number, noun: str = "difference") -> str:
+    """For an inconclusive difference with standard error ``se``: the smallest one either way, in words.
+
+    ``fmt`` formats the number (a share as a percent, say) and ``unit`` follows it; ``noun``
+    names what was estimated ("effect", "change"). "" when ``se`` is missing or not above 0.
+    """
+    if se is None or not se > 0:
         return ""
-    far = sensitivity.detectable_effect(se, alpha=1 - confidence, power=power)
-    return (f" Only a difference larger than {number(far)}{unit} either way would have been detected with "
+    far = sensitivity.detectable_effect(float(se), alpha=1 - confidence, power=power)
+    article = "an" if noun[:1] in "aeiou" else "a"
+    return (f" Only {article} {noun} larger than {fmt(far)}{unit} either way would have been detected with "
             f"{power:.0%} power.")
 
 

@@ -483,8 +483,7 @@ def adjusted_quadrants(data: Data, *, covariates: Sequence[str], horizon: float,
     rows[segments.QUADRANT] = rows[segments.QUADRANT].astype(str)  # sorted as the crude curves: the same colours
     kw = dict(group=segments.QUADRANT, covariates=held)
     curves = adjusted.standardized_curves(rows, **kw)
-    levels = set(rows[segments.QUADRANT].astype(str))
-    reference = "consolidate" if "consolidate" in levels else None
+    reference = "consolidate" if (rows[segments.QUADRANT] == "consolidate").any() else None
     diff = adjusted.adjusted_rmst_difference(rows, **kw, horizon=horizon, reference=reference, reps=reps, seed=seed,
                                              confidence=confidence)
     words = listed(term(c) for c in held)

@@ -240,8 +240,8 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
     sentence += " " + strength.sentence
     held, curves, diff, why = _adjusted_cohort(cohort, followup_months=followup_months, reps=reps, seed=seed,
                                           confidence=confidence)
-    if diff is not None:
-        row = diff.iloc[0]
+    row = None if diff is None else diff.iloc[0]
+    if row is not None:
         sentence += (f" Standardized over {listed(held)}, recovered complainers stay "
                      f"{number(abs(row['difference']))} months {'longer' if row['difference'] > 0 else 'shorter'} "
                      f"of the {number(followup_months)} ({confidence:.0%} interval "
@@ -260,8 +260,7 @@ def paradox(c: Complaints, *, followup_months: float = 12, ratio: int = 3, confi
            .find("paradox.gamma", strength.gamma, label="Rosenbaum Gamma at which the paradox verdict would fail")
            .find("paradox.verdict", effect["verdict"], label="Service recovery paradox (churn)"))
     out.text(why)
-    if diff is not None:
-        row = diff.iloc[0]
+    if row is not None:
         (checks.adjusted_view(
             out, curves, diff, group=recovery_stats.GROUP_COLUMN, title="Still a customer after the recovery, adjusted",
             xlabel="months since the complaint was resolved", confidence=confidence,
@@ -383,10 +382,8 @@ def revenue(c: Complaints, *, window: int = 6, event_scale: str = "relative", se
                 f"against matched customers who did not complain (interval "
                 f"{interval(after['lower'], after['upper'], fmt)})"
                 + (": no change beyond chance." if said == "inconclusive" else "."))
-    if said == "inconclusive" and after["se"] > 0:
-        far = sensitivity.detectable_effect(after["se"], alpha=0.05, power=0.8)
-        sentence += (f" Only a change larger than {fmt(far)}{per} either way would have been detected with 80% "
-                     "power.")
+    if said == "inconclusive":
+        sentence += checks.undetectable_difference(after["se"], per, fmt=fmt, noun="change")
     strength = _event_strength(summary)
     if strength is not None and said != "inconclusive":  # a change within chance has nothing to explain away
         sentence += " " + sensitivity.evalue_sentence(strength, exposure="a complaint", outcome="revenue after it")

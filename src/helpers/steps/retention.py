@@ -24,7 +24,6 @@ from helpers.findings import slug, verdict
 from helpers.stats import economics, effects, sensitivity, survival
 from helpers.stats import retention as retention_stats
 from helpers.stats.intervals import normal_quantile
-from helpers.stats.sensitivity import detectable_effect
 from helpers.steps import checks
 from helpers.steps.checks import data_quality
 from helpers.steps.section import Section, Skip, step, value
@@ -37,13 +36,9 @@ _FIVE_POINTS = ("five_points", "Claim: 5% more retention raises profit by 25% to
 _EFFECT_WORDS = {"supported": "", "contradicted": "", "inconclusive": " Not distinguishable from no effect."}
 
 
-def _undetectable(row, confidence: float, fmt=None) -> str:
-    """For an inconclusive effect: the smallest one these data could have detected (80% power, two-sided)."""
-    if not pd.notna(row.get("se", float("nan"))) or row["se"] <= 0:
-        return ""
-    smallest = detectable_effect(float(row["se"]), alpha=1 - confidence, power=0.8)
-    return (f" Only an effect larger than {(fmt or number)(smallest)} either way would have been detected with 80% "
-            "power.")
+def _undetectable(row, confidence: float, fmt=number, unit: str = "") -> str:
+    """For an inconclusive effect of a result row: the smallest one these data could have detected (80% power)."""
+    return checks.undetectable_difference(row.get("se"), unit, confidence=confidence, fmt=fmt, noun="effect")
 
 READINGS = (("margin on revenue effect", "revenue"), ("lifetime value", "lifetime"))  # value_table reading, key
 
@@ -658,8 +653,8 @@ def adjusted_tenure(experiment: Section, *, reps: int = 60, seed: int = 0, confi
                    f"of {exp.window_months} against {exp.control} ({confidence:.0%} interval "
                    f"{interval(row['lower'], row['upper'])}); the crude difference is "
                    f"{_signed(row['crude_difference'])}."
-                   + (_undetectable(row, confidence, lambda x: f"{number(x)} months") if said == "inconclusive"
-                      else ""), verdict=said, p=row.get("p"))
+                   + (_undetectable(row, confidence, unit=" months") if said == "inconclusive" else ""),
+                   verdict=said, p=row.get("p"))
         out.find(f"adjusted_rmst.{slug(row[exp.arm])}", row["difference"], (row["lower"], row["upper"]),
                  unit="months", label=f"Adjusted restricted mean tenure difference, {row[exp.arm]}")
     return out
@@ -738,9 +733,9 @@ def who_to_target(experiment: Section, *, margin_rate: float = 0.3, cost_per_act
                   caption="The quadrant rule of practice, valued the same way.")
         row = quadrant.table.iloc[0]
         said = verdict(row["vs_all_lower"], row["vs_all_upper"])
-        spread = {"se": (row["vs_all_upper"] - row["vs_all_lower"]) / (2 * normal_quantile(confidence))}
+        se = (row["vs_all_upper"] - row["vs_all_lower"]) / (2 * normal_quantile(confidence))  # of its bootstrap band
         out.answer(*_QUADRANT_RULE, _sentence(quadrant.verdict)
-                   + (_undetectable(spread, confidence, lambda x: f"{number(x)} per customer")
+                   + (checks.undetectable_difference(se, " per customer", confidence=confidence, noun="effect")
                       if said == "inconclusive" else ""), verdict=said)
         out.find("targeting.quadrant_rule.vs_all", row["vs_all"], (row["vs_all_lower"], row["vs_all_upper"]),
                  unit="currency", label="Quadrant rule minus treating everyone, profit per customer")
