@@ -163,6 +163,78 @@ def test_complaint_states_from_duckdb_match_the_row_level_episodes(both):
     assert np.abs(piecewise["log_hr"] - ctv["log_hr"]).max() < 0.015
 
 
+def _cut_into_intervals(episodes: pd.DataFrame, cells: list[str], width: float) -> pd.DataFrame:
+    """Brute force: every (start, stop] episode split at multiples of ``width``, summed per interval x state x cell."""
+    start, stop = episodes[survival.START].to_numpy(), episodes[survival.STOP].to_numpy()
+    first, end = np.floor(start / width).astype(int), np.ceil(stop / width).astype(int)
+    row = np.repeat(np.arange(len(episodes)), end - first)
+    k = first[row] + np.arange(len(row)) - np.repeat(np.cumsum(end - first) - (end - first), end - first)
+    lo, hi = k * width, (k + 1) * width
+    piece = np.minimum(stop[row], hi) - np.maximum(start[row], lo)
+    event = episodes[S.CHURNED].to_numpy()[row].astype(bool) & (stop[row] > lo) & (stop[row] <= hi)
+    cut = episodes[[complaints.STATE, *cells]].iloc[row].reset_index(drop=True).assign(
+        **{pwe.INTERVAL: k, pwe.EXPOSURE: piece, pwe.EVENTS: event.astype(float)})
+    out = cut.groupby([pwe.INTERVAL, complaints.STATE, *cells], observed=True, dropna=False)[
+        [pwe.EXPOSURE, pwe.EVENTS]].sum().reset_index()
+    return out[out[pwe.EXPOSURE] > 0]
+
+
+def _as_keys(pp: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    pp = pp.astype({k: object for k in keys[1:]})
+    return pp.fillna({k: "<NA>" for k in keys[1:]}).sort_values(keys, ignore_index=True)
+
+
+@pytest.mark.parametrize("width", [0.5, 1.0])
+def test_complaint_person_period_equals_the_episodes_cut_into_intervals(both, width):
+    src, ds, customers = both
+    cells = ["customer_type", "contract"]
+    episodes = complaints.complaint_episodes(customers, ds[S.CONTACTS], covariates=cells).dropna(
+        subset=[complaints.STATE])
+    want = _cut_into_intervals(episodes, cells, width).rename(columns={complaints.STATE: scale.COMPLAINT})
+    got = src.complaint_person_period(covariates=["customer_type"], strata=["contract"], width=width)
+    keys = [pwe.INTERVAL, scale.COMPLAINT, *cells]
+    want, got = _as_keys(want, keys), _as_keys(got, keys)
+    assert got[keys].equals(want[keys])
+    assert np.allclose(got[pwe.EXPOSURE], want[pwe.EXPOSURE], rtol=1e-9, atol=1e-9)
+    assert got[pwe.EVENTS].tolist() == want[pwe.EVENTS].tolist()
+    assert np.allclose(got["start"], got[pwe.INTERVAL] * width)
+
+
+def test_complaint_person_period_follows_the_row_level_rules_on_awkward_histories(tmp_path):
+    """Same-day events, a complaint on the signup day, one resolved the day it opened, one after the
+    end, a missing recovered flag, a repeat contact, a customer with no tenure, a missing covariate."""
+    day = pd.Timestamp("2024-01-01")
+    d = lambda n: day + pd.Timedelta(days=n)  # noqa: E731
+    customers = pd.DataFrame({
+        S.CUSTOMER_ID: ["A", "B", "C", "D", "E", "F"],
+        S.SIGNUP_DATE: [day] * 6,
+        S.END_DATE: [d(100), d(200), d(90), d(60), d(0), d(45)],
+        S.CHURNED: [True, False, True, True, True, False],
+        S.CUSTOMER_TYPE: ["individual", "group", None, "group", "individual", "group"]})
+    rows = [  # customer, opened, resolved, recovered, repeat_of
+        ("A", 10, 20, True, None), ("A", 20, 20, False, None), ("A", 20, 30, True, None),  # same-day changes
+        ("B", 0, 5, False, None), ("B", 50, None, None, None), ("B", 60, 70, True, "K1"),  # at signup; still open
+        ("C", 15, 15, True, None), ("C", 95, 99, True, None),  # resolved on the day; after the end
+        ("D", 30, 40, None, None),  # flag missing: no state until the end
+        ("E", 0, 0, True, None)]  # no tenure at all
+    contacts = pd.DataFrame([{S.CONTACT_ID: f"K{i + 1}", S.CUSTOMER_ID: c, S.OPENED_AT: d(o),
+                              S.RESOLVED_AT: d(r) if r is not None else pd.NaT, S.RECOVERED: f,
+                              S.REPEAT_OF: rep, S.KIND: S.COMPLAINT} for i, (c, o, r, f, rep) in enumerate(rows)])
+    contacts[S.RECOVERED] = contacts[S.RECOVERED].astype("boolean")
+    customers.to_parquet(tmp_path / "customers.parquet")
+    contacts.to_parquet(tmp_path / "contacts.parquet")
+    episodes = complaints.complaint_episodes(customers, contacts, covariates=[S.CUSTOMER_TYPE]).dropna(
+        subset=[complaints.STATE])
+    keys = [pwe.INTERVAL, scale.COMPLAINT, S.CUSTOMER_TYPE]
+    want = _as_keys(_cut_into_intervals(episodes, [S.CUSTOMER_TYPE], 1.0).rename(
+        columns={complaints.STATE: scale.COMPLAINT}), keys)
+    got = _as_keys(scale.Source(tmp_path).complaint_person_period(covariates=[S.CUSTOMER_TYPE], width=1.0), keys)
+    assert got[keys].equals(want[keys])
+    assert np.allclose(got[pwe.EXPOSURE], want[pwe.EXPOSURE], rtol=1e-12)
+    assert got[pwe.EVENTS].tolist() == want[pwe.EVENTS].tolist()
+    assert set(got[scale.COMPLAINT]) == {"none", "open", "recovered", "failed"}
+
+
 def test_aggregated_models_recover_the_planted_effects(reference):
     src, truth = reference
     planted = truth["cox_log_hr"]

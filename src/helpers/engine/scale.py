@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -598,62 +599,91 @@ class Source:
 
         The states are those of `complaints.complaint_episodes` (none until the first original
         complaint, open until it is resolved, then recovered or failed by its ``recovered``
-        flag, the latest event winning; tenure in whole days / ``DAYS_PER_MONTH``); each
-        customer's episodes are cut at multiples of ``width`` months. Episodes with a missing
-        state (resolved, flag missing) are left out, as the row-level model drops them. Fit
-        with `fit_pwe` and ``covariates=[COMPLAINT, ...]``.
+        flag, the latest event winning; same-day events of equal rank by ``contact_id``; tenure
+        in whole days / ``DAYS_PER_MONTH``); each customer's episodes are cut at multiples of
+        ``width`` months. Episodes with a missing state (resolved, flag missing) are left out, as
+        the row-level model drops them. Fit with `fit_pwe` and ``covariates=[COMPLAINT, ...]``.
+
+        How, in one pass over each table and without a row per customer-interval: the covariate
+        cells get an integer id; only complainers' state changes are ordered (one window); an
+        episode (start, stop] contributes what a customer leaving at ``stop`` would, minus what
+        one leaving at ``start`` would, so DuckDB sums those ends by (state, cell, interval) and
+        `from_last_intervals` spreads them over the intervals. Customers who never complained
+        are one "none" episode (0, tenure], summed without a join.
         """
         if not self.has(S.CONTACTS, S.OPENED_AT, S.RESOLVED_AT, S.RECOVERED):
             raise ValueError("complaint states need a contacts table with opened_at, resolved_at and recovered")
-        cells = [*covariates, *strata]
-        cell_sql = ", ".join(f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in cells)
-        dpm = repr(S.DAYS_PER_MONTH)
-        repeat = f"AND {S.REPEAT_OF} IS NULL" if S.REPEAT_OF in self._raw_columns(S.CONTACTS) else ""
+        cells = list(dict.fromkeys([*covariates, *strata]))
+        w, dpm = repr(float(width)), repr(S.DAYS_PER_MONTH)
+        tenure = f"date_diff('day', CAST({S.SIGNUP_DATE} AS DATE), CAST({S.END_DATE} AS DATE)) / {dpm}"
+        raw_contacts = self._raw_columns(S.CONTACTS)
+        repeat = f"AND {S.REPEAT_OF} IS NULL" if S.REPEAT_OF in raw_contacts else ""
+        order = f", k.{S.CONTACT_ID}" if S.CONTACT_ID in raw_contacts else ""
         days = "greatest(date_diff('day', CAST(c.{s} AS DATE), CAST(k.{col} AS DATE)), 0) / " + dpm
         t_open = days.format(s=S.SIGNUP_DATE, col=S.OPENED_AT)
         t_done = days.format(s=S.SIGNUP_DATE, col=S.RESOLVED_AT)
         after = f"CASE WHEN k.{S.RECOVERED} IS NULL THEN NULL WHEN k.{S.RECOVERED} THEN 'recovered' ELSE 'failed' END"
-        query = f"""
-        WITH cust AS (
-            SELECT {S.CUSTOMER_ID}, {S.SIGNUP_DATE}, {S.CHURNED},
-                   date_diff('day', CAST({S.SIGNUP_DATE} AS DATE), CAST({S.END_DATE} AS DATE)) / {dpm} AS tenure
-                   {', ' + cell_sql if cells else ''}
-            FROM {S.CUSTOMERS}),
-        comp AS (SELECT * FROM {S.CONTACTS} WHERE {S.KIND} = '{S.COMPLAINT}' {repeat}),
-        changes AS (
-            SELECT {S.CUSTOMER_ID}, 0.0 AS t, -1e300 AS tie, 0 AS seq, 'none' AS state FROM cust
-            UNION ALL
-            SELECT c.{S.CUSTOMER_ID}, {t_open}, {t_open}, 1, 'open' FROM comp k JOIN cust c USING ({S.CUSTOMER_ID})
-            UNION ALL
-            SELECT c.{S.CUSTOMER_ID}, {t_done}, {t_open}, 2, {after} FROM comp k JOIN cust c USING ({S.CUSTOMER_ID})
-            WHERE k.{S.RESOLVED_AT} IS NOT NULL),
-        kept AS (
-            SELECT ch.*, c.tenure FROM changes ch JOIN cust c USING ({S.CUSTOMER_ID})
-            WHERE ch.t < c.tenure
-            QUALIFY row_number() OVER (PARTITION BY ch.{S.CUSTOMER_ID}, ch.t ORDER BY ch.tie DESC, ch.seq DESC) = 1),
-        episodes AS (
-            SELECT {S.CUSTOMER_ID}, state, t AS start,
-                   coalesce(lead(t) OVER w, tenure) AS stop, lead(t) OVER w IS NULL AS last
-            FROM kept WINDOW w AS (PARTITION BY {S.CUSTOMER_ID} ORDER BY t)),
-        pieces AS (
-            SELECT e.state, e.start, e.stop, e.last AND c.{S.CHURNED} AS event
-                   {', ' + ', '.join(f'c.{_q(x)}' for x in cells) if cells else ''},
-                   unnest(range(CAST(floor(e.start / {width!r}) AS BIGINT),
-                                CAST(ceil(e.stop / {width!r}) AS BIGINT))) AS k
-            FROM episodes e JOIN cust c USING ({S.CUSTOMER_ID})
-            WHERE e.stop > e.start AND e.state IS NOT NULL)
-        SELECT k AS {INTERVAL}, state AS {COMPLAINT}{''.join(', ' + _q(x) for x in cells)},
-               sum(least(stop, (k + 1) * {width!r}) - greatest(start, k * {width!r})) AS {EXPOSURE},
-               sum(CASE WHEN event AND stop > k * {width!r} AND stop <= (k + 1) * {width!r} THEN 1 ELSE 0 END)
-                   AS {EVENTS}
-        FROM pieces GROUP BY ALL
-        """
-        out = self.con.execute(query).df()
+        labels, cust = _temp_name("cells"), _temp_name("cust")
+        try:
+            if cells:
+                exprs = ", ".join(f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in cells)
+                self.con.execute(f"CREATE TEMP TABLE {labels} AS SELECT row_number() OVER () AS cell, * "
+                                 f"FROM (SELECT DISTINCT {exprs} FROM {S.CUSTOMERS})")
+                same = " AND ".join(f"l.{_q(c)} IS NOT DISTINCT FROM x.{_q(c)}" for c in cells)
+                self.con.execute(f"CREATE TEMP TABLE {cust} AS SELECT x.{S.CUSTOMER_ID}, x.{S.SIGNUP_DATE}, "
+                                 f"x.{S.CHURNED}, x.tenure, l.cell FROM (SELECT {S.CUSTOMER_ID}, {S.SIGNUP_DATE}, "
+                                 f"{S.CHURNED}, {tenure} AS tenure, {exprs} FROM {S.CUSTOMERS}) x "
+                                 f"JOIN {labels} l ON {same}")
+            else:
+                self.con.execute(f"CREATE TEMP TABLE {cust} AS SELECT {S.CUSTOMER_ID}, {S.SIGNUP_DATE}, "
+                                 f"{S.CHURNED}, {tenure} AS tenure, 1 AS cell FROM {S.CUSTOMERS}")
+            ends = self.con.execute(f"""
+            WITH complaints AS MATERIALIZED (
+                SELECT c.{S.CUSTOMER_ID} AS id, c.{S.CHURNED} AS churned, c.tenure, c.cell, {t_open} AS t_open,
+                       {t_done} AS t_done, {after} AS after, k.{S.RESOLVED_AT} IS NOT NULL AS resolved,
+                       {order[2:] + ' AS ord' if order else '0 AS ord'}
+                FROM {S.CONTACTS} k JOIN {cust} c USING ({S.CUSTOMER_ID})
+                WHERE k.{S.KIND} = '{S.COMPLAINT}' {repeat}),
+            changes AS (
+                SELECT id, churned, tenure, cell, t_open AS t, t_open AS tie, 1 AS seq, 'open' AS state, ord
+                FROM complaints
+                UNION ALL
+                SELECT id, churned, tenure, cell, t_done, t_open, 2, after, ord FROM complaints WHERE resolved),
+            ordered AS (  -- the last change of a day wins; it lasts until the next day with a change
+                SELECT *, lead(t) OVER w AS next, first_value(t) OVER w AS first FROM changes WHERE t < tenure
+                WINDOW w AS (PARTITION BY id ORDER BY t, tie, seq, ord)),
+            episodes AS MATERIALIZED (
+                SELECT state, cell, t AS start, coalesce(next, tenure) AS stop, next IS NULL AND churned AS event,
+                       t = first AS first, tenure, churned
+                FROM ordered WHERE next IS NULL OR next > t),
+            ends AS (  -- +1 at each episode's stop, -1 at its start; a complainer's "none" ends at the first change
+                SELECT 'none' AS state, cell, tenure AS x, 1 AS sign, churned AS event FROM {cust}
+                UNION ALL SELECT 'none', cell, tenure, -1, churned FROM episodes WHERE first
+                UNION ALL SELECT 'none', cell, start, 1, false FROM episodes WHERE first
+                UNION ALL SELECT state, cell, stop, 1, event FROM episodes WHERE state IS NOT NULL
+                UNION ALL SELECT state, cell, start, -1, false FROM episodes WHERE state IS NOT NULL)
+            SELECT state AS {COMPLAINT}, cell, CAST(ceil(x / {w}) AS BIGINT) - 1 AS last, event AS {S.CHURNED},
+                   sum(sign) AS n, fsum(sign * (x - (CAST(ceil(x / {w}) AS BIGINT) - 1) * {w})) AS part
+            FROM ends WHERE x > 0 GROUP BY ALL""").df()
+            names = self.con.execute(f"SELECT * FROM {labels}").df() if cells else pd.DataFrame({"cell": [1]})
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {labels}")
+            self.con.execute(f"DROP TABLE IF EXISTS {cust}")
+        out = from_last_intervals(ends, [COMPLAINT, "cell"], float(width), dropna=False)
+        out = out.merge(names, on="cell", how="left").drop(columns="cell")
         out[COMPLAINT] = pd.Categorical(out[COMPLAINT], categories=list(STATES))
         out = _ordered(out, cells)
         out[INTERVAL] = out[INTERVAL].astype(int)
-        out["start"] = out[INTERVAL] * width
-        return out[out[EXPOSURE] > 0].sort_values([INTERVAL, COMPLAINT, *cells], ignore_index=True)
+        return out[[INTERVAL, COMPLAINT, *cells, EXPOSURE, EVENTS, "start"]].sort_values(
+            [INTERVAL, COMPLAINT, *cells], ignore_index=True)
+
+
+def _temp_name(what: str) -> str:
+    """A temporary table's name no other query of this process uses."""
+    return f"_{what}_{next(_TEMP)}"
+
+
+_TEMP = itertools.count()
 
 
 def _order(column: str) -> tuple[str, ...] | None:

@@ -245,24 +245,46 @@ def with_pwe_column(hrs: pd.DataFrame, pwe: PWEModel, confidence: float = 0.95) 
     return hrs.assign(hr_pwe=hrs["term"].map(other))
 
 
-def from_last_intervals(compact: pd.DataFrame, columns: list[str], width: float) -> pd.DataFrame:
+def from_last_intervals(compact: pd.DataFrame, columns: list[str], width: float, *,
+                        dropna: bool = True) -> pd.DataFrame:
     """Person-period rows from (cells, ``last`` interval, churned, ``n`` customers, ``part``) rows.
 
     Each row stands for ``n`` customers whose tenure ends in interval ``last`` with ``part``
     customer-months of exposure there (summed over them): they contribute ``n * width`` to every
-    interval before it, ``part`` to it and, if churned, ``n`` events in it.
+    interval before it, ``part`` to it and, if churned, ``n`` events in it. ``n`` and ``part``
+    may be negative: a row with ``-n`` takes away what ``n`` customers ending there would add,
+    so an episode (start, stop] is its stop row minus its start row. ``dropna=False`` keeps
+    cells with a missing value. Rows are returned by interval, then cell.
+
+    Example
+    -------
+    >>> rows = pd.DataFrame({"x": ["a", "a"], "last": [2, 0], "churned": [True, False], "n": [1.0, -1.0],
+    ...                      "part": [0.5, -0.25]})                         # one episode (0.25, 2.5]
+    >>> from_last_intervals(rows, ["x"], 1.0)[["interval", "events", "exposure"]].values.tolist()
+    [[0.0, 0.0, 0.75], [1.0, 0.0, 1.0], [2.0, 1.0, 0.5]]
     """
-    last, n, part = compact["last"].to_numpy(), compact["n"].to_numpy(float), compact["part"].to_numpy(float)
-    churned = compact[S.CHURNED].to_numpy(dtype=bool)
-    cells = compact[columns].reset_index(drop=True)
-    parts = []
-    for k in range(int(last.max()) + 1):
-        at = last >= k
-        exposure = np.where(last[at] == k, part[at], n[at] * width)
-        events = np.where(churned[at] & (last[at] == k), n[at], 0.0)
-        frame = cells[at].assign(**{EVENTS: events, EXPOSURE: exposure})
-        agg = frame.groupby(columns, observed=True, sort=False)[[EVENTS, EXPOSURE]].sum().reset_index() \
-            if columns else frame[[EVENTS, EXPOSURE]].sum().to_frame().T
-        parts.append(agg.assign(**{INTERVAL: k, "start": k * width}))
-    out = pd.concat(parts, ignore_index=True)
-    return out[[INTERVAL, "start", *columns, EVENTS, EXPOSURE]][out[EXPOSURE] > 0].reset_index(drop=True)
+    last = compact["last"].to_numpy(np.int64)
+    columns = list(columns)
+    if not len(compact):
+        return pd.DataFrame(columns=[INTERVAL, "start", *columns, EVENTS, EXPOSURE])
+    if columns:
+        groups = compact.groupby(columns, observed=True, dropna=dropna, sort=False).ngroup()
+        cell = groups.fillna(-1).to_numpy(np.int64)  # no group (NaN) for a row with a missing value when dropna
+    else:
+        cell = np.zeros(len(compact), dtype=np.int64)
+    keep = cell >= 0
+    cell, last, rows = cell[keep], last[keep], compact[keep]
+    cells = int(cell.max()) + 1 if len(cell) else 0
+    first = np.zeros(cells, dtype=np.int64)
+    first[cell[::-1]] = np.arange(len(cell))[::-1]  # a row of each cell, for its labels
+    n, part, events = (np.zeros((max(int(last.max()) + 1, 1) if len(last) else 1, cells)) for _ in range(3))
+    count = rows["n"].to_numpy(float)
+    np.add.at(n, (last, cell), count)
+    np.add.at(part, (last, cell), rows["part"].to_numpy(float))
+    np.add.at(events, (last, cell), np.where(rows[S.CHURNED].to_numpy(dtype=bool), count, 0.0))
+    beyond = np.cumsum(n[::-1], axis=0)[::-1] - n  # customers whose tenure ends after interval k
+    exposure = beyond * width + part
+    k, c = np.nonzero(exposure > 1e-9)
+    labels = rows[columns].iloc[first[c]].reset_index(drop=True)
+    out = labels.assign(**{INTERVAL: k, "start": k * width, EVENTS: events[k, c], EXPOSURE: exposure[k, c]})
+    return out[[INTERVAL, "start", *columns, EVENTS, EXPOSURE]]
