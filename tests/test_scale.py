@@ -312,6 +312,41 @@ def test_check_names_table_column_and_fix(tmp_path, both):
     scale.check(scale.Source(ds.source))  # the clean data set passes
 
 
+@pytest.mark.parametrize("ids, increasing", [
+    (["C1", "C2", "C3", "C4", "C5"], True),
+    (["C1", "C2", "C2", "C4", "C5"], False),  # a duplicate next to its twin
+    (["C1", "C2", "C3", "C4", "C4"], False),  # across the boundary of two batches
+    (["C1", "C3", "C2", "C4", "C5"], False),  # unique but out of order: the GROUP BY decides
+    (["C1", None, "C1", "C4", "C5"], False),  # a missing value between twins
+    (["C1", None, "C2", None, "C5"], True),
+])
+def test_a_key_that_increases_down_the_file_is_unique_without_hashing(tmp_path, ids, increasing):
+    pd.DataFrame({S.CUSTOMER_ID: ids, S.CHURNED: False, S.TENURE: 1.0}).to_parquet(tmp_path / "customers.parquet")
+    src = scale.Source(tmp_path)
+    assert scale._increasing(src, S.CUSTOMERS, S.CUSTOMER_ID, batch=2) is increasing
+    twins = pd.Series(ids).dropna().duplicated(keep=False).sum()
+    try:
+        scale.check(src)
+        said = ""
+    except DataError as err:  # missing ids are a problem of their own
+        said = str(err)
+    assert (f"customers.customer_id: {twins} rows duplicated" in said) == bool(twins)
+    assert ("duplicated" in said) == bool(twins)
+    pd.DataFrame({"x": [1.0, 2.0, float("nan"), float("nan")]}).to_parquet(tmp_path / "contacts.parquet")
+    assert not scale._increasing(scale.Source(tmp_path), S.CONTACTS, "x")  # NaN = NaN for a GROUP BY
+
+
+def test_rules_duckdb_cannot_evaluate_together_are_run_one_by_one(tmp_path):
+    pd.DataFrame({S.CUSTOMER_ID: ["a", "b"], S.CHURNED: [True, False], S.TENURE: [1.0, 2.0],
+                  S.SIGNUP_DATE: ["2024-01-01", "soon"], S.END_DATE: ["2024-02-01", "2024-03-01"],
+                  S.SATISFACTION: [11.0, 5.0]}).to_parquet(tmp_path / "customers.parquet")
+    with pytest.raises(DataError) as err:
+        scale.check(scale.Source(tmp_path))
+    text = str(err.value)
+    assert "customers.satisfaction: 1 row above 10 (row 0)" in text  # still found beside the unreadable date
+    assert "customers.end_date: unreadable" in text
+
+
 def test_missing_columns_are_named(tmp_path):
     pd.DataFrame({S.CUSTOMER_ID: ["a", "b"], S.CHURNED: [True, False]}).to_parquet(tmp_path / "customers.parquet")
     with pytest.raises(DataError, match="customers.tenure_months: column missing: add tenure_months or both"):

@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from helpers import config
 from helpers.data import io as io_module
@@ -904,12 +905,17 @@ def check(src: Source, *, examples: int = 5) -> None:
     not before signup, end reasons on churners only. The row-level validator
     (`helpers.data.validate`) checks more (types cell by cell, tenure agreeing with the dates, dates
     within tenure); the aggregated path runs it on the sample it draws.
+
+    Each table is read once for all its row rules (one count per rule); a key is unique without
+    hashing when it is strictly increasing down the file (`_increasing`), else by a GROUP BY;
+    customer ids are looked up by one anti-join. Only a broken rule is read again, for the
+    numbers of its first ``examples`` rows.
     """
     problems: list[Problem] = []
     for name in src.files:
         table = S.TABLES[name]
         have = src._raw_columns(name)
-        view = f"(SELECT *, row_number() OVER () AS _row FROM raw_{name})"
+        rules: list[tuple[str, str, str, str]] = []  # (column, where, what, fix), counted together
         for col in table.columns:
             if col.name not in have:
                 if col.required and not (col.name == S.TENURE and {S.SIGNUP_DATE, S.END_DATE} <= set(have)):
@@ -917,33 +923,82 @@ def check(src: Source, *, examples: int = 5) -> None:
                                             fix=f"add the column (columns found: {', '.join(have)})"))
                 continue
             c = _q(col.name)
-            rules = []
             if not col.nullable:
-                rules.append((f"{c} IS NULL", "missing", "this column may not be empty; fill it or drop those rows"))
+                rules.append((col.name, f"{c} IS NULL", "missing", "this column may not be empty; fill it or drop "
+                                                                    "those rows"))
             if col.kind == "float":
                 if col.min is not None:
-                    rules.append((f"TRY_CAST({c} AS DOUBLE) < {col.min!r}", f"below {col.min:g}",
+                    rules.append((col.name, f"TRY_CAST({c} AS DOUBLE) < {col.min!r}", f"below {col.min:g}",
                                   f"{col.name} must be >= {col.min:g}"))
                 if col.max is not None:
-                    rules.append((f"TRY_CAST({c} AS DOUBLE) > {col.max!r}", f"above {col.max:g}",
+                    rules.append((col.name, f"TRY_CAST({c} AS DOUBLE) > {col.max!r}", f"above {col.max:g}",
                                   f"{col.name} must be <= {col.max:g}"))
             if col.choices:
                 allowed = ", ".join(_lit(v) for v in col.choices)
-                rules.append((f"{c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({allowed})", "with another value",
-                              f"allowed values: {', '.join(col.choices)}"))
-            if col.unique:
-                rules.append((f"{c} IN (SELECT {c} FROM raw_{name} GROUP BY {c} HAVING count(*) > 1)", "duplicated",
-                              "each value must appear once; remove the duplicates"))
-            if col.references == f"{S.CUSTOMERS}.{S.CUSTOMER_ID}" and name != S.CUSTOMERS:
-                rules.append((f"{c} NOT IN (SELECT {S.CUSTOMER_ID} FROM raw_{S.CUSTOMERS})",
-                              "with a customer_id not in customers", "every row must belong to a known customer"))
-            for where, what, fix in rules:
-                problems.extend(_rule(src, view, name, col.name, where, what, fix, examples))
+                rules.append((col.name, f"{c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({allowed})",
+                              "with another value", f"allowed values: {', '.join(col.choices)}"))
         for rule in CUSTOMER_RULES if name == S.CUSTOMERS else ():  # the same rules as the pandas validator
             if set(rule.needs) <= set(have):
-                problems.extend(_rule(src, view, name, rule.column, rule.sql, rule.what, rule.fix, examples))
+                rules.append((rule.column, rule.sql, rule.what, rule.fix))
+        counted = [(rule, n) for rule, n in zip(rules, _counts(src, name, [where for _, where, _, _ in rules]))]
+        for col in table.columns:
+            if col.name not in have:
+                continue
+            c = _q(col.name)
+            if col.unique:
+                where = f"{c} IN (SELECT {c} FROM raw_{name} GROUP BY {c} HAVING count(*) > 1)"
+                rule = (col.name, where, "duplicated", "each value must appear once; remove the duplicates")
+                counted.append((rule, 0 if _increasing(src, name, col.name) else None))
+            if col.references == f"{S.CUSTOMERS}.{S.CUSTOMER_ID}" and name != S.CUSTOMERS:
+                unknown = src.con.execute(f"SELECT count(*) FROM raw_{name} k ANTI JOIN raw_{S.CUSTOMERS} c "
+                                          f"ON k.{c} = c.{S.CUSTOMER_ID} WHERE k.{c} IS NOT NULL").fetchone()[0]
+                where = f"{c} IS NOT NULL AND {c} NOT IN (SELECT {S.CUSTOMER_ID} FROM raw_{S.CUSTOMERS} " \
+                        f"WHERE {S.CUSTOMER_ID} IS NOT NULL)"
+                counted.append(((col.name, where, "with a customer_id not in customers",
+                                 "every row must belong to a known customer"), int(unknown)))
+        view = f"(SELECT *, row_number() OVER () AS _row FROM raw_{name})"
+        for (column, where, what, fix), n in counted:
+            if n != 0:  # broken, or not counted yet (None): the rows are found one rule at a time
+                problems.extend(_rule(src, view, name, column, where, what, fix, examples))
     if problems:
         raise DataError(problems, source=f"data set {src.name!r}")
+
+
+def _counts(src: Source, table: str, wheres: list[str]) -> list[int | None]:
+    """How many rows of the table meet each condition, in one pass; None for every rule when
+    DuckDB cannot evaluate them together (text in a number column, say): they are then run one by one."""
+    if not wheres:
+        return []
+    try:
+        return [int(n) for n in src.con.execute(
+            "SELECT " + ", ".join(f"count_if({w})" for w in wheres) + f" FROM raw_{table}").fetchone()]
+    except duckdb.Error:
+        return [None] * len(wheres)
+
+
+def _increasing(src: Source, table: str, column: str, *, batch: int = 1_000_000) -> bool:
+    """True when the column's values (missing ones aside) strictly increase down the file: then
+    they are unique, shown in one streamed pass instead of a hash table of every value (an export
+    sorted by its key, the usual case). False as soon as one does not, or for a float column."""
+    kind = src.con.execute(f"SELECT typeof({_q(column)}) FROM raw_{table} LIMIT 1").fetchall()
+    if not kind or kind[0][0] in ("DOUBLE", "FLOAT") or kind[0][0].startswith("DECIMAL"):
+        return False
+    cursor = src.con.cursor()  # a stream of its own: stopping early leaves the main connection free
+    try:
+        previous = None
+        query = f"SELECT {_q(column)} FROM raw_{table} WHERE {_q(column)} IS NOT NULL"
+        for chunk in cursor.sql(query).to_arrow_reader(batch):
+            values = chunk.column(0)
+            if not len(values):
+                continue
+            if previous is not None and pc.less_equal(values[0], previous).as_py():
+                return False
+            if len(values) > 1 and pc.any(pc.less_equal(values[1:], values[:-1])).as_py():
+                return False
+            previous = values[-1]
+        return True
+    finally:
+        cursor.close()
 
 
 def _rule(src: Source, view: str, table: str, column: str, where: str, what: str, fix: str,
