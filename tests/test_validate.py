@@ -140,3 +140,20 @@ def test_campaign_and_departure_rules(customers):
 def test_source_names_the_data_set(customers):
     with pytest.raises(DataError, match=r"^data set 'mine' does not meet the data contract \(1 problem\):"):
         validate({"customers": customers.drop(columns="churned")}, source="data set 'mine'")
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series([True, False, "true", "FALSE", "1", "0", 1, 0, 1.0, 2, "yes", " true", None, np.nan], dtype=object),
+    pd.Series([1.0, 0.0, 0.5, np.nan]),
+    pd.Series(["True", "no", None], dtype="string"),
+    pd.Series([True, False, None], dtype="boolean"),
+    pd.Series([True, False]),
+])
+def test_flags_are_read_as_the_documented_labels_cell_by_cell(values):
+    from helpers.data.validate import _FALSE, _TRUE, _coerce_bool
+    cast, bad = _coerce_bool(values)
+    for v, c, b in zip(values, cast, bad):  # the rule, one cell at a time
+        want = None if pd.isna(v) else True if v in _TRUE else False if v in _FALSE else None
+        assert (None if pd.isna(c) else bool(c)) == want, v
+        assert bool(b) == (not pd.isna(v) and want is None), v
+    assert cast.dtype == "boolean"

@@ -65,8 +65,11 @@ def _problem(table, column, mask: pd.Series, what, fix) -> Problem | None:
 
 def _coerce_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     present = values.notna()
-    is_true = values.map(lambda v: v in _TRUE if pd.notna(v) else False).astype(bool)
-    is_false = values.map(lambda v: v in _FALSE if pd.notna(v) else False).astype(bool)
+    if pd.api.types.is_bool_dtype(values.dtype):  # already flags: nothing to read
+        return values.astype("boolean"), pd.Series(False, index=values.index)
+    kinds = pd.unique(values[present])  # each distinct value looked up once, not each cell
+    is_true = values.isin([v for v in kinds if v in _TRUE]) & present
+    is_false = values.isin([v for v in kinds if v in _FALSE]) & present
     out = pd.Series(pd.NA, index=values.index, dtype="boolean")
     out[is_true] = True
     out[is_false] = False
