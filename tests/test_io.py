@@ -28,6 +28,24 @@ def test_fingerprint_follows_the_bytes(tmp_path, customers):
     assert io.load_dataset(tmp_path).fingerprint != first
 
 
+def test_a_files_digest_is_read_once_and_again_when_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+    import time
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b"customer_id\nC1\n")
+    reads = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda f, d: reads.append(1) or real(f, d))
+    first = io.fingerprint([path])
+    assert io.fingerprint([path]) == first and len(reads) == 1
+    st = path.stat()
+    time.sleep(0.05)  # past the file system's clock tick, as any edit by a person is
+    path.write_bytes(b"customer_id\nC2\n")  # same size, and the modification time put back
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert io.fingerprint([path]) != first and len(reads) == 2
+
+
 def test_missing_data_sets_say_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"data set 'nowhere' not found: give 'synthetic', 'telco' or the path"):
         io.load_dataset("nowhere")

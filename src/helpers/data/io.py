@@ -101,13 +101,29 @@ def table_files(folder: Path) -> dict[str, Path]:
 
 
 def fingerprint(paths) -> str:
-    """Short sha256 over the names and bytes of the given files, independent of their order."""
+    """Short sha256 over the names and bytes of the given files, independent of their order.
+
+    A file's digest is remembered in this process while its size, modification and change
+    times and inode stay the same (a notebook opening ten million customers' 0.9 GB reads them
+    once, not at every step that asks).
+    """
     h = hashlib.sha256()
     for path in sorted(Path(p) for p in paths):
         h.update(path.name.encode())
-        with path.open("rb") as f:  # streamed: data sets of several GB hash in constant memory
-            h.update(hashlib.file_digest(f, "sha256").digest())
+        h.update(_file_digest(path))
     return h.hexdigest()[:16]
+
+
+_DIGESTS: dict[tuple, bytes] = {}
+
+
+def _file_digest(path: Path) -> bytes:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _DIGESTS:
+        with path.open("rb") as f:  # streamed: data sets of several GB hash in constant memory
+            _DIGESTS[key] = hashlib.file_digest(f, "sha256").digest()
+    return _DIGESTS[key]
 
 
 def _is_text(head: bytes) -> bool:
