@@ -196,12 +196,9 @@ def open_data(dataset: str | Path = "synthetic", *, engine: str = "auto", thresh
     src = Source(dataset, satisfaction_threshold=satisfaction_threshold, cohort_freq=cohort_freq)
     checked(src)
     ds = src.sample_dataset(sample, seed=seed)
-    median = src.con.execute(f"SELECT quantile_cont({S.MONTHLY_VALUE}, 0.5) FROM {S.CUSTOMERS}").fetchone()[0] \
-        if S.MONTHLY_VALUE in src.columns else None
     customers = add_segments(ds.customers, satisfaction_threshold=satisfaction_threshold, cohort_freq=cohort_freq,
-                             value_threshold=median)
-    n = src.n
-    churned = int(src.con.execute(f"SELECT count(*) FILTER (WHERE {S.CHURNED}) FROM {S.CUSTOMERS}").fetchone()[0])
+                             value_threshold=src.median_value)
+    n, churned = src.n, src.churned
     if len(customers) < n:
         note += (f" Kaplan-Meier, RMST, log-rank and the hazard models use every customer; sections that need one row "
                  f"per customer use a random sample of {len(customers):,} and say so.")
@@ -411,9 +408,28 @@ class Source:
         counts = self.con.execute("SELECT " + ", ".join(f"count({_q(c)})" for c in have) + f" FROM raw_{table}")
         return {c for c, n in zip(have, counts.fetchone()) if n}
 
+    def _facts(self) -> dict:
+        """What the customers view is built from, in one pass over the file: which of its columns
+        hold a value, the median monthly value, the numbers of customers and of churners."""
+        wanted = [S.TENURE, S.SIGNUP_DATE, S.END_DATE, S.MONTHLY_VALUE, S.SATISFACTION, S.RELATIVE_SERVICE,
+                  S.WALLET_SHARE]
+        raw = self._raw_columns(S.CUSTOMERS)
+        have = [c for c in wanted if c in raw]
+        parts = [f"count({_q(c)})" for c in have] + ["count(*)"]
+        parts.append(f"quantile_cont({S.MONTHLY_VALUE}, 0.5)" if S.MONTHLY_VALUE in raw else "NULL")
+        parts.append(f"count_if(TRY_CAST({S.CHURNED} AS BOOLEAN))" if S.CHURNED in raw else "NULL")
+        try:
+            *filled, n, median, churned = self.con.execute(
+                f"SELECT {', '.join(parts)} FROM raw_{S.CUSTOMERS}").fetchone()
+        except duckdb.Error:  # a median DuckDB cannot take (text in the column): the views say what is wrong
+            *filled, n = self.con.execute(f"SELECT {', '.join(parts[:-2])} FROM raw_{S.CUSTOMERS}").fetchone()
+            median = churned = None
+        return {"present": {c for c, k in zip(have, filled) if k}, "n": int(n), "median": median,
+                "churned": None if churned is None else int(churned)}
+
     def _customers_sql(self) -> str:
-        has = self._present(S.CUSTOMERS, [S.TENURE, S.SIGNUP_DATE, S.END_DATE, S.MONTHLY_VALUE, S.SATISFACTION,
-                                          S.RELATIVE_SERVICE, S.WALLET_SHARE])
+        self.facts = self._facts()
+        has = self.facts["present"]
         if S.TENURE in has:
             tenure = f"CAST({S.TENURE} AS DOUBLE)"
         elif {S.SIGNUP_DATE, S.END_DATE} <= has:
@@ -428,7 +444,9 @@ class Source:
         high_sat = f"CASE WHEN {sat} IS NULL THEN NULL WHEN {sat} >= {float(self.satisfaction_threshold)!r} " \
                    f"THEN '{SATISFACTION_BANDS[0]}' ELSE '{SATISFACTION_BANDS[1]}' END"
         if value in has:
-            median = self.con.execute(f"SELECT quantile_cont({value}, 0.5) FROM raw_{S.CUSTOMERS}").fetchone()[0]
+            median = self.facts["median"]
+            if median is None:
+                median = self.con.execute(f"SELECT quantile_cont({value}, 0.5) FROM raw_{S.CUSTOMERS}").fetchone()[0]
             value_band = (f"CASE WHEN {value} IS NULL THEN NULL WHEN {value} > {float(median)!r} "
                           f"THEN '{VALUE_BANDS[0]}' ELSE '{VALUE_BANDS[1]}' END")
             derived += [f"{value_band} AS {VALUE_BAND}",
@@ -461,18 +479,36 @@ class Source:
     @property
     def n(self) -> int:
         """Customers in the data set."""
-        return int(self.con.execute(f"SELECT count(*) FROM {S.CUSTOMERS}").fetchone()[0])
+        return self.facts["n"]
+
+    @property
+    def churned(self) -> int:
+        """Customers who churned."""
+        if self.facts["churned"] is None:
+            self.facts["churned"] = int(self.con.execute(
+                f"SELECT count(*) FILTER (WHERE {S.CHURNED}) FROM {S.CUSTOMERS}").fetchone()[0])
+        return self.facts["churned"]
+
+    @property
+    def median_value(self) -> float | None:
+        """The median monthly value of all customers (None without the column)."""
+        return self.facts["median"] if S.MONTHLY_VALUE in self.facts["present"] else None
+
+    def filled(self, columns: Sequence[str]) -> set[str]:
+        """The customer columns (of the view) with at least one value; each search stops at the first."""
+        known = [c for c in dict.fromkeys(columns) if c in self.columns]
+        if not known:
+            return set()
+        found = self.con.execute("SELECT " + ", ".join(
+            f"EXISTS (SELECT 1 FROM {S.CUSTOMERS} WHERE {_q(c)} IS NOT NULL)" for c in known)).fetchone()
+        return {c for c, k in zip(known, found) if k}
 
     def has(self, table: str, *columns: str) -> bool:
         """True when the table exists and each named column has a non-missing value (as `Dataset.has`)."""
         if table not in self.files:
             return False
         if table == S.CUSTOMERS:
-            known = [c for c in columns if c in self.columns]
-            if len(known) < len(columns):
-                return False
-            counts = self.con.execute("SELECT " + ", ".join(f"count({_q(c)})" for c in known) + f" FROM {S.CUSTOMERS}")
-            return all(counts.fetchone()) if known else True
+            return self.filled(columns) == set(columns)
         return self._present(table, columns) == set(columns)
 
     def table_rows(self) -> dict[str, int]:
@@ -486,7 +522,8 @@ class Source:
     def available_segmentations(self) -> list[str]:
         """The segmentations of `segments.SEGMENTATIONS` the data allow (as the row-level function)."""
         from helpers.data.segments import SEGMENTATIONS
-        return [c for c in SEGMENTATIONS if c in self.columns and self.has(S.CUSTOMERS, c)]
+        filled = self.filled(SEGMENTATIONS)
+        return [c for c in SEGMENTATIONS if c in filled]
 
     # -- counts
     def band(self, column: str, *, bands: int = 5, max_levels: int = 12) -> str:
