@@ -26,6 +26,7 @@ import copy
 import functools
 import html
 import re
+import threading
 from html.parser import HTMLParser
 
 import bleach
@@ -198,10 +199,19 @@ def sanitize_html(fragment) -> str:
 
 
 def _exporter(show_code: bool = False) -> HTMLExporter:
-    """nbconvert's lab template without its CDN scripts, sanitizing with `sanitize_html`."""
+    """nbconvert's lab template without its CDN scripts, sanitizing with `sanitize_html`.
+
+    One per thread and setting: its first page compiles the templates (0.1 s), later ones reuse them.
+    """
+    return _exporter_for(show_code, threading.get_ident())
+
+
+@functools.cache
+def _exporter_for(show_code: bool, thread: int) -> HTMLExporter:
+    # the filter looks `sanitize_html` up at each call, so that replacing it (the tests do) reaches a kept exporter
     return HTMLExporter(extra_loaders=[DictLoader({"wb_share.html.j2": _TEMPLATE})], template_file="wb_share.html.j2",
                         exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True,
-                        sanitize_html=True, filters={"clean_html": sanitize_html})
+                        sanitize_html=True, filters={"clean_html": lambda fragment: sanitize_html(fragment)})
 
 
 def _shown_outputs_only(nb) -> None:
