@@ -253,6 +253,34 @@ def test_aggregated_models_recover_the_planted_effects(reference):
         assert np.log(states.loc[term, "lower"]) < planted[term] < np.log(states.loc[term, "upper"]), term
 
 
+def test_collapse_within_keeps_the_tenure_resolution_while_the_rows_fit(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 5000  # tenure in quarter months: 48 values, 12 whole months
+    pd.DataFrame({S.CUSTOMER_ID: [f"C{i}" for i in range(n)], S.TENURE: rng.integers(1, 49, n) / 4,
+                  S.CHURNED: rng.random(n) < 0.3, S.CONTRACT: rng.choice(["month-to-month", "one-year"], n)}
+                 ).to_parquet(tmp_path / "customers.parquet")
+    src = scale.Source(tmp_path)
+    fine, months = src.collapse([S.CONTRACT]), src.collapse([S.CONTRACT], resolution=1.0)
+    assert len(months) < len(fine) < src.n / 3
+    # every branch: no more rows than customers; the estimate far below, near (counted), far above the limit
+    for max_rows, want, resolution in [(src.n, fine, None), (3 * len(fine), fine, None), (len(fine), fine, None),
+                                       (len(fine) - 1, months, 1.0), (10, months, 1.0)]:
+        rows, got = src.collapse_within([S.CONTRACT], max_rows=max_rows)
+        assert got == resolution, max_rows
+        pd.testing.assert_frame_equal(rows, want, check_dtype=False)
+    assert not src.sql("SELECT * FROM duckdb_tables() WHERE temporary").shape[0]  # nothing left behind
+
+
+def test_bands_measure_every_numeric_column_in_one_pass_as_band_does_one(both):
+    src, _, _ = both
+    columns = ["satisfaction", "wallet_share", "customer_type", "below_parity", "log2_monthly_value"]
+    together = src.bands(columns)
+    alone = scale.Source(src.dataset)
+    assert together == {c: alone.band(c) for c in columns}
+    assert together["customer_type"] == '"customer_type"' and together["below_parity"] == '"below_parity"'
+    assert together["satisfaction"].startswith("CASE")
+
+
 def test_numeric_covariates_enter_as_ordered_quantile_bands(both):
     src, _, _ = both
     rows = src.collapse(["satisfaction"], banded=["satisfaction"])

@@ -24,6 +24,7 @@ tests/test_scale.py; speed and memory are measured by benchmarks/survival.py.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -334,6 +335,12 @@ def _band_case(column: str, cuts: Sequence[float], labels: Sequence[str]) -> str
     return f"CASE WHEN {column} IS NULL THEN NULL {whens} ELSE {_lit(labels[-1])} END"
 
 
+def _numeric(duckdb_type: str) -> bool:
+    """True for DuckDB's number types (the ones a covariate is banded from)."""
+    return duckdb_type in ("DOUBLE", "FLOAT", "INTEGER", "BIGINT", "SMALLINT", "HUGEINT", "TINYINT", "UBIGINT",
+                           "UINTEGER", "USMALLINT", "UTINYINT") or duckdb_type.startswith("DECIMAL")
+
+
 def _cross_sql(a: str, b: str) -> str:
     return f"CASE WHEN ({a}) IS NULL OR ({b}) IS NULL THEN NULL ELSE ({a}) || ', ' || ({b}) END"
 
@@ -386,6 +393,10 @@ class Source:
         # bounded memory: what does not fit spills to a temporary folder instead of growing the process
         self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
         self.con.execute(f"SET temp_directory = {_lit(Path(tempfile.gettempdir()) / 'workbench-duckdb')}")
+        # the runner shows its own progress; DuckDB's bar would interleave with it on the terminal. In a
+        # Jupyter kernel without ipywidgets DuckDB refuses the setting (and shows no bar there).
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("SET enable_progress_bar = false")
         if self.threads:
             self.con.execute(f"SET threads = {int(self.threads)}")
         for table, path in self.files.items():
@@ -533,25 +544,42 @@ class Source:
         collapsed rows as customers; it enters the aggregated models as ``bands`` quantile bands
         (labels "lo to hi", ordered; the lowest band is the reference).
         """
-        key = (column, bands, max_levels)
-        if key not in self._bands:
-            self._bands[key] = self._band(column, bands=bands, max_levels=max_levels)
-        return self._bands[key]
+        return self.bands([column], bands=bands, max_levels=max_levels)[column]
 
-    def _band(self, column: str, *, bands: int, max_levels: int) -> str:
-        distinct = self.con.execute(f"SELECT approx_count_distinct({_q(column)}) FROM {S.CUSTOMERS}").fetchone()[0]
-        kind = self.con.execute(f"SELECT typeof({_q(column)}) FROM {S.CUSTOMERS} LIMIT 1").fetchone()
-        numeric = kind is not None and kind[0] in ("DOUBLE", "FLOAT", "INTEGER", "BIGINT", "DECIMAL", "SMALLINT",
-                                                   "HUGEINT", "TINYINT") or (kind and kind[0].startswith("DECIMAL"))
-        if not numeric or distinct <= max_levels:
-            return _q(column)
-        probs = [i / bands for i in range(1, bands)]
-        cuts = self.con.execute(f"SELECT quantile_cont({_q(column)}, {probs}) FROM {S.CUSTOMERS}").fetchone()[0]
-        edges = sorted(set(float(c) for c in cuts))
-        lo = self.con.execute(f"SELECT min({_q(column)}), max({_q(column)}) FROM {S.CUSTOMERS}").fetchone()
-        bounds = [float(lo[0]), *edges, float(lo[1])]
-        labels = [f"{i + 1}: {a:.3g} to {b:.3g}" for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
-        return _band_case(_q(column), edges, labels)
+    def bands(self, columns: Sequence[str], *, bands: int = 5, max_levels: int = 12) -> dict[str, str]:
+        """`band` of each column; the numeric ones not seen before are measured in one pass together."""
+        key = lambda c: (c, bands, max_levels)  # noqa: E731
+        types = dict(self.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {S.CUSTOMERS})").fetchall())
+        new = [c for c in dict.fromkeys(columns) if key(c) not in self._bands]
+        numeric = [c for c in new if _numeric(types.get(c, ""))]
+        for c in new:
+            if c not in numeric:
+                self._bands[key(c)] = _q(c)
+        if numeric:
+            probs = [i / bands for i in range(1, bands)]
+            parts = [f"approx_count_distinct({_q(c)}), quantile_cont({_q(c)}, {probs}), min({_q(c)}), max({_q(c)})"
+                     for c in numeric]
+            stats = self.con.execute(f"SELECT {', '.join(parts)} FROM {S.CUSTOMERS}").fetchone()
+            for i, c in enumerate(numeric):
+                distinct, cuts, lo, hi = stats[4 * i:4 * i + 4]
+                if distinct <= max_levels:
+                    self._bands[key(c)] = _q(c)
+                    continue
+                edges = sorted(set(float(x) for x in cuts))
+                bounds = [float(lo), *edges, float(hi)]
+                labels = [f"{i + 1}: {a:.3g} to {b:.3g}" for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+                self._bands[key(c)] = _band_case(_q(c), edges, labels)
+        return {c: self._bands[key(c)] for c in columns}
+
+    def profile(self, columns: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        """(customers with a value, whether it takes two values or more) of each customer column, in one pass."""
+        known = [c for c in dict.fromkeys(columns) if c in self.columns]
+        if not known:
+            return {}
+        row = self.con.execute("SELECT " + ", ".join(
+            f"count({_q(c)}), coalesce(min({_q(c)}) < max({_q(c)}), false)" for c in known) +
+            f" FROM {S.CUSTOMERS}").fetchone()
+        return {c: (int(row[2 * i]), bool(row[2 * i + 1])) for i, c in enumerate(known)}
 
     def _collapse_sql(self, columns: list[str], banded: Sequence[str], resolution: float | None) -> str:
         unknown = [c for c in columns if c not in self.columns]
@@ -586,6 +614,39 @@ class Source:
         """
         columns = list(dict.fromkeys(columns))
         return _ordered(self.con.execute(self._collapse_sql(columns, banded, resolution)).df(), columns)
+
+    def collapse_within(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
+                        max_rows: int = COX_ROWS) -> tuple[pd.DataFrame, float | None]:
+        """`collapse` at the data's own tenure resolution if that leaves at most ``max_rows`` rows,
+        else in whole months; (rows, resolution: None or 1.0).
+
+        How many fine rows there would be is first estimated in one streamed pass (HyperLogLog,
+        about 1% off); an estimate more than twice ``max_rows`` or below half of it decides, and
+        only in between are the fine rows grouped inside DuckDB and counted, the whole months then
+        grouped from them (the same counts as from the customers).
+        """
+        columns = list(dict.fromkeys(columns))
+        if self.n <= max_rows:  # never more rows than customers
+            return self.collapse(columns, banded=banded), None
+        fine_sql = self._collapse_sql(columns, banded, None)
+        keys = fine_sql.replace(f", count(*) AS {WEIGHT} FROM", " FROM").replace(" GROUP BY ALL ORDER BY ALL", "")
+        names = ", ".join([*(_q(c) for c in columns), S.TENURE, S.CHURNED])
+        estimate = self.con.execute(f"SELECT approx_count_distinct(hash({names})) FROM ({keys})").fetchone()[0]
+        if estimate > 2 * max_rows:
+            return self.collapse(columns, banded=banded, resolution=1.0), 1.0
+        if estimate < max_rows / 2:
+            return self.collapse(columns, banded=banded), None
+        fine = _temp_name("collapsed")
+        try:
+            self.con.execute(f"CREATE TEMP TABLE {fine} AS {fine_sql}")
+            if self.con.execute(f"SELECT count(*) FROM {fine}").fetchone()[0] <= max_rows:
+                return _ordered(self.con.execute(f"SELECT * FROM {fine} ORDER BY ALL").df(), columns), None
+            keys = [*(_q(c) for c in columns), f"ceil({S.TENURE}) AS {S.TENURE}", S.CHURNED]
+            coarse = self.con.execute(f"SELECT {', '.join(keys)}, sum({WEIGHT})::BIGINT AS {WEIGHT} FROM {fine} "
+                                      "GROUP BY ALL ORDER BY ALL").df()
+            return _ordered(coarse, columns), 1.0
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {fine}")
 
     def person_period(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
                       width: float = 1.0) -> pd.DataFrame:
@@ -813,11 +874,10 @@ class AggregatedCox:
 def usable_covariates(src: Source, covariates: Sequence[str], *, min_complete: float = 0.5) -> tuple[list[str], str]:
     """As `helpers.stats.churn.usable_covariates` (the same rule, `covariate_problem`), from DuckDB counts."""
     kept, notes = [], []
+    profile = src.profile(covariates)
     for name in covariates:
-        filled = distinct = 0
-        if name in src.columns:
-            filled, distinct = src.con.execute(f"SELECT count({_q(name)}), count(DISTINCT {_q(name)}) "
-                                               f"FROM {S.CUSTOMERS}").fetchone()
+        filled, varies = profile.get(name, (0, False))
+        distinct = 2 if varies else min(filled, 1)  # the rule asks only whether there are two values or more
         problem = covariate_problem(name, present=name in src.columns, complete=filled / src.n, distinct=distinct,
                                     min_complete=min_complete)
         (notes if problem else kept).append(problem or name)
@@ -842,9 +902,8 @@ def cox_with_ph_check(src: Source, covariates: Sequence[str], *, strata: Sequenc
     if not kept:
         raise NoCovariate(covariates, note)
     strata = [s for s in strata if s not in kept]
-    banded = [c for c in kept if src.band(c) != _q(c)]
-    resolution = None if src.collapsed_rows([*kept, *strata], banded=banded) <= max_rows else 1.0
-    rows = src.collapse([*kept, *strata], banded=banded, resolution=resolution)
+    banded = [c for c, sql in src.bands(kept).items() if sql != _q(c)]
+    rows, resolution = src.collapse_within([*kept, *strata], banded=banded, max_rows=max_rows)
     complete = rows.dropna(subset=[*kept, *strata])
     pp = src.person_period([*kept, *strata], banded=banded, width=width).dropna(subset=[*kept, *strata])
     check = ph_check(pp, covariates=kept, strata=strata, alpha=alpha)
@@ -870,7 +929,7 @@ def complaint_state_model(src: Source, *, covariates: Sequence[str] = (), strata
     Terms are named as the row-level model's (``complaint[open]``, ...); numeric covariates
     with many values enter as quantile bands.
     """
-    banded = [c for c in covariates if src.band(c) != _q(c)]
+    banded = [c for c, sql in src.bands(covariates).items() if sql != _q(c)]
     pp = src.complaint_person_period(covariates=covariates, strata=strata, width=width, banded=banded)
     present = [s for s in STATES if (pp[COMPLAINT] == s).any()]
     pp[COMPLAINT] = pp[COMPLAINT].cat.set_categories(present)
