@@ -200,9 +200,11 @@ def test_complaint_person_period_equals_the_episodes_cut_into_intervals(both, wi
     assert np.allclose(got["start"], got[pwe.INTERVAL] * width)
 
 
-def test_complaint_person_period_follows_the_row_level_rules_on_awkward_histories(tmp_path):
+@pytest.mark.parametrize("covariate", [S.CUSTOMER_TYPE, "tenure", "cell", "_cell", "_tenure", "x"])
+def test_complaint_person_period_follows_the_row_level_rules_on_awkward_histories(tmp_path, covariate):
     """Same-day events, a complaint on the signup day, one resolved the day it opened, one after the
-    end, a missing recovered flag, a repeat contact, a customer with no tenure, a missing covariate."""
+    end, a missing recovered flag, a repeat contact, a customer with no tenure, a missing covariate;
+    and a covariate named like a column the query uses inside."""
     day = pd.Timestamp("2024-01-01")
     d = lambda n: day + pd.Timedelta(days=n)  # noqa: E731
     customers = pd.DataFrame({
@@ -221,14 +223,15 @@ def test_complaint_person_period_follows_the_row_level_rules_on_awkward_historie
                               S.RESOLVED_AT: d(r) if r is not None else pd.NaT, S.RECOVERED: f,
                               S.REPEAT_OF: rep, S.KIND: S.COMPLAINT} for i, (c, o, r, f, rep) in enumerate(rows)])
     contacts[S.RECOVERED] = contacts[S.RECOVERED].astype("boolean")
+    customers = customers.rename(columns={S.CUSTOMER_TYPE: covariate})
     customers.to_parquet(tmp_path / "customers.parquet")
     contacts.to_parquet(tmp_path / "contacts.parquet")
-    episodes = complaints.complaint_episodes(customers, contacts, covariates=[S.CUSTOMER_TYPE]).dropna(
+    episodes = complaints.complaint_episodes(customers, contacts, covariates=[covariate]).dropna(
         subset=[complaints.STATE])
-    keys = [pwe.INTERVAL, scale.COMPLAINT, S.CUSTOMER_TYPE]
-    want = _as_keys(_cut_into_intervals(episodes, [S.CUSTOMER_TYPE], 1.0).rename(
+    keys = [pwe.INTERVAL, scale.COMPLAINT, covariate]
+    want = _as_keys(_cut_into_intervals(episodes, [covariate], 1.0).rename(
         columns={complaints.STATE: scale.COMPLAINT}), keys)
-    got = _as_keys(scale.Source(tmp_path).complaint_person_period(covariates=[S.CUSTOMER_TYPE], width=1.0), keys)
+    got = _as_keys(scale.Source(tmp_path).complaint_person_period(covariates=[covariate], width=1.0), keys)
     assert got[keys].equals(want[keys])
     assert np.allclose(got[pwe.EXPOSURE], want[pwe.EXPOSURE], rtol=1e-12)
     assert got[pwe.EVENTS].tolist() == want[pwe.EVENTS].tolist()

@@ -565,8 +565,8 @@ class Source:
                 if distinct <= max_levels:
                     self._bands[key(c)] = _q(c)
                     continue
-                edges = sorted(set(float(x) for x in cuts))
-                bounds = [float(lo), *edges, float(hi)]
+                edges = sorted(set(float(x) + 0.0 for x in cuts))  # + 0.0: -0.0 and 0.0 print alike
+                bounds = [float(lo) + 0.0, *edges, float(hi) + 0.0]
                 labels = [f"{i + 1}: {a:.3g} to {b:.3g}" for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
                 self._bands[key(c)] = _band_case(_q(c), edges, labels)
         return {c: self._bands[key(c)] for c in columns}
@@ -723,24 +723,25 @@ class Source:
         t_done = days.format(s=S.SIGNUP_DATE, col=S.RESOLVED_AT)
         after = f"CASE WHEN k.{S.RECOVERED} IS NULL THEN NULL WHEN k.{S.RECOVERED} THEN 'recovered' ELSE 'failed' END"
         labels, cust = _temp_name("cells"), _temp_name("cust")
+        cell, span = _unused("_cell", self.columns), _unused("_tenure", self.columns)  # no covariate's name
         try:
             if cells:
                 exprs = ", ".join(f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in cells)
-                self.con.execute(f"CREATE TEMP TABLE {labels} AS SELECT row_number() OVER () AS cell, * "
+                self.con.execute(f"CREATE TEMP TABLE {labels} AS SELECT row_number() OVER () AS {cell}, * "
                                  f"FROM (SELECT DISTINCT {exprs} FROM {S.CUSTOMERS})")
                 same = " AND ".join(f"l.{_q(c)} IS NOT DISTINCT FROM x.{_q(c)}" for c in cells)
                 self.con.execute(f"CREATE TEMP TABLE {cust} AS SELECT x.{S.CUSTOMER_ID}, x.{S.SIGNUP_DATE}, "
-                                 f"x.{S.CHURNED}, x.tenure, l.cell FROM (SELECT {S.CUSTOMER_ID}, {S.SIGNUP_DATE}, "
-                                 f"{S.CHURNED}, {tenure} AS tenure, {exprs} FROM {S.CUSTOMERS}) x "
+                                 f"x.{S.CHURNED}, x.{span}, l.{cell} FROM (SELECT {S.CUSTOMER_ID}, "
+                                 f"{S.SIGNUP_DATE}, {S.CHURNED}, {tenure} AS {span}, {exprs} FROM {S.CUSTOMERS}) x "
                                  f"JOIN {labels} l ON {same}")
             else:
                 self.con.execute(f"CREATE TEMP TABLE {cust} AS SELECT {S.CUSTOMER_ID}, {S.SIGNUP_DATE}, "
-                                 f"{S.CHURNED}, {tenure} AS tenure, 1 AS cell FROM {S.CUSTOMERS}")
+                                 f"{S.CHURNED}, {tenure} AS {span}, 1 AS {cell} FROM {S.CUSTOMERS}")
             ends = self.con.execute(f"""
             WITH complaints AS MATERIALIZED (
-                SELECT c.{S.CUSTOMER_ID} AS id, c.{S.CHURNED} AS churned, c.tenure, c.cell, {t_open} AS t_open,
-                       {t_done} AS t_done, {after} AS after, k.{S.RESOLVED_AT} IS NOT NULL AS resolved,
-                       {order[2:] + ' AS ord' if order else '0 AS ord'}
+                SELECT c.{S.CUSTOMER_ID} AS id, c.{S.CHURNED} AS churned, c.{span} AS tenure, c.{cell} AS cell,
+                       {t_open} AS t_open, {t_done} AS t_done, {after} AS after,
+                       k.{S.RESOLVED_AT} IS NOT NULL AS resolved, {order[2:] + ' AS ord' if order else '0 AS ord'}
                 FROM {S.CONTACTS} k JOIN {cust} c USING ({S.CUSTOMER_ID})
                 WHERE k.{S.KIND} = '{S.COMPLAINT}' {repeat}),
             changes AS (
@@ -756,25 +757,35 @@ class Source:
                        t = first AS first, tenure, churned
                 FROM ordered WHERE next IS NULL OR next > t),
             ends AS (  -- +1 at each episode's stop, -1 at its start; a complainer's "none" ends at the first change
-                SELECT 'none' AS state, cell, tenure AS x, 1 AS sign, churned AS event FROM {cust}
+                SELECT 'none' AS state, {cell} AS cell, {span} AS x, 1 AS sign, {S.CHURNED} AS event FROM {cust}
                 UNION ALL SELECT 'none', cell, tenure, -1, churned FROM episodes WHERE first
                 UNION ALL SELECT 'none', cell, start, 1, false FROM episodes WHERE first
                 UNION ALL SELECT state, cell, stop, 1, event FROM episodes WHERE state IS NOT NULL
                 UNION ALL SELECT state, cell, start, -1, false FROM episodes WHERE state IS NOT NULL)
-            SELECT state AS {COMPLAINT}, cell, CAST(ceil(x / {w}) AS BIGINT) - 1 AS last, event AS {S.CHURNED},
-                   sum(sign) AS n, fsum(sign * (x - (CAST(ceil(x / {w}) AS BIGINT) - 1) * {w})) AS part
+            SELECT state AS {COMPLAINT}, cell AS {cell}, CAST(ceil(x / {w}) AS BIGINT) - 1 AS last,
+                   event AS {S.CHURNED}, sum(sign) AS n,
+                   fsum(sign * (x - (CAST(ceil(x / {w}) AS BIGINT) - 1) * {w})) AS part
             FROM ends WHERE x > 0 GROUP BY ALL""").df()
-            names = self.con.execute(f"SELECT * FROM {labels}").df() if cells else pd.DataFrame({"cell": [1]})
+            names = self.con.execute(f"SELECT * FROM {labels}").df() if cells else pd.DataFrame({cell: [1]})
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {labels}")
             self.con.execute(f"DROP TABLE IF EXISTS {cust}")
-        out = from_last_intervals(ends, [COMPLAINT, "cell"], float(width), dropna=False)
-        out = out.merge(names, on="cell", how="left").drop(columns="cell")
+        out = from_last_intervals(ends, [COMPLAINT, cell], float(width), dropna=False)
+        out = out.merge(names, on=cell, how="left").drop(columns=cell)
         out[COMPLAINT] = pd.Categorical(out[COMPLAINT], categories=list(STATES))
         out = _ordered(out, cells)
         out[INTERVAL] = out[INTERVAL].astype(int)
         return out[[INTERVAL, COMPLAINT, *cells, EXPOSURE, EVENTS, "start"]].sort_values(
             [INTERVAL, COMPLAINT, *cells], ignore_index=True)
+
+
+def _unused(name: str, taken: Sequence[str]) -> str:
+    """``name``, or ``name`` with a number appended, so that it is none of ``taken``."""
+    free, i = name, 0
+    while free in taken:
+        i += 1
+        free = f"{name}{i}"
+    return free
 
 
 def _temp_name(what: str) -> str:
