@@ -151,3 +151,9 @@ def test_bad_inputs_say_what_to_fix(tied):
         efron.fit_efron(tied.assign(w=0.5), covariates=TERMS, weights="w")
     with pytest.raises(ValueError, match="missing values in g: drop incomplete rows"):
         efron.fit_efron(tied.assign(g=np.where(tied.index == 3, np.nan, tied["g"])), covariates=TERMS)
+
+
+def test_a_term_without_information_has_an_unbounded_variance_not_zero():
+    var = efron._variance(np.array([[4.0, 0.0], [0.0, 0.0]]))  # singular: the second term carries nothing
+    assert var[0, 0] == pytest.approx(0.25) and var[1, 1] == np.inf
+    assert np.allclose(efron._variance(np.array([[4.0, 1.0], [1.0, 2.0]])), np.linalg.inv([[4.0, 1.0], [1.0, 2.0]]))

@@ -247,8 +247,25 @@ def fit_efron(df: pd.DataFrame, *, covariates: Sequence[str], duration: str = S.
     return _result(beta, info, ll, it, converged, customers, events, message, covariates, alpha)
 
 
+def _variance(info: np.ndarray) -> np.ndarray:
+    """The inverse information; where it is singular, the pseudo-inverse with an unbounded variance
+    for each term that carries no information (a coefficient running off to infinity has none left:
+    a pseudo-inverse alone would give it a variance of 0)."""
+    try:
+        var = np.linalg.inv(info)
+        if np.isfinite(var).all():
+            return var
+    except np.linalg.LinAlgError:
+        pass
+    var = np.linalg.pinv(info)
+    diag = np.abs(np.diag(info))
+    lost = diag <= 1e-12 * max(diag.max(initial=0.0), np.finfo(float).tiny)
+    var[np.diag_indices_from(var)] = np.where(lost, np.inf, np.diag(var))
+    return var
+
+
 def _result(beta, info, ll, iterations, converged, customers, events, message, covariates, alpha) -> EfronCox:
-    var = np.linalg.pinv(info) if not converged else np.linalg.inv(info)
+    var = _variance(info)
     se = np.sqrt(np.abs(np.diag(var)))
     z, q = beta / se, stats.norm.ppf(1 - alpha / 2)
     level = f"{100 * (1 - alpha):g}%"
