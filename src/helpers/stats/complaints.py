@@ -565,7 +565,15 @@ def complaint_state_model(episodes: pd.DataFrame, *, covariates: Sequence[str] =
 
 
 def _ci(row, confidence: float) -> str:
-    return f"{row['hr']:.2f} times as fast ({confidence:.0%} CI {row['lower']:.2f}-{row['upper']:.2f})"
+    """"0.86 times as fast (95% CI 0.71-1.04)"; with more decimals when two would show a narrow
+    interval (millions of customers) as "0.86-0.86".
+
+    >>> _ci({"hr": 0.8597, "lower": 0.8561, "upper": 0.8633}, 0.95)
+    '0.860 times as fast (95% CI 0.856-0.863)'
+    """
+    lo, hi = float(row["lower"]), float(row["upper"])
+    d = next((d for d in (2, 3, 4) if f"{lo:.{d}f}" != f"{hi:.{d}f}"), 4)
+    return f"{row['hr']:.{d}f} times as fast ({confidence:.0%} CI {lo:.{d}f}-{hi:.{d}f})"
 
 
 def hazard_reading(hr_table: pd.DataFrame, *, confidence: float = 0.95) -> str:
