@@ -53,11 +53,18 @@ class Finding:
         'Churn: -4.2 [-7.1, -1.3] pp'
         >>> Finding("p", 1e-12, unit="p", label="Log-rank p-value").text()
         'Log-rank p-value: < 0.001'
+        >>> Finding("rmst", 18.004, 17.98, 18.03, unit="months", label="Mean tenure").text()
+        'Mean tenure: 18.00 [17.98, 18.03] months'
         """
         name = self.label or self.name
         if isinstance(self.value, str):
             return f"{name}: {self.value}"
         fmt = {"share": lambda x: _fmt(x, share=True), "pp": _points, "p": _p}.get(self.unit, _fmt)
+        if fmt is _fmt and None not in (self.ci_low, self.ci_high) and self.ci_low != self.ci_high:
+            from helpers.tables import fixed  # as many digits as keep the bounds apart (a narrow interval)
+            digits = next((d for d in range(3, 7) if fixed(self.ci_low, digits=d) != fixed(self.ci_high, digits=d)), 6)
+            if digits > 3:
+                fmt = lambda x: fixed(x, digits=digits)  # noqa: E731
         bound = lambda x: NOT_REACHED if x is None else fmt(x)  # noqa: E731
         ci = f" [{bound(self.ci_low)}, {bound(self.ci_high)}]" if (self.ci_low, self.ci_high) != (None, None) else ""
         unit = {"share": "", "p": "", "pp": " pp"}.get(self.unit, f" {self.unit}" if self.unit else "")

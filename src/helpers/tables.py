@@ -167,13 +167,33 @@ def points(x, *, digits: int = 2) -> str:
 
 
 def interval(lower, upper, fmt=fixed) -> str:
-    """``lower to upper``; a bound that is missing reads "not reached"; no interval at all (both missing): a dash."""
+    """``lower to upper``; a bound that is missing reads "not reached"; no interval at all (both missing): a dash.
+
+    >>> interval(17.98, 18.03), interval(0.25, None)
+    ('17.98 to 18.03', '0.250 to not reached')
+    """
     def missing(x):
         return x is None or (isinstance(x, float) and math.isnan(x))
 
     if missing(lower) and missing(upper):
         return DASH
+    if fmt in (fixed, number) and not (missing(lower) or missing(upper)):  # as many digits as tell them apart
+        return " to ".join(apart(float(lower), float(upper), fmt))
     return " to ".join("not reached" if missing(x) else fmt(x) for x in (lower, upper))
+
+
+def apart(lower: float, upper: float, fmt=fixed, *, digits: int = 3, most: int = 6) -> list[str]:
+    """Both bounds with ``digits`` significant digits, or more (up to ``most``) where that many would
+    print two different bounds alike: a narrow interval of millions of customers.
+
+    >>> apart(17.98, 18.03), apart(0.2, 0.3), apart(1.0, 1.0)
+    (['17.98', '18.03'], ['0.200', '0.300'], ['1.00', '1.00'])
+    """
+    for d in range(digits, most + 1):
+        texts = [fmt(lower, digits=d), fmt(upper, digits=d)]
+        if texts[0] != texts[1] or lower == upper:
+            return texts
+    return texts
 
 
 @dataclass
