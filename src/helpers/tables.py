@@ -178,22 +178,23 @@ def interval(lower, upper, fmt=fixed) -> str:
     if missing(lower) and missing(upper):
         return DASH
     if fmt in (fixed, number) and not (missing(lower) or missing(upper)):  # as many digits as tell them apart
-        return " to ".join(apart(float(lower), float(upper), fmt))
+        return " to ".join(apart(float(lower), float(upper), fmt=fmt))
     return " to ".join("not reached" if missing(x) else fmt(x) for x in (lower, upper))
 
 
-def apart(lower: float, upper: float, fmt=fixed, *, digits: int = 3, most: int = 6) -> list[str]:
-    """Both bounds with ``digits`` significant digits, or more (up to ``most``) where that many would
-    print two different bounds alike: a narrow interval of millions of customers.
+def apart(lower: float, upper: float, *also: float, fmt=fixed, digits: int = 3, most: int = 6) -> list[str]:
+    """Both bounds (and ``also``, the estimate, with as many digits) with ``digits`` significant
+    digits, or more (up to ``most``) where that many would print two different bounds alike: a
+    narrow interval of millions of customers.
 
-    >>> apart(17.98, 18.03), apart(0.2, 0.3), apart(1.0, 1.0)
-    (['17.98', '18.03'], ['0.200', '0.300'], ['1.00', '1.00'])
+    >>> apart(17.98, 18.03), apart(0.2, 0.3), apart(1.0, 1.0), apart(18.03, 18.04, 18.035, fmt=number)
+    (['17.98', '18.03'], ['0.200', '0.300'], ['1.00', '1.00'], ['18.03', '18.04', '18.04'])
     """
     for d in range(digits, most + 1):
         texts = [fmt(lower, digits=d), fmt(upper, digits=d)]
         if texts[0] != texts[1] or lower == upper:
-            return texts
-    return texts
+            break
+    return texts + [fmt(x, digits=d) for x in also]
 
 
 @dataclass

@@ -29,7 +29,7 @@ from helpers.stats.intervals import wilson
 from helpers.steps import checks
 from helpers.steps.checks import data_quality
 from helpers.steps.section import Section, Skip, step, value
-from helpers.tables import fixed, interval, listed, number, p_words, percent, term
+from helpers.tables import apart, fixed, interval, listed, number, p_words, percent, term
 
 _CHURNED = ("churned", "What share of customers left?")
 _STAY = ("stay", "How long do customers stay?")
@@ -117,6 +117,17 @@ def customers(data: Data, *, confidence: float = 0.95) -> Section:
             .find("engine", data.engine, label="Computation path"))
 
 
+def _stay_sentence(row, horizon: float, confidence: float) -> str:
+    """The restricted mean tenure in words; the estimate with as many digits as its interval needs."""
+    if pd.isna(row["rmst_lower"]) or pd.isna(row["rmst_upper"]):
+        mean, bounds = number(row["rmst"]), interval(row["rmst_lower"], row["rmst_upper"])
+    else:
+        lo, hi, mean = apart(row["rmst_lower"], row["rmst_upper"], row["rmst"], fmt=number)
+        bounds = f"{lo} to {hi}"
+    return (f"Over their first {number(horizon)} months customers stay {mean} months on average "
+            f"({confidence:.0%} interval {bounds}; the restricted mean tenure).")
+
+
 @step("overall")
 def overall(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), confidence: float = 0.95) -> Section:
     """Kaplan-Meier curve of all customers, survival at ``times`` and restricted mean tenure over ``horizon``."""
@@ -131,9 +142,7 @@ def overall(data: Data, *, horizon: float, times: Sequence[float] = (12, 24), co
             .figure(curve, "The share of customers still with us after each month of tenure, with its interval; "
                     "the numbers under the plot are the customers still observed then.")
             .table(summary)
-            .answer(*_STAY, f"Over their first {number(horizon)} months customers stay {number(row['rmst'])} months "
-                    f"on average ({confidence:.0%} interval {interval(row['rmst_lower'], row['rmst_upper'])}; "
-                    "the restricted mean tenure).", finding="rmst")
+            .answer(*_STAY, _stay_sentence(row, horizon, confidence), finding="rmst")
             .find_rows(summary, "rmst", value="rmst", ci=("rmst_lower", "rmst_upper"), unit="months", key=True,
                        label=f"Restricted mean tenure over {horizon} months, all customers"))
 
