@@ -137,6 +137,14 @@ def test_pwe_on_whole_months_is_cox_with_breslow_ties():
     assert np.allclose(piecewise.summary["se(coef)"].to_numpy(), ph.bse, rtol=1e-4)
 
 
+def test_from_last_intervals_ignores_rows_ending_before_the_first_interval():
+    rows = pd.DataFrame({"x": ["a", "a", "b"], "last": [1, -1, -1], S.CHURNED: [True, True, False],
+                         "n": [2.0, 5.0, 1.0], "part": [0.5, 0.0, 0.0]})
+    pp = pwe.from_last_intervals(rows, ["x"], 1.0)
+    assert pp[[pwe.INTERVAL, "x", pwe.EVENTS, pwe.EXPOSURE]].values.tolist() == [[0, "a", 0.0, 2.0],
+                                                                                [1, "a", 2.0, 0.5]]
+
+
 def test_person_period_counts_every_customer_month():
     rows = pd.DataFrame({S.TENURE: [0.0, 0.5, 2.0, 2.5], S.CHURNED: [True, True, False, True], W: [1, 2, 1, 3]})
     pp = pwe.person_period(rows)

@@ -383,6 +383,7 @@ class Source:
     folder: Path = field(init=False)
     files: dict[str, Path] = field(init=False, repr=False)
     columns: list[str] = field(init=False)
+    facts: dict = field(init=False, repr=False)  # `_facts`: what one pass over the customers file gives
     _bands: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self):
@@ -401,6 +402,7 @@ class Source:
             self.con.execute(f"SET threads = {int(self.threads)}")
         for table, path in self.files.items():
             self.con.execute(f"CREATE VIEW raw_{table} AS SELECT * FROM {_reader(path)}")
+        self.facts = self._facts()
         self.con.execute(f"CREATE VIEW {S.CUSTOMERS} AS {self._customers_sql()}")
         for table in self.files:
             if table != S.CUSTOMERS:
@@ -411,35 +413,21 @@ class Source:
     def _raw_columns(self, table: str) -> list[str]:
         return [r[0] for r in self.con.execute(f"DESCRIBE raw_{table}").fetchall()]
 
-    def _present(self, table: str, columns: Sequence[str]) -> set[str]:
-        """Columns of the raw table with at least one non-missing value."""
-        have = [c for c in columns if c in self._raw_columns(table)]
-        if not have:
-            return set()
-        counts = self.con.execute("SELECT " + ", ".join(f"count({_q(c)})" for c in have) + f" FROM raw_{table}")
-        return {c for c, n in zip(have, counts.fetchone()) if n}
-
     def _facts(self) -> dict:
         """What the customers view is built from, in one pass over the file: which of its columns
-        hold a value, the median monthly value, the numbers of customers and of churners."""
+        hold a value, the median monthly value (of a number column), the numbers of customers and of churners."""
         wanted = [S.TENURE, S.SIGNUP_DATE, S.END_DATE, S.MONTHLY_VALUE, S.SATISFACTION, S.RELATIVE_SERVICE,
                   S.WALLET_SHARE]
-        raw = self._raw_columns(S.CUSTOMERS)
-        have = [c for c in wanted if c in raw]
-        parts = [f"count({_q(c)})" for c in have] + ["count(*)"]
-        parts.append(f"quantile_cont({S.MONTHLY_VALUE}, 0.5)" if S.MONTHLY_VALUE in raw else "NULL")
-        parts.append(f"count_if(TRY_CAST({S.CHURNED} AS BOOLEAN))" if S.CHURNED in raw else "NULL")
-        try:
-            *filled, n, median, churned = self.con.execute(
-                f"SELECT {', '.join(parts)} FROM raw_{S.CUSTOMERS}").fetchone()
-        except duckdb.Error:  # a median DuckDB cannot take (text in the column): the views say what is wrong
-            *filled, n = self.con.execute(f"SELECT {', '.join(parts[:-2])} FROM raw_{S.CUSTOMERS}").fetchone()
-            median = churned = None
-        return {"present": {c for c, k in zip(have, filled) if k}, "n": int(n), "median": median,
-                "churned": None if churned is None else int(churned)}
+        types = dict(self.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE raw_{S.CUSTOMERS})").fetchall())
+        have = [c for c in wanted if c in types]
+        parts = [f"count({_q(c)})" for c in have] + ["count(*)", f"count_if(TRY_CAST({S.CHURNED} AS BOOLEAN))"
+                                                     if S.CHURNED in types else "0"]
+        parts.append(f"quantile_cont({S.MONTHLY_VALUE}, 0.5)" if _numeric(types.get(S.MONTHLY_VALUE, "")) else "NULL")
+        *filled, n, churned, median = self.con.execute(f"SELECT {', '.join(parts)} FROM raw_{S.CUSTOMERS}").fetchone()
+        return {"present": {c for c, k in zip(have, filled) if k}, "n": int(n), "churned": int(churned),
+                "median": median}
 
     def _customers_sql(self) -> str:
-        self.facts = self._facts()
         has = self.facts["present"]
         if S.TENURE in has:
             tenure = f"CAST({S.TENURE} AS DOUBLE)"
@@ -456,7 +444,7 @@ class Source:
                    f"THEN '{SATISFACTION_BANDS[0]}' ELSE '{SATISFACTION_BANDS[1]}' END"
         if value in has:
             median = self.facts["median"]
-            if median is None:
+            if median is None:  # a value column DuckDB did not read as numbers: its own error says so
                 median = self.con.execute(f"SELECT quantile_cont({value}, 0.5) FROM raw_{S.CUSTOMERS}").fetchone()[0]
             value_band = (f"CASE WHEN {value} IS NULL THEN NULL WHEN {value} > {float(median)!r} "
                           f"THEN '{VALUE_BANDS[0]}' ELSE '{VALUE_BANDS[1]}' END")
@@ -495,9 +483,6 @@ class Source:
     @property
     def churned(self) -> int:
         """Customers who churned."""
-        if self.facts["churned"] is None:
-            self.facts["churned"] = int(self.con.execute(
-                f"SELECT count(*) FILTER (WHERE {S.CHURNED}) FROM {S.CUSTOMERS}").fetchone()[0])
         return self.facts["churned"]
 
     @property
@@ -505,22 +490,20 @@ class Source:
         """The median monthly value of all customers (None without the column)."""
         return self.facts["median"] if S.MONTHLY_VALUE in self.facts["present"] else None
 
-    def filled(self, columns: Sequence[str]) -> set[str]:
-        """The customer columns (of the view) with at least one value; each search stops at the first."""
-        known = [c for c in dict.fromkeys(columns) if c in self.columns]
+    def filled(self, columns: Sequence[str], table: str = S.CUSTOMERS) -> set[str]:
+        """The columns of a table (the customers view: with its segments) that hold at least one value;
+        each search stops at the first."""
+        have = self.columns if table == S.CUSTOMERS else self._raw_columns(table)
+        known = [c for c in dict.fromkeys(columns) if c in have]
         if not known:
             return set()
         found = self.con.execute("SELECT " + ", ".join(
-            f"EXISTS (SELECT 1 FROM {S.CUSTOMERS} WHERE {_q(c)} IS NOT NULL)" for c in known)).fetchone()
+            f"EXISTS (SELECT 1 FROM {table} WHERE {_q(c)} IS NOT NULL)" for c in known)).fetchone()
         return {c for c, k in zip(known, found) if k}
 
     def has(self, table: str, *columns: str) -> bool:
         """True when the table exists and each named column has a non-missing value (as `Dataset.has`)."""
-        if table not in self.files:
-            return False
-        if table == S.CUSTOMERS:
-            return self.filled(columns) == set(columns)
-        return self._present(table, columns) == set(columns)
+        return table in self.files and self.filled(columns, table) == set(columns)
 
     def table_rows(self) -> dict[str, int]:
         """Rows of every table of the data set, counted by DuckDB (parquet: from the metadata)."""
@@ -549,8 +532,9 @@ class Source:
     def bands(self, columns: Sequence[str], *, bands: int = 5, max_levels: int = 12) -> dict[str, str]:
         """`band` of each column; the numeric ones not seen before are measured in one pass together."""
         key = lambda c: (c, bands, max_levels)  # noqa: E731
-        types = dict(self.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {S.CUSTOMERS})").fetchall())
         new = [c for c in dict.fromkeys(columns) if key(c) not in self._bands]
+        types = dict(self.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {S.CUSTOMERS})").fetchall()) \
+            if new else {}
         numeric = [c for c in new if _numeric(types.get(c, ""))]
         for c in new:
             if c not in numeric:
@@ -581,7 +565,8 @@ class Source:
             f" FROM {S.CUSTOMERS}").fetchone()
         return {c: (int(row[2 * i]), bool(row[2 * i + 1])) for i, c in enumerate(known)}
 
-    def _collapse_sql(self, columns: list[str], banded: Sequence[str], resolution: float | None) -> str:
+    def _collapse_keys(self, columns: list[str], banded: Sequence[str], resolution: float | None) -> list[str]:
+        """The GROUP BY keys of `collapse`: the columns (banded ones as bands), tenure, churned."""
         unknown = [c for c in columns if c not in self.columns]
         if unknown:
             raise KeyError(f"customers has no column {', '.join(map(repr, unknown))} "
@@ -589,14 +574,11 @@ class Source:
         exprs = [f"{self.band(c) if c in banded else _q(c)} AS {_q(c)}" for c in columns]
         tenure = S.TENURE if resolution is None else \
             f"ceil({S.TENURE} / {float(resolution)!r}) * {float(resolution)!r} AS {S.TENURE}"
-        keys = [*exprs, tenure, S.CHURNED]
-        return f"SELECT {', '.join(keys)}, count(*) AS {WEIGHT} FROM {S.CUSTOMERS} GROUP BY ALL ORDER BY ALL"
+        return [*exprs, tenure, S.CHURNED]
 
-    def collapsed_rows(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
-                       resolution: float | None = None) -> int:
-        """How many rows `collapse` would return, counted in DuckDB (nothing is transferred)."""
-        query = self._collapse_sql(list(dict.fromkeys(columns)), banded, resolution)
-        return int(self.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0])
+    def _collapse_sql(self, columns: list[str], banded: Sequence[str], resolution: float | None) -> str:
+        keys = self._collapse_keys(columns, banded, resolution)
+        return f"SELECT {', '.join(keys)}, count(*) AS {WEIGHT} FROM {S.CUSTOMERS} GROUP BY ALL ORDER BY ALL"
 
     def collapse(self, columns: Sequence[str] = (), *, banded: Sequence[str] = (),
                  resolution: float | None = None) -> pd.DataFrame:
@@ -628,17 +610,17 @@ class Source:
         columns = list(dict.fromkeys(columns))
         if self.n <= max_rows:  # never more rows than customers
             return self.collapse(columns, banded=banded), None
-        fine_sql = self._collapse_sql(columns, banded, None)
-        keys = fine_sql.replace(f", count(*) AS {WEIGHT} FROM", " FROM").replace(" GROUP BY ALL ORDER BY ALL", "")
+        keys = ", ".join(self._collapse_keys(columns, banded, None))
         names = ", ".join([*(_q(c) for c in columns), S.TENURE, S.CHURNED])
-        estimate = self.con.execute(f"SELECT approx_count_distinct(hash({names})) FROM ({keys})").fetchone()[0]
+        estimate = self.con.execute(f"SELECT approx_count_distinct(hash({names})) "
+                                    f"FROM (SELECT {keys} FROM {S.CUSTOMERS})").fetchone()[0]
         if estimate > 2 * max_rows:
             return self.collapse(columns, banded=banded, resolution=1.0), 1.0
         if estimate < max_rows / 2:
             return self.collapse(columns, banded=banded), None
         fine = _temp_name("collapsed")
         try:
-            self.con.execute(f"CREATE TEMP TABLE {fine} AS {fine_sql}")
+            self.con.execute(f"CREATE TEMP TABLE {fine} AS {self._collapse_sql(columns, banded, None)}")
             if self.con.execute(f"SELECT count(*) FROM {fine}").fetchone()[0] <= max_rows:
                 return _ordered(self.con.execute(f"SELECT * FROM {fine} ORDER BY ALL").df(), columns), None
             keys = [*(_q(c) for c in columns), f"ceil({S.TENURE}) AS {S.TENURE}", S.CHURNED]

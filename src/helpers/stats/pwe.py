@@ -272,12 +272,13 @@ def from_last_intervals(compact: pd.DataFrame, columns: list[str], width: float,
         cell = groups.fillna(-1).to_numpy(np.int64)  # no group (NaN) for a row with a missing value when dropna
     else:
         cell = np.zeros(len(compact), dtype=np.int64)
-    keep = cell >= 0
+    keep = (cell >= 0) & (last >= 0)  # a tenure of 0 ends before the first interval: it adds nothing
     cell, last, rows = cell[keep], last[keep], compact[keep]
     cells = int(cell.max()) + 1 if len(cell) else 0
     first = np.zeros(cells, dtype=np.int64)
     first[cell[::-1]] = np.arange(len(cell))[::-1]  # a row of each cell, for its labels
-    n, part, events = (np.zeros((max(int(last.max()) + 1, 1) if len(last) else 1, cells)) for _ in range(3))
+    shape = (int(last.max()) + 1 if len(last) else 1, cells)
+    n, part, events = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     count = rows["n"].to_numpy(float)
     np.add.at(n, (last, cell), count)
     np.add.at(part, (last, cell), rows["part"].to_numpy(float))
