@@ -113,3 +113,11 @@ def test_usable_covariates_say_what_was_left_out():
     kept, note = churn.usable_covariates(df, ["a", "b", "c", "d"])
     assert kept == ["a"]
     assert note == "Left out of the model: b (a single value), c (missing for 67% of customers), d (not in the data)."
+
+
+def test_a_narrow_mean_tenure_interval_reads_with_the_digits_that_tell_its_bounds_apart():
+    from helpers.steps.churn import _stay_sentence
+    narrow = _stay_sentence(pd.Series({"rmst": 18.035, "rmst_lower": 18.03, "rmst_upper": 18.04}), 24, 0.95)
+    assert "stay 18.04 months on average (95% interval 18.03 to 18.04;" in narrow
+    wide = _stay_sentence(pd.Series({"rmst": 18.0, "rmst_lower": 17.9, "rmst_upper": 18.2}), 24, 0.95)
+    assert "stay 18 months on average (95% interval 17.9 to 18.2;" in wide

@@ -60,9 +60,9 @@ class Finding:
         if isinstance(self.value, str):
             return f"{name}: {self.value}"
         fmt = {"share": lambda x: _fmt(x, share=True), "pp": _points, "p": _p}.get(self.unit, _fmt)
-        if fmt is _fmt and None not in (self.ci_low, self.ci_high) and self.ci_low != self.ci_high:
-            from helpers.tables import fixed  # as many digits as keep the bounds apart (a narrow interval)
-            digits = next((d for d in range(3, 7) if fixed(self.ci_low, digits=d) != fixed(self.ci_high, digits=d)), 6)
+        if fmt is _fmt:
+            from helpers.tables import digits_apart, fixed  # as many digits as keep the bounds apart
+            digits = digits_apart(self.ci_low, self.ci_high)
             if digits > 3:
                 fmt = lambda x: fixed(x, digits=digits)  # noqa: E731
         bound = lambda x: NOT_REACHED if x is None else fmt(x)  # noqa: E731

@@ -20,6 +20,7 @@ formatted table and can still take the numbers.
 """
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
@@ -177,24 +178,25 @@ def interval(lower, upper, fmt=fixed) -> str:
 
     if missing(lower) and missing(upper):
         return DASH
-    if fmt in (fixed, number) and not (missing(lower) or missing(upper)):  # as many digits as tell them apart
-        return " to ".join(apart(float(lower), float(upper), fmt=fmt))
+    if fmt in (fixed, number):  # as many digits as tell the two bounds apart
+        digits = digits_apart(lower, upper, fmt=fmt)
+        fmt = functools.partial(fmt, digits=digits)
     return " to ".join("not reached" if missing(x) else fmt(x) for x in (lower, upper))
 
 
-def apart(lower: float, upper: float, *also: float, fmt=fixed, digits: int = 3, most: int = 6) -> list[str]:
-    """Both bounds (and ``also``, the estimate, with as many digits) with ``digits`` significant
-    digits, or more (up to ``most``) where that many would print two different bounds alike: a
-    narrow interval of millions of customers.
+def digits_apart(lower, upper, *, fmt=fixed, digits: int = 3, most: int = 6) -> int:
+    """The fewest digits, from ``digits`` up to ``most``, with which ``fmt(x, digits=...)`` prints two
+    different bounds differently (a narrow interval of millions of customers); ``digits`` when the
+    bounds are equal or one is missing. Print the estimate with the same digits.
 
-    >>> apart(17.98, 18.03), apart(0.2, 0.3), apart(1.0, 1.0), apart(18.03, 18.04, 18.035, fmt=number)
-    (['17.98', '18.03'], ['0.200', '0.300'], ['1.00', '1.00'], ['18.03', '18.04', '18.04'])
+    >>> digits_apart(0.2, 0.3), digits_apart(17.98, 18.03), digits_apart(1.0, 1.0), digits_apart(1.0, None)
+    (3, 4, 3, 3)
+    >>> digits_apart(0.8561, 0.8633, fmt=lambda x, digits: f"{x:.{digits}f}", digits=2, most=4)  # decimals
+    3
     """
-    for d in range(digits, most + 1):
-        texts = [fmt(lower, digits=d), fmt(upper, digits=d)]
-        if texts[0] != texts[1] or lower == upper:
-            break
-    return texts + [fmt(x, digits=d) for x in also]
+    if any(x is None or math.isnan(float(x)) for x in (lower, upper)) or float(lower) == float(upper):
+        return digits
+    return next((d for d in range(digits, most + 1) if fmt(lower, digits=d) != fmt(upper, digits=d)), most)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from helpers.stats import survival
 from helpers.stats.design import as_list, encode
 from helpers.stats.intervals import wilson
 from helpers.stats.survival import START, STOP
+from helpers.tables import digits_apart
 
 STATE = "state"  # episode column: the complaint state
 STATES = ("none", "open", "recovered", "failed")  # reference level first
@@ -571,9 +572,8 @@ def _ci(row, confidence: float) -> str:
     >>> _ci({"hr": 0.8597, "lower": 0.8561, "upper": 0.8633}, 0.95)
     '0.860 times as fast (95% CI 0.856-0.863)'
     """
-    lo, hi = float(row["lower"]), float(row["upper"])
-    d = next((d for d in (2, 3, 4) if f"{lo:.{d}f}" != f"{hi:.{d}f}"), 4)
-    return f"{row['hr']:.{d}f} times as fast ({confidence:.0%} CI {lo:.{d}f}-{hi:.{d}f})"
+    d = digits_apart(row["lower"], row["upper"], fmt=lambda x, digits: f"{x:.{digits}f}", digits=2, most=4)
+    return f"{row['hr']:.{d}f} times as fast ({confidence:.0%} CI {row['lower']:.{d}f}-{row['upper']:.{d}f})"
 
 
 def hazard_reading(hr_table: pd.DataFrame, *, confidence: float = 0.95) -> str:

@@ -29,7 +29,7 @@ from helpers.stats.intervals import wilson
 from helpers.steps import checks
 from helpers.steps.checks import data_quality
 from helpers.steps.section import Section, Skip, step, value
-from helpers.tables import apart, fixed, interval, listed, number, p_words, percent, term
+from helpers.tables import digits_apart, fixed, interval, listed, number, p_words, percent, term
 
 _CHURNED = ("churned", "What share of customers left?")
 _STAY = ("stay", "How long do customers stay?")
@@ -119,13 +119,10 @@ def customers(data: Data, *, confidence: float = 0.95) -> Section:
 
 def _stay_sentence(row, horizon: float, confidence: float) -> str:
     """The restricted mean tenure in words; the estimate with as many digits as its interval needs."""
-    if pd.isna(row["rmst_lower"]) or pd.isna(row["rmst_upper"]):
-        mean, bounds = number(row["rmst"]), interval(row["rmst_lower"], row["rmst_upper"])
-    else:
-        lo, hi, mean = apart(row["rmst_lower"], row["rmst_upper"], row["rmst"], fmt=number)
-        bounds = f"{lo} to {hi}"
+    mean = number(row["rmst"], digits=digits_apart(row["rmst_lower"], row["rmst_upper"]))
     return (f"Over their first {number(horizon)} months customers stay {mean} months on average "
-            f"({confidence:.0%} interval {bounds}; the restricted mean tenure).")
+            f"({confidence:.0%} interval {interval(row['rmst_lower'], row['rmst_upper'])}; "
+            "the restricted mean tenure).")
 
 
 @step("overall")
